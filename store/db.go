@@ -1,0 +1,425 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// SchemaVersion is the layout of the bbolt file this build writes and reads.
+const SchemaVersion = 1
+
+var (
+	// ErrLocked means another process (usually another runtimesd) holds the data file.
+	ErrLocked = errors.New("data file is locked by another process")
+	// ErrNewerSchema means the file was written by a newer runtimesd; it is left untouched.
+	ErrNewerSchema = errors.New("data file was written by a newer runtimesd")
+	// ErrCorrupt is wrapped when a file cannot be read as a runtimesd store.
+	ErrCorrupt = errors.New("data file is corrupt")
+)
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketRuntimes = []byte("runtimes")
+	bucketChanges  = []byte("changes")
+
+	keySchema    = []byte("schema")
+	keyRevision  = []byte("revision")
+	keySource    = []byte("source")
+	keyFetchedAt = []byte("fetched_at")
+	keyUpdatedAt = []byte("updated_at")
+	keyOrder     = []byte("order")
+)
+
+// Options configure a DB. Zero values take the defaults.
+type Options struct {
+	// LockTimeout bounds the wait for the file lock (default 1s): a second instance fails fast.
+	LockTimeout time.Duration
+	// ChangeLogSize bounds the change records kept (default 1000).
+	ChangeLogSize int
+	Logger        *slog.Logger
+	Now           func() time.Time
+	// ReadOnly opens the file for reading only (offline lookups beside no daemon).
+	ReadOnly bool
+}
+
+func (o *Options) setDefaults() {
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = time.Second
+	}
+	if o.ChangeLogSize <= 0 {
+		o.ChangeLogSize = 1000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// DB is the bbolt file that keeps the last committed snapshot and the change log.
+//
+// Only Commit writes, and only one Commit runs at a time (mu). The in-memory copy of what is
+// stored (stored, revision, changes) is what Commit diffs against, so a commit never reads
+// the file back.
+type DB struct {
+	path       string
+	opts       Options
+	bolt       *bolt.DB
+	movedAside string
+
+	mu       sync.Mutex
+	loaded   *Snapshot
+	stored   *Catalog
+	revision uint64
+	changes  []Change
+	closed   bool
+}
+
+type record struct {
+	Raw json.RawMessage `json:"raw"`
+	Req json.RawMessage `json:"req,omitempty"`
+}
+
+// Open opens (or creates) the data file at path, checks it, and loads the stored snapshot.
+// The directory is created 0700 and the file 0600. A file that is not a readable runtimesd
+// store is renamed aside (see MovedAside) and a fresh one is created; a file locked by another
+// process fails with ErrLocked after Options.LockTimeout.
+func Open(path string, opts Options) (*DB, error) {
+	opts.setDefaults()
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+	}
+	db, err := openChecked(path, opts)
+	if err == nil || !errors.Is(err, ErrCorrupt) || opts.ReadOnly {
+		return db, err
+	}
+	aside := fmt.Sprintf("%s.corrupt-%s", path, opts.Now().UTC().Format("20060102T150405.000000000Z"))
+	if rerr := os.Rename(path, aside); rerr != nil {
+		return nil, fmt.Errorf("%w; moving it aside failed: %v", err, rerr)
+	}
+	opts.Logger.Warn("data file was corrupt; moved it aside and started a new one",
+		"file", path, "moved_to", aside, "reason", err.Error())
+	db, err = openChecked(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	db.movedAside = aside
+	return db, nil
+}
+
+func openChecked(path string, opts Options) (db *DB, err error) {
+	var bdb *bolt.DB
+	defer func() {
+		// bbolt panics on some kinds of page corruption instead of returning an error.
+		if r := recover(); r != nil {
+			if bdb != nil {
+				_ = bdb.Close()
+			}
+			db, err = nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)
+		}
+	}()
+	bdb, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      opts.LockTimeout,
+		ReadOnly:     opts.ReadOnly,
+		FreelistType: bolt.FreelistMapType,
+	})
+	if err != nil {
+		var pe *fs.PathError
+		switch {
+		case errors.Is(err, bolterrors.ErrTimeout):
+			return nil, fmt.Errorf("%w: %s (is another runtimesd running with this data directory?)", ErrLocked, path)
+		case errors.As(err, &pe), errors.Is(err, fs.ErrPermission), errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		default:
+			return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+		}
+	}
+	db = &DB{path: path, opts: opts, bolt: bdb}
+	if err := db.check(); err != nil {
+		_ = bdb.Close()
+		return nil, err
+	}
+	if err := db.load(); err != nil {
+		_ = bdb.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// check runs bbolt's consistency check and verifies the schema version.
+func (db *DB) check() error {
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		for cerr := range tx.Check() {
+			return fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, cerr)
+		}
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return nil
+		}
+		v := meta.Get(keySchema)
+		if v == nil {
+			return nil
+		}
+		n, err := strconv.Atoi(string(v))
+		if err != nil {
+			return fmt.Errorf("%w: %s: schema version %q", ErrCorrupt, db.path, v)
+		}
+		if n > SchemaVersion {
+			return fmt.Errorf("%w: %s has schema %d, this build reads %d", ErrNewerSchema, db.path, n, SchemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if db.opts.ReadOnly {
+		return nil
+	}
+	// Create the buckets once, on a new file; an existing file is not written at open.
+	var missing bool
+	_ = db.bolt.View(func(tx *bolt.Tx) error {
+		missing = tx.Bucket(bucketMeta) == nil || tx.Bucket(bucketRuntimes) == nil || tx.Bucket(bucketChanges) == nil
+		return nil
+	})
+	if !missing {
+		return nil
+	}
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketRuntimes, bucketChanges} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
+	})
+}
+
+// load reads the stored snapshot into memory. Records are copied out inside the transaction.
+func (db *DB) load() error {
+	var (
+		rev                  uint64
+		src                  Source
+		fetchedAt, updatedAt time.Time
+		rts                  []*Runtime
+		changes              []Change
+	)
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return nil
+		}
+		if v := meta.Get(keyRevision); v != nil {
+			if len(v) != 8 {
+				return fmt.Errorf("revision is %d bytes", len(v))
+			}
+			rev = binary.BigEndian.Uint64(v)
+		}
+		if rev == 0 {
+			return nil
+		}
+		src = Source(meta.Get(keySource))
+		var err error
+		if fetchedAt, err = parseTime(meta.Get(keyFetchedAt)); err != nil {
+			return fmt.Errorf("fetched_at: %v", err)
+		}
+		if updatedAt, err = parseTime(meta.Get(keyUpdatedAt)); err != nil {
+			return fmt.Errorf("updated_at: %v", err)
+		}
+		var order []string
+		if err := json.Unmarshal(meta.Get(keyOrder), &order); err != nil {
+			return fmt.Errorf("order: %v", err)
+		}
+		bucket := tx.Bucket(bucketRuntimes)
+		if bucket == nil {
+			return errors.New("no runtimes bucket")
+		}
+		rts = make([]*Runtime, 0, len(order))
+		for _, id := range order {
+			v := bucket.Get([]byte(id))
+			if v == nil {
+				return fmt.Errorf("runtime %q listed but not stored", id)
+			}
+			var rec record
+			if err := json.Unmarshal(v, &rec); err != nil { // copies the bytes out of the mmap
+				return fmt.Errorf("runtime %q: %v", id, err)
+			}
+			rt, err := NewRuntime(rec.Raw, rec.Req)
+			if err != nil {
+				return err
+			}
+			rts = append(rts, rt)
+		}
+		if cb := tx.Bucket(bucketChanges); cb != nil {
+			return cb.ForEach(func(_, v []byte) error {
+				var c Change
+				if err := json.Unmarshal(v, &c); err != nil {
+					return fmt.Errorf("change record: %v", err)
+				}
+				changes = append(changes, c)
+				return nil
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, err)
+	}
+	if rev == 0 {
+		return nil
+	}
+	cat, err := NewCatalog(rts)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, err)
+	}
+	if src != SourceImport {
+		src = SourceCache
+	}
+	db.stored, db.revision, db.changes = cat, rev, changes
+	db.loaded = &Snapshot{
+		Revision: rev, Source: src, FetchedAt: fetchedAt, UpdatedAt: updatedAt,
+		Catalog: cat, Changes: slices.Clone(changes),
+	}
+	return nil
+}
+
+// Path is the data file's path.
+func (db *DB) Path() string { return db.path }
+
+// MovedAside is where a corrupt file was moved at Open, or "".
+func (db *DB) MovedAside() string { return db.movedAside }
+
+// Loaded is the snapshot found in the file at Open, or nil when the file held none.
+func (db *DB) Loaded() *Snapshot { return db.loaded }
+
+// WriteCount is the number of pages bbolt has written since Open: a commit that changes
+// nothing must leave it unchanged. Tests and metrics read it.
+func (db *DB) WriteCount() int64 {
+	s := db.bolt.Stats()
+	return s.TxStats.GetWrite()
+}
+
+// Commit stores next as a new revision in one transaction: it writes the runtimes that are
+// new or changed relative to what is stored, deletes removed ones, bumps the revision and
+// appends a change record (pruning the log to Options.ChangeLogSize). A crash leaves either
+// the previous revision or this one. It returns the new snapshot; the caller publishes it.
+func (db *DB) Commit(next *Catalog, src Source, now time.Time) (*Snapshot, error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return nil, errors.New("commit: store is closed")
+	}
+	if db.opts.ReadOnly {
+		return nil, errors.New("commit: store is open read-only")
+	}
+	change := Diff(db.stored, next)
+	change.Revision = db.revision + 1
+	change.Time = now.UTC()
+	change.Source = src
+
+	order := make([]string, 0, next.Len())
+	for _, rt := range next.Runtimes() {
+		order = append(order, rt.ID)
+	}
+	orderJSON, err := json.Marshal(order)
+	if err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	changeJSON, err := json.Marshal(change)
+	if err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	ts := []byte(now.UTC().Format(time.RFC3339Nano))
+	write := slices.Concat(change.Added, change.Changed)
+
+	err = db.bolt.Update(func(tx *bolt.Tx) error {
+		meta, rb, cb := tx.Bucket(bucketMeta), tx.Bucket(bucketRuntimes), tx.Bucket(bucketChanges)
+		for _, id := range write {
+			rt, _ := next.Get(id)
+			v, err := json.Marshal(record{Raw: rt.Raw, Req: rt.RequirementsRaw})
+			if err != nil {
+				return err
+			}
+			if err := rb.Put([]byte(id), v); err != nil {
+				return err
+			}
+		}
+		for _, id := range change.Removed {
+			if err := rb.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		var revKey [8]byte
+		binary.BigEndian.PutUint64(revKey[:], change.Revision)
+		for _, kv := range [][2][]byte{
+			{keySchema, []byte(strconv.Itoa(SchemaVersion))},
+			{keyRevision, revKey[:]},
+			{keySource, []byte(src)},
+			{keyFetchedAt, ts},
+			{keyUpdatedAt, ts},
+			{keyOrder, orderJSON},
+		} {
+			if err := meta.Put(kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		if err := cb.Put(revKey[:], changeJSON); err != nil {
+			return err
+		}
+		// Prune the oldest change records beyond the bound.
+		excess := cb.Stats().KeyN - db.opts.ChangeLogSize
+		c := cb.Cursor()
+		for k, _ := c.First(); k != nil && excess > 0; k, _ = c.First() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			excess--
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("commit revision %d: %w", change.Revision, err)
+	}
+	db.stored, db.revision = next, change.Revision
+	db.changes = append(db.changes, change)
+	if over := len(db.changes) - db.opts.ChangeLogSize; over > 0 {
+		db.changes = slices.Clone(db.changes[over:])
+	}
+	return &Snapshot{
+		Revision: change.Revision, Source: src, FetchedAt: now, UpdatedAt: now,
+		Catalog: next, Changes: slices.Clone(db.changes),
+	}, nil
+}
+
+// Close closes the file. It is idempotent and waits for a Commit in progress.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return nil
+	}
+	db.closed = true
+	return db.bolt.Close()
+}
+
+func parseTime(b []byte) (time.Time, error) {
+	if len(b) == 0 {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, string(b))
+}

@@ -1,0 +1,99 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ExportFormat names the JSON document written by `runtimesd export`.
+const ExportFormat = "runtimesd.snapshot.v1"
+
+// ErrBadSnapshotFile is wrapped by every error about a seed or import file.
+var ErrBadSnapshotFile = errors.New("bad snapshot file")
+
+type exportDoc struct {
+	Format    string         `json:"format"`
+	Revision  uint64         `json:"revision"`
+	Source    Source         `json:"source"`
+	FetchedAt *time.Time     `json:"fetched_at,omitempty"`
+	Runtimes  []exportRecord `json:"runtimes"`
+}
+
+type exportRecord struct {
+	Runtime      json.RawMessage `json:"runtime"`
+	Requirements json.RawMessage `json:"requirements"`
+}
+
+// Export encodes a snapshot as a self-contained JSON document that ParseSnapshotFile reads
+// back: every runtime object and requirements object verbatim, with the provenance.
+func Export(s *Snapshot) ([]byte, error) {
+	doc := exportDoc{Format: ExportFormat, Revision: s.Revision, Source: s.Source, Runtimes: []exportRecord{}}
+	if !s.FetchedAt.IsZero() {
+		t := s.FetchedAt.UTC()
+		doc.FetchedAt = &t
+	}
+	for _, rt := range s.Catalog.Runtimes() {
+		rec := exportRecord{Runtime: rt.Raw, Requirements: rt.RequirementsRaw}
+		if rec.Requirements == nil {
+			rec.Requirements = json.RawMessage("null")
+		}
+		doc.Runtimes = append(doc.Runtimes, rec)
+	}
+	return json.MarshalIndent(doc, "", "  ")
+}
+
+// ParseSnapshotFile reads a catalog from either an export document (see Export) or a plain JSON
+// array as GET /api/v1/runtimes returns it, with requirements inline. Both let an air-gapped
+// host be seeded.
+func ParseSnapshotFile(data []byte) (*Catalog, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: empty", ErrBadSnapshotFile)
+	}
+	switch data[0] {
+	case '[':
+		var items []json.RawMessage
+		if err := json.Unmarshal(data, &items); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadSnapshotFile, err)
+		}
+		rts := make([]*Runtime, 0, len(items))
+		for i, raw := range items {
+			req, err := InlineRequirements(raw)
+			if err != nil {
+				return nil, fmt.Errorf("%w: item %d: %v", ErrBadSnapshotFile, i, err)
+			}
+			rt, err := NewRuntime(raw, req)
+			if err != nil {
+				return nil, fmt.Errorf("%w: item %d: %v", ErrBadSnapshotFile, i, err)
+			}
+			rts = append(rts, rt)
+		}
+		return NewCatalog(rts)
+	case '{':
+		var doc exportDoc
+		if err := json.Unmarshal(data, &doc); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadSnapshotFile, err)
+		}
+		if doc.Format != ExportFormat {
+			return nil, fmt.Errorf("%w: format is %q, want %q", ErrBadSnapshotFile, doc.Format, ExportFormat)
+		}
+		rts := make([]*Runtime, 0, len(doc.Runtimes))
+		for i, rec := range doc.Runtimes {
+			rt, err := NewRuntime(rec.Runtime, rec.Requirements)
+			if err != nil {
+				return nil, fmt.Errorf("%w: runtime %d: %v", ErrBadSnapshotFile, i, err)
+			}
+			rts = append(rts, rt)
+		}
+		c, err := NewCatalog(rts)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadSnapshotFile, err)
+		}
+		return c, nil
+	default:
+		return nil, fmt.Errorf("%w: neither a JSON array of runtimes nor a %s document", ErrBadSnapshotFile, ExportFormat)
+	}
+}

@@ -1,0 +1,84 @@
+package store
+
+import "strings"
+
+// Filter selects runtimes. Empty fields match everything; every set field must match.
+// Matching is case-insensitive; feature names also treat spaces, hyphens and underscores as
+// the same character.
+type Filter struct {
+	Status   string
+	Type     string
+	Provider string
+	// Features must all be present in the runtime's features ∪ supported_features.
+	Features []string
+}
+
+// Match reports whether rt passes the filter.
+func (f Filter) Match(rt *Runtime) bool {
+	if f.Status != "" && !strings.EqualFold(f.Status, rt.Status) {
+		return false
+	}
+	if f.Type != "" && !strings.EqualFold(f.Type, rt.Type) {
+		return false
+	}
+	if f.Provider != "" && !containsFold(rt.Providers, f.Provider) {
+		return false
+	}
+	for _, want := range f.Features {
+		if !HasFeature(rt, want) {
+			return false
+		}
+	}
+	return true
+}
+
+// Apply returns the runtimes of c that match, in catalog order.
+func (f Filter) Apply(c *Catalog) []*Runtime {
+	var out []*Runtime
+	for _, rt := range c.Runtimes() {
+		if f.Match(rt) {
+			out = append(out, rt)
+		}
+	}
+	return out
+}
+
+// HasFeature reports whether rt declares the feature, compared by NormalizeFeature.
+func HasFeature(rt *Runtime, feature string) bool {
+	want := NormalizeFeature(feature)
+	for _, have := range rt.Features {
+		if NormalizeFeature(have) == want {
+			return true
+		}
+	}
+	return false
+}
+
+// NormalizeFeature lowercases a feature name, trims it and folds runs of spaces, hyphens and
+// underscores into one space, so "Multi-step task_execution" equals "multi step task execution".
+func NormalizeFeature(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	sep := false
+	for _, r := range strings.ToLower(strings.TrimSpace(s)) {
+		if r == ' ' || r == '-' || r == '_' || r == '\t' {
+			sep = true
+			continue
+		}
+		if sep && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		sep = false
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,124 @@
+package store
+
+import (
+	"fmt"
+	"time"
+)
+
+// Source says where the data of a snapshot came from.
+type Source string
+
+// The sources of a snapshot.
+const (
+	// SourceUpstream: confirmed by the control plane during this process's life.
+	SourceUpstream Source = "upstream"
+	// SourceCache: loaded from the bbolt file, not yet confirmed by the control plane.
+	SourceCache Source = "cache"
+	// SourceSeed: the built-in seed catalog or a --seed file; nothing stored yet.
+	SourceSeed Source = "seed"
+	// SourceImport: imported from an exported snapshot and not yet confirmed upstream.
+	SourceImport Source = "import"
+)
+
+// Catalog is an immutable, ordered set of runtimes with a lookup index. Snapshots that differ
+// only in provenance share one Catalog, so anything derived from it (encoded bodies, indexes)
+// can be cached per Catalog pointer.
+type Catalog struct {
+	runtimes []*Runtime
+	byID     map[string]*Runtime
+}
+
+// NewCatalog builds a catalog in the given order. Duplicate ids are an error.
+func NewCatalog(rts []*Runtime) (*Catalog, error) {
+	c := &Catalog{runtimes: rts, byID: make(map[string]*Runtime, len(rts))}
+	for _, rt := range rts {
+		if _, dup := c.byID[rt.ID]; dup {
+			return nil, fmt.Errorf("%w: duplicate id %q", ErrInvalidRuntime, rt.ID)
+		}
+		c.byID[rt.ID] = rt
+	}
+	return c, nil
+}
+
+// Runtimes returns the runtimes in upstream order. The slice must not be modified.
+func (c *Catalog) Runtimes() []*Runtime {
+	if c == nil {
+		return nil
+	}
+	return c.runtimes
+}
+
+// Get returns the runtime with exactly this id (case-sensitive, like the control plane).
+func (c *Catalog) Get(id string) (*Runtime, bool) {
+	if c == nil {
+		return nil, false
+	}
+	rt, ok := c.byID[id]
+	return rt, ok
+}
+
+// Len is the number of runtimes.
+func (c *Catalog) Len() int {
+	if c == nil {
+		return 0
+	}
+	return len(c.runtimes)
+}
+
+// Degraded returns the ids of runtimes whose requirements could not be refreshed.
+func (c *Catalog) Degraded() []string {
+	var ids []string
+	for _, rt := range c.Runtimes() {
+		if rt.Degraded != "" {
+			ids = append(ids, rt.ID)
+		}
+	}
+	return ids
+}
+
+// Snapshot is what the daemon serves at one moment: a catalog and its provenance. Snapshots
+// are immutable; a sync publishes a new one.
+type Snapshot struct {
+	// Revision counts committed changes in the bbolt file; 0 means nothing is stored
+	// (seed data).
+	Revision uint64
+	Source   Source
+	// FetchedAt is when the control plane last confirmed this data (or when it was stored,
+	// after a restart). Zero for the built-in seed.
+	FetchedAt time.Time
+	// UpdatedAt is when this revision was committed.
+	UpdatedAt time.Time
+	Catalog   *Catalog
+	// Changes is the bounded change log, oldest first.
+	Changes []Change
+}
+
+// Age is the time since the data was fetched from the control plane; for data never fetched
+// (the built-in seed) it is zero.
+func (s *Snapshot) Age(now time.Time) time.Duration {
+	if s.FetchedAt.IsZero() || now.Before(s.FetchedAt) {
+		return 0
+	}
+	return now.Sub(s.FetchedAt)
+}
+
+// Persisted reports whether this snapshot is stored in the bbolt file.
+func (s *Snapshot) Persisted() bool { return s.Revision > 0 }
+
+// ChangesSince returns the change records with a revision above rev, and whether the log
+// still reaches back that far (false: records between rev and the oldest kept are gone).
+func (s *Snapshot) ChangesSince(rev uint64) (changes []Change, complete bool) {
+	complete = true
+	if len(s.Changes) > 0 && s.Changes[0].Revision > rev+1 {
+		complete = false
+	}
+	if len(s.Changes) == 0 && s.Revision > rev {
+		complete = false
+	}
+	for _, c := range s.Changes {
+		if c.Revision > rev {
+			changes = append(changes, c)
+		}
+	}
+	return changes, complete
+}

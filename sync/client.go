@@ -1,0 +1,389 @@
+// Package sync keeps the local store in step with the control plane: the control-plane
+// client, one sync run, the cron schedule and the circuit breakers on upstream calls.
+//
+// sync imports store and health of this project, never httpapi. The folder shadows the
+// standard library's sync package, which is imported here as stdsync.
+package sync
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	stdsync "sync"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// Upstream is what a sync run needs of the control plane.
+type Upstream interface {
+	// ListRuntimes returns the raw runtime objects of GET /api/v1/runtimes, in order.
+	ListRuntimes(ctx context.Context) ([]json.RawMessage, error)
+	// GetRequirements returns the raw object of GET /api/v1/runtimes/{id}/requirements, or
+	// ErrNoRequirements when upstream answers 404.
+	GetRequirements(ctx context.Context, id string) (json.RawMessage, error)
+}
+
+var _ Upstream = (*Client)(nil)
+
+// ErrNoRequirements means the control plane has no requirements for a runtime (its 404).
+var ErrNoRequirements = errors.New("runtime not found or has no requirements")
+
+// ErrorKind classifies an upstream failure.
+type ErrorKind string
+
+// The kinds of upstream failure. Credentials and Client are the caller's problem and do not
+// count against the circuit breaker; the others are upstream's.
+const (
+	KindCredentials ErrorKind = "credentials" // 401, 403
+	KindClient      ErrorKind = "client"      // other 4xx except 429
+	KindRateLimited ErrorKind = "rate_limited"
+	KindServer      ErrorKind = "server" // 5xx
+	KindTimeout     ErrorKind = "timeout"
+	KindNetwork     ErrorKind = "network"
+	KindBadResponse ErrorKind = "bad_response" // malformed, truncated, wrong shape, too large
+	KindBreakerOpen ErrorKind = "breaker_open"
+	KindCanceled    ErrorKind = "canceled"
+)
+
+// Error is a failed upstream call: which call, what kind of failure, and the evidence.
+type Error struct {
+	Call   string // e.g. "GET /api/v1/runtimes"
+	Kind   ErrorKind
+	Status int    // HTTP status, 0 when none was received
+	Body   string // excerpt of the response body
+	// RetryAfter is the wait the control plane asked for (429/503), 0 when none.
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Call)
+	b.WriteString(": ")
+	switch e.Kind {
+	case KindCredentials:
+		fmt.Fprintf(&b, "credentials rejected (HTTP %d): check KUBIYA_API_KEY or the api_key_file", e.Status)
+	case KindTimeout:
+		fmt.Fprintf(&b, "timed out: %v", e.Err)
+	case KindBreakerOpen:
+		b.WriteString("not called: circuit breaker open after repeated failures")
+	case KindCanceled:
+		b.WriteString("canceled")
+	default:
+		if e.Status != 0 {
+			fmt.Fprintf(&b, "HTTP %d", e.Status)
+			if e.Err != nil {
+				fmt.Fprintf(&b, ": %v", e.Err)
+			}
+		} else if e.Err != nil {
+			b.WriteString(e.Err.Error())
+		}
+	}
+	if e.Body != "" {
+		fmt.Fprintf(&b, " (body: %q)", e.Body)
+	}
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// countsAgainstUpstream reports whether err is the control plane's fault (trips breakers).
+func countsAgainstUpstream(err error) bool {
+	var ue *Error
+	if !errors.As(err, &ue) {
+		return err != nil
+	}
+	switch ue.Kind {
+	case KindCredentials, KindClient, KindCanceled:
+		return false
+	}
+	return true
+}
+
+// ClientOptions configure a Client. Zero values take the defaults.
+type ClientOptions struct {
+	BaseURL string
+	// APIKey is sent as a Bearer token. It is never logged.
+	APIKey string
+	// Timeout bounds each call (default 10s).
+	Timeout time.Duration
+	// MaxResponseBytes caps each response body (default 16 MiB).
+	MaxResponseBytes int64
+	// BreakerFailures is the consecutive failures that open a breaker (default 5).
+	BreakerFailures uint32
+	// BreakerOpenTimeout is how long a breaker stays open before a probe (default 30s).
+	BreakerOpenTimeout time.Duration
+	// Transport, when set, replaces the default HTTP transport (tests).
+	Transport http.RoundTripper
+	UserAgent string
+	Logger    *slog.Logger
+}
+
+// Client calls the control plane's Runtimes Service. It is safe for concurrent use.
+type Client struct {
+	base     *url.URL
+	opts     ClientOptions
+	http     *http.Client
+	breakers map[string]*gobreaker.CircuitBreaker[[]byte]
+
+	mu    stdsync.Mutex
+	etags map[string]etagEntry // by path: the last 200 body and its ETag
+}
+
+type etagEntry struct {
+	etag string
+	body []byte
+}
+
+// Call kinds, one circuit breaker each.
+const (
+	CallList         = "list"
+	CallRequirements = "requirements"
+)
+
+// NewClient checks the options and returns a client.
+func NewClient(opts ClientOptions) (*Client, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	if opts.MaxResponseBytes <= 0 {
+		opts.MaxResponseBytes = 16 << 20
+	}
+	if opts.BreakerFailures == 0 {
+		opts.BreakerFailures = 5
+	}
+	if opts.BreakerOpenTimeout <= 0 {
+		opts.BreakerOpenTimeout = 30 * time.Second
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "runtimesd"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	base, err := url.Parse(strings.TrimRight(opts.BaseURL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("control plane base URL %q: want http(s)://host[:port][/path]", opts.BaseURL)
+	}
+	transport := opts.Transport
+	if transport == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.ResponseHeaderTimeout = opts.Timeout
+		t.MaxIdleConnsPerHost = 8
+		transport = t
+	}
+	c := &Client{base: base, opts: opts, etags: map[string]etagEntry{}}
+	c.http = &http.Client{
+		Transport: transport,
+		// Follow redirects only on the same host: the API key must never reach another one.
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 3 {
+				return errors.New("stopped after 3 redirects")
+			}
+			if req.URL.Host != via[0].URL.Host || req.URL.Scheme != via[0].URL.Scheme {
+				return fmt.Errorf("redirected to another host (%s); not followed, so the API key stays with %s",
+					req.URL.Host, via[0].URL.Host)
+			}
+			return nil
+		},
+	}
+	c.breakers = map[string]*gobreaker.CircuitBreaker[[]byte]{}
+	for _, kind := range []string{CallList, CallRequirements} {
+		c.breakers[kind] = gobreaker.NewCircuitBreaker[[]byte](gobreaker.Settings{
+			Name:        kind,
+			MaxRequests: 1,
+			Timeout:     opts.BreakerOpenTimeout,
+			ReadyToTrip: func(counts gobreaker.Counts) bool {
+				return counts.ConsecutiveFailures >= opts.BreakerFailures
+			},
+			OnStateChange: func(name string, from, to gobreaker.State) {
+				opts.Logger.Warn("circuit breaker state changed", "call", name, "from", from.String(), "to", to.String())
+			},
+			IsSuccessful: func(err error) bool { return !countsAgainstUpstream(err) },
+			IsExcluded: func(err error) bool {
+				var ue *Error
+				return errors.As(err, &ue) && ue.Kind == KindCanceled
+			},
+		})
+	}
+	return c, nil
+}
+
+// BreakerStates returns each call kind's breaker state: closed, half-open or open.
+func (c *Client) BreakerStates() map[string]string {
+	out := make(map[string]string, len(c.breakers))
+	for k, b := range c.breakers {
+		out[k] = b.State().String()
+	}
+	return out
+}
+
+// ListRuntimes calls GET /api/v1/runtimes and returns each element of the array verbatim.
+func (c *Client) ListRuntimes(ctx context.Context) ([]json.RawMessage, error) {
+	const path = "/api/v1/runtimes"
+	body, err := c.get(ctx, CallList, path)
+	if err != nil {
+		return nil, err
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		return nil, &Error{Call: "GET " + path, Kind: KindBadResponse, Status: 200,
+			Err: errors.New("expected a JSON array of runtimes"), Body: excerpt(body)}
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(trimmed, &items); err != nil {
+		return nil, &Error{Call: "GET " + path, Kind: KindBadResponse, Status: 200,
+			Err: fmt.Errorf("malformed JSON: %v", err), Body: excerpt(body)}
+	}
+	return items, nil
+}
+
+// GetRequirements calls GET /api/v1/runtimes/{id}/requirements.
+func (c *Client) GetRequirements(ctx context.Context, id string) (json.RawMessage, error) {
+	path := "/api/v1/runtimes/" + url.PathEscape(id) + "/requirements"
+	body, err := c.get(ctx, CallRequirements, path)
+	if err != nil {
+		var ue *Error
+		if errors.As(err, &ue) && ue.Status == http.StatusNotFound {
+			return nil, ErrNoRequirements
+		}
+		return nil, err
+	}
+	trimmed := bytes.TrimSpace(body)
+	if !json.Valid(trimmed) || trimmed[0] != '{' {
+		return nil, &Error{Call: "GET " + path, Kind: KindBadResponse, Status: 200,
+			Err: errors.New("expected a JSON object"), Body: excerpt(body)}
+	}
+	return trimmed, nil
+}
+
+// get performs one GET through the breaker of its kind, with If-None-Match when an ETag is
+// known, the timeout and the size cap.
+func (c *Client) get(ctx context.Context, kind, path string) ([]byte, error) {
+	call := "GET " + path
+	body, err := c.breakers[kind].Execute(func() ([]byte, error) {
+		return c.do(ctx, call, path)
+	})
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return nil, &Error{Call: call, Kind: KindBreakerOpen, Err: err}
+	}
+	return body, err
+}
+
+func (c *Client) do(ctx context.Context, call, path string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	// path is already escaped; the base URL's own path is kept as a prefix.
+	u := c.base.String() + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, &Error{Call: call, Kind: KindClient, Err: err}
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.opts.UserAgent)
+	if c.opts.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.opts.APIKey)
+	}
+	c.mu.Lock()
+	cached, haveETag := c.etags[path]
+	c.mu.Unlock()
+	if haveETag {
+		req.Header.Set("If-None-Match", cached.etag)
+	}
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.transportError(ctx, call, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.opts.MaxResponseBytes+1))
+	if err != nil {
+		e := c.transportError(ctx, call, err)
+		if ue, ok := e.(*Error); ok && ue.Kind == KindNetwork {
+			ue.Kind, ue.Status = KindBadResponse, resp.StatusCode
+			ue.Err = fmt.Errorf("body cut short after %d bytes: %v", len(body), err)
+		}
+		return nil, e
+	}
+	if int64(len(body)) > c.opts.MaxResponseBytes {
+		return nil, &Error{Call: call, Kind: KindBadResponse, Status: resp.StatusCode,
+			Err: fmt.Errorf("response larger than the %d-byte cap", c.opts.MaxResponseBytes)}
+	}
+
+	switch {
+	case resp.StatusCode == http.StatusNotModified && haveETag:
+		return cached.body, nil
+	case resp.StatusCode == http.StatusOK:
+		if etag := resp.Header.Get("ETag"); etag != "" {
+			c.mu.Lock()
+			c.etags[path] = etagEntry{etag: etag, body: body}
+			c.mu.Unlock()
+		}
+		return body, nil
+	}
+	ue := &Error{Call: call, Status: resp.StatusCode, Body: excerpt(body), Err: errors.New(http.StatusText(resp.StatusCode))}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		ue.Kind = KindCredentials
+	case resp.StatusCode == http.StatusTooManyRequests:
+		ue.Kind = KindRateLimited
+	case resp.StatusCode >= 500:
+		ue.Kind = KindServer
+	case resp.StatusCode >= 400:
+		ue.Kind = KindClient
+	default: // 1xx, 3xx not followed, other 2xx: not what the contract promises
+		ue.Kind = KindBadResponse
+		ue.Err = fmt.Errorf("unexpected status %d", resp.StatusCode)
+	}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		ue.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	return nil, ue
+}
+
+func (c *Client) transportError(ctx context.Context, call string, err error) error {
+	var ne net.Error
+	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		return &Error{Call: call, Kind: KindCanceled, Err: err}
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return &Error{Call: call, Kind: KindTimeout, Err: fmt.Errorf("no complete answer within %s", c.opts.Timeout)}
+	default:
+		return &Error{Call: call, Kind: KindNetwork, Err: err}
+	}
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date; 0 when absent or unreadable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var secs int
+	if _, err := fmt.Sscanf(v, "%d", &secs); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// excerpt returns up to 200 bytes of a body, for error messages.
+func excerpt(b []byte) string {
+	const n = 200
+	b = bytes.TrimSpace(b)
+	if len(b) > n {
+		return strings.ToValidUTF8(string(b[:n]), "") + "…"
+	}
+	return strings.ToValidUTF8(string(b), "")
+}

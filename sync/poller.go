@@ -1,0 +1,519 @@
+package sync
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	stdsync "sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/runtimesd/runtimesd/health"
+	"github.com/runtimesd/runtimesd/store"
+)
+
+// RequirementsMode says where a sync run takes each runtime's requirements from.
+type RequirementsMode string
+
+// The requirements modes.
+const (
+	// ModeAuto: inline when the runtime object carries them, otherwise fetched.
+	ModeAuto RequirementsMode = "auto"
+	// ModeInline: only inline; a runtime without them has none.
+	ModeInline RequirementsMode = "inline"
+	// ModeFetch: always GET /api/v1/runtimes/{id}/requirements.
+	ModeFetch RequirementsMode = "fetch"
+)
+
+// ErrClosed is returned by SyncNow after Close.
+var ErrClosed = errors.New("poller is closed")
+
+// Triggers of a run.
+const (
+	TriggerBoot     = "boot"
+	TriggerSchedule = "schedule"
+	TriggerManual   = "manual"
+)
+
+// Options configure a Poller. Zero values take the defaults.
+type Options struct {
+	// Upstream is the control plane. Nil disables syncing (DisabledReason says why); the
+	// daemon then serves what it has.
+	Upstream       Upstream
+	DisabledReason string
+	DB             *store.DB
+	Live           *store.Live
+
+	RequirementsMode RequirementsMode // default auto
+	// Concurrency bounds parallel requirements fetches (default 4).
+	Concurrency int
+	// Schedule is a robfig/cron spec (default "@every 30s").
+	Schedule string
+	// Jitter is the largest random delay before a scheduled run (default 0).
+	Jitter time.Duration
+	// RunTimeout bounds one run, all calls included (default 60s).
+	RunTimeout time.Duration
+	// HoldRepeats: an answer that would empty the catalog or drop more than DropRatio of it
+	// is committed only when upstream gives it this many runs in a row (default 3; 1 turns
+	// the guard off).
+	HoldRepeats int
+	// DropRatio is the share of runtimes an answer may remove without being held (default 0.5).
+	DropRatio float64
+	// History is how many runs GET /v1/sync shows (default 20).
+	History int
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.RequirementsMode == "" {
+		o.RequirementsMode = ModeAuto
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.Schedule == "" {
+		o.Schedule = "@every 30s"
+	}
+	if o.RunTimeout <= 0 {
+		o.RunTimeout = 60 * time.Second
+	}
+	if o.HoldRepeats <= 0 {
+		o.HoldRepeats = 3
+	}
+	if o.DropRatio <= 0 || o.DropRatio > 1 {
+		o.DropRatio = 0.5
+	}
+	if o.History <= 0 {
+		o.History = 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Poller runs syncs: one at Start, then on the cron schedule, and on demand. Runs never
+// overlap: a caller of SyncNow while a run is in flight waits for that run and gets its
+// outcome.
+type Poller struct {
+	opts    Options
+	history *health.History
+	cron    *cron.Cron
+	entry   cron.EntryID
+
+	ctx    context.Context // canceled by Close; parent of every run
+	cancel context.CancelFunc
+	wg     stdsync.WaitGroup
+
+	mu       stdsync.Mutex
+	inflight *call
+	seq      uint64
+	hold     *hold
+	started  bool
+	closed   bool
+}
+
+type call struct {
+	done chan struct{}
+	run  health.Run
+}
+
+type hold struct {
+	fingerprint [sha256.Size]byte
+	info        health.Hold
+}
+
+// NewPoller checks the options. It does not start anything.
+func NewPoller(opts Options) (*Poller, error) {
+	opts.setDefaults()
+	if opts.DB == nil || opts.Live == nil {
+		return nil, errors.New("poller: DB and Live are required")
+	}
+	switch opts.RequirementsMode {
+	case ModeAuto, ModeInline, ModeFetch:
+	default:
+		return nil, fmt.Errorf("poller: requirements mode %q: want auto, inline or fetch", opts.RequirementsMode)
+	}
+	if _, err := cron.ParseStandard(opts.Schedule); err != nil {
+		return nil, fmt.Errorf("poller: schedule %q: %w", opts.Schedule, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Poller{opts: opts, history: health.NewHistory(opts.History), ctx: ctx, cancel: cancel}
+	logger := cronLogger{opts.Logger}
+	p.cron = cron.New(cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)), cron.WithLogger(logger))
+	return p, nil
+}
+
+// Start runs the first sync in the background and starts the schedule. It returns at once:
+// the daemon serves what it has while the first run is in flight.
+func (p *Poller) Start() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if p.started {
+		return errors.New("poller: already started")
+	}
+	p.started = true
+	if p.opts.Upstream == nil {
+		p.opts.Logger.Warn("sync disabled; serving stored or seed data only", "reason", p.opts.DisabledReason)
+		return nil
+	}
+	id, err := p.cron.AddFunc(p.opts.Schedule, p.scheduled)
+	if err != nil {
+		return fmt.Errorf("poller: schedule: %w", err)
+	}
+	p.entry = id
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		_, _ = p.SyncNow(p.ctx, TriggerBoot)
+	}()
+	p.cron.Start()
+	return nil
+}
+
+// scheduled is the cron job: a random delay (so a fleet of sidecars does not call in
+// lockstep), then a run, or joining the one in flight.
+func (p *Poller) scheduled() {
+	if j := p.opts.Jitter; j > 0 {
+		t := time.NewTimer(rand.N(j))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-p.ctx.Done():
+			return
+		}
+	}
+	_, _ = p.SyncNow(p.ctx, TriggerSchedule)
+}
+
+// SyncNow runs a sync, or joins the run in flight, and returns that run's record. ctx bounds
+// only the wait: a caller that gives up does not cancel the run for the others.
+func (p *Poller) SyncNow(ctx context.Context, trigger string) (health.Run, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return health.Run{}, ErrClosed
+	}
+	c := p.inflight
+	if c == nil {
+		c = &call{done: make(chan struct{})}
+		p.inflight = c
+		p.seq++
+		id := p.seq
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			c.run = p.runOnce(id, trigger)
+			p.mu.Lock()
+			p.inflight = nil
+			p.mu.Unlock()
+			close(c.done)
+		}()
+	}
+	p.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.run, nil
+	case <-ctx.Done():
+		return health.Run{}, ctx.Err()
+	}
+}
+
+// Status reports the schedule, the run in flight, the hold and the last runs.
+func (p *Poller) Status() health.SyncStatus {
+	st := health.SyncStatus{Enabled: p.opts.Upstream != nil, DisabledReason: p.opts.DisabledReason}
+	if st.Enabled {
+		st.Schedule = p.opts.Schedule
+		st.DisabledReason = ""
+	}
+	p.mu.Lock()
+	st.Running = p.inflight != nil
+	if p.hold != nil {
+		h := p.hold.info
+		st.Held = &h
+	}
+	entry := p.entry
+	p.mu.Unlock()
+	if entry != 0 {
+		if next := p.cron.Entry(entry).Next; !next.IsZero() {
+			st.NextRun = &next
+		}
+	}
+	p.history.Fill(&st)
+	return st
+}
+
+// Close stops the schedule, cancels the run in flight and waits for it. It is idempotent.
+func (p *Poller) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	stopped := p.cron.Stop()
+	p.cancel()
+	<-stopped.Done()
+	p.wg.Wait()
+	return nil
+}
+
+// runOnce is one sync run: fetch, build, compare, guard, commit, publish. It never panics
+// out (a panic is recorded as a failed run) and always records its outcome.
+func (p *Poller) runOnce(id uint64, trigger string) (run health.Run) {
+	start := p.opts.Now()
+	run = health.Run{ID: id, Trigger: trigger, StartedAt: start.UTC()}
+	defer func() {
+		if r := recover(); r != nil {
+			run.Outcome, run.Error = health.OutcomeFailed, fmt.Sprintf("internal error: %v", r)
+		}
+		run.DurationMS = float64(p.opts.Now().Sub(start).Microseconds()) / 1000
+		if cur := p.opts.Live.Load(); cur != nil {
+			run.Revision, run.Runtimes = cur.Revision, cur.Catalog.Len()
+		}
+		p.history.Add(run)
+		p.logRun(run)
+	}()
+	if p.opts.Upstream == nil {
+		run.Outcome, run.Error = health.OutcomeSkipped, "sync disabled: "+p.opts.DisabledReason
+		return run
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, p.opts.RunTimeout)
+	defer cancel()
+
+	items, err := p.opts.Upstream.ListRuntimes(ctx)
+	if err != nil {
+		run.Outcome, run.Error = health.OutcomeFailed, err.Error()
+		return run
+	}
+	cur := p.opts.Live.Load()
+	var prev *store.Catalog
+	if cur != nil {
+		prev = cur.Catalog
+	}
+	next, err := p.build(ctx, items, prev)
+	if err != nil {
+		run.Outcome, run.Error = health.OutcomeFailed, err.Error()
+		return run
+	}
+	run.Degraded = next.Degraded()
+	now := p.opts.Now()
+	change := store.Diff(prev, next)
+
+	if cur != nil && cur.Persisted() && change.Empty() {
+		p.clearHold()
+		touched := *cur
+		touched.FetchedAt, touched.Source = now, store.SourceUpstream
+		touched.Catalog = withDegradedFrom(cur.Catalog, next)
+		p.opts.Live.Publish(&touched)
+		run.Outcome = health.OutcomeUnchanged
+		return run
+	}
+	if held, reason := p.guard(prev, next, change, now); held {
+		run.Outcome, run.Error = health.OutcomeHeld, reason
+		return run
+	}
+	snap, err := p.opts.DB.Commit(next, store.SourceUpstream, now)
+	if err != nil {
+		run.Outcome, run.Error = health.OutcomeFailed, err.Error()
+		return run
+	}
+	p.opts.Live.Publish(snap)
+	run.Outcome = health.OutcomeChanged
+	if n := len(snap.Changes); n > 0 {
+		c := snap.Changes[n-1]
+		run.Change = &c
+	}
+	return run
+}
+
+// guard holds back an answer that would empty a populated catalog or remove more than
+// DropRatio of it, until upstream gives the same answer HoldRepeats runs in a row: an empty
+// list from a sick control plane must not wipe what agents rely on.
+func (p *Poller) guard(prev, next *store.Catalog, change store.Change, now time.Time) (bool, string) {
+	n := prev.Len()
+	var reason string
+	switch {
+	case n == 0:
+	case next.Len() == 0:
+		reason = fmt.Sprintf("upstream answered an empty catalog while %d runtimes are served", n)
+	case float64(len(change.Removed)) > p.opts.DropRatio*float64(n):
+		reason = fmt.Sprintf("upstream's answer removes %d of the %d runtimes served", len(change.Removed), n)
+	}
+	if reason == "" || p.opts.HoldRepeats <= 1 {
+		p.clearHold()
+		return false, ""
+	}
+	fp := fingerprint(next)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.hold == nil || p.hold.fingerprint != fp {
+		p.hold = &hold{fingerprint: fp, info: health.Hold{
+			Since: now.UTC(), Reason: reason, Needed: p.opts.HoldRepeats, Serving: n, Answer: next.Len(),
+		}}
+	}
+	p.hold.info.Seen++
+	if p.hold.info.Seen >= p.opts.HoldRepeats {
+		p.opts.Logger.Warn("committing an answer held back until it repeated", "reason", reason, "times", p.hold.info.Seen)
+		p.hold = nil
+		return false, ""
+	}
+	return true, fmt.Sprintf("%s; held back until upstream repeats it (%d of %d)", reason, p.hold.info.Seen, p.opts.HoldRepeats)
+}
+
+func (p *Poller) clearHold() {
+	p.mu.Lock()
+	p.hold = nil
+	p.mu.Unlock()
+}
+
+// build turns upstream's runtime objects into a catalog, taking requirements inline or
+// fetching them with bounded concurrency. A runtime whose requirements cannot be fetched
+// keeps its previous requirements (from prev) and is marked degraded.
+func (p *Poller) build(ctx context.Context, items []json.RawMessage, prev *store.Catalog) (*store.Catalog, error) {
+	rts := make([]*store.Runtime, len(items))
+	var fetch []int
+	for i, raw := range items {
+		inline, err := store.InlineRequirements(raw)
+		if err != nil {
+			return nil, fmt.Errorf("runtime %d in the list: %w", i, err)
+		}
+		useInline := p.opts.RequirementsMode == ModeInline || (p.opts.RequirementsMode == ModeAuto && inline != nil)
+		if !useInline {
+			inline = nil
+		}
+		rt, err := store.NewRuntime(raw, inline)
+		if err != nil {
+			return nil, fmt.Errorf("runtime %d in the list: %w", i, err)
+		}
+		rts[i] = rt
+		if !useInline {
+			fetch = append(fetch, i)
+		}
+	}
+	if len(fetch) > 0 {
+		sem := make(chan struct{}, p.opts.Concurrency)
+		var wg stdsync.WaitGroup
+		for _, i := range fetch {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				rts[i] = p.withFetchedRequirements(ctx, rts[i], prev)
+			}()
+		}
+		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("fetch requirements: %w", err)
+		}
+	}
+	return store.NewCatalog(rts)
+}
+
+func (p *Poller) withFetchedRequirements(ctx context.Context, rt *store.Runtime, prev *store.Catalog) *store.Runtime {
+	req, err := p.opts.Upstream.GetRequirements(ctx, rt.ID)
+	if errors.Is(err, ErrNoRequirements) {
+		return rt
+	}
+	if err == nil {
+		withReq, berr := store.NewRuntime(rt.Raw, req)
+		if berr == nil {
+			return withReq
+		}
+		err = berr
+	}
+	reason := err.Error()
+	var keep []byte
+	if old, ok := prev.Get(rt.ID); ok {
+		keep = old.RequirementsRaw
+		reason += "; serving the previous requirements"
+	}
+	kept, kerr := store.NewRuntime(rt.Raw, keep)
+	if kerr != nil {
+		kept = rt
+	}
+	return kept.WithDegraded(reason)
+}
+
+// withDegradedFrom returns cur, or when next marks different runtimes degraded, a copy of cur
+// carrying next's degraded marks. Content is cur's: an unchanged run keeps the bytes served.
+func withDegradedFrom(cur, next *store.Catalog) *store.Catalog {
+	same := true
+	for _, rt := range cur.Runtimes() {
+		n, _ := next.Get(rt.ID)
+		if n == nil || n.Degraded != rt.Degraded {
+			same = false
+			break
+		}
+	}
+	if same {
+		return cur
+	}
+	rts := make([]*store.Runtime, 0, cur.Len())
+	for _, rt := range cur.Runtimes() {
+		reason := ""
+		if n, ok := next.Get(rt.ID); ok {
+			reason = n.Degraded
+		}
+		rts = append(rts, rt.WithDegraded(reason))
+	}
+	c, err := store.NewCatalog(rts)
+	if err != nil { // cannot happen: same ids as cur
+		return cur
+	}
+	return c
+}
+
+// fingerprint identifies an answer by the ids and content of its runtimes.
+func fingerprint(c *store.Catalog) [sha256.Size]byte {
+	h := sha256.New()
+	for _, rt := range c.Runtimes() {
+		h.Write([]byte(rt.ID))
+		h.Write([]byte{0})
+		h.Write(rt.Raw)
+		h.Write([]byte{0})
+		h.Write(rt.RequirementsRaw)
+		h.Write([]byte{0})
+	}
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
+}
+
+func (p *Poller) logRun(r health.Run) {
+	attrs := []any{"run", r.ID, "trigger", r.Trigger, "outcome", r.Outcome,
+		"duration_ms", r.DurationMS, "revision", r.Revision, "runtimes", r.Runtimes}
+	if r.Change != nil {
+		attrs = append(attrs, "added", len(r.Change.Added), "removed", len(r.Change.Removed), "changed", len(r.Change.Changed))
+	}
+	if len(r.Degraded) > 0 {
+		attrs = append(attrs, "degraded", r.Degraded)
+	}
+	switch r.Outcome {
+	case health.OutcomeFailed, health.OutcomeHeld:
+		p.opts.Logger.Warn("sync run", append(attrs, "error", r.Error)...)
+	default:
+		p.opts.Logger.Info("sync run", attrs...)
+	}
+}
+
+// cronLogger adapts slog to cron's logger; cron's routine messages go to debug.
+type cronLogger struct{ l *slog.Logger }
+
+func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.l.Error("cron: "+msg, append(kv, "error", err)...)
+}
