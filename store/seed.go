@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	_ "embed"
+	"encoding/json"
 	"fmt"
 )
 
@@ -11,13 +13,19 @@ import (
 //go:embed seed.json
 var seedJSON []byte
 
-// SeedJSON returns the built-in seed catalog as upstream JSON (a copy).
-func SeedJSON() []byte { return append([]byte(nil), seedJSON...) }
+// SeedJSON returns the built-in seed catalog as the control plane sends it: compact JSON.
+func SeedJSON() []byte {
+	var b bytes.Buffer
+	if err := json.Compact(&b, seedJSON); err != nil {
+		panic(fmt.Sprintf("store: built-in seed catalog: %v", err)) // a build defect, caught by tests
+	}
+	return b.Bytes()
+}
 
 // SeedCatalog returns the built-in seed catalog: the control plane's public runtimes and their
 // requirements, served when nothing is stored and the control plane cannot be reached.
 func SeedCatalog() *Catalog {
-	c, err := ParseSnapshotFile(seedJSON)
+	c, err := ParseSnapshotFile(SeedJSON())
 	if err != nil {
 		panic(fmt.Sprintf("store: built-in seed catalog: %v", err)) // a build defect, caught by tests
 	}

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"go.yaml.in/yaml/v3"
+)
+
+// Environment variables read by runtimesd (the control plane ecosystem's own names).
+const (
+	EnvBaseURL = "KUBIYA_CONTROL_PLANE_BASE_URL"
+	EnvAPIKey  = "KUBIYA_API_KEY"
+)
+
+// Config is runtimesd's configuration: defaults, then the YAML file, then the environment,
+// then flags. Packages never see it; main copies values into each package's Options.
+type Config struct {
+	// Listen is "host:port" or "unix:/path/to.sock".
+	Listen string `yaml:"listen"`
+	// DataDir holds the bbolt file. Empty: $STATE_DIRECTORY, else $XDG_STATE_HOME/runtimesd,
+	// else ~/.local/state/runtimesd.
+	DataDir      string             `yaml:"data_dir"`
+	Log          LogConfig          `yaml:"log"`
+	ControlPlane ControlPlaneConfig `yaml:"control_plane"`
+	Sync         SyncConfig         `yaml:"sync"`
+	Store        StoreConfig        `yaml:"store"`
+	HTTP         HTTPConfig         `yaml:"http"`
+
+	// apiKey is read from the environment or APIKeyFile, never from YAML or flags.
+	apiKey string
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// ControlPlaneConfig configures the upstream client.
+type ControlPlaneConfig struct {
+	BaseURL string `yaml:"base_url"`
+	// APIKeyFile is a file holding the API key (used when KUBIYA_API_KEY is unset).
+	APIKeyFile              string        `yaml:"api_key_file"`
+	Timeout                 Duration      `yaml:"timeout"`
+	MaxResponseBytes        int64         `yaml:"max_response_bytes"`
+	RequirementsMode        string        `yaml:"requirements_mode"`
+	RequirementsConcurrency int           `yaml:"requirements_concurrency"`
+	Breaker                 BreakerConfig `yaml:"breaker"`
+}
+
+// BreakerConfig configures the circuit breaker of each upstream call kind.
+type BreakerConfig struct {
+	ConsecutiveFailures uint32   `yaml:"consecutive_failures"`
+	OpenTimeout         Duration `yaml:"open_timeout"`
+}
+
+// SyncConfig configures the poller.
+type SyncConfig struct {
+	Schedule    string   `yaml:"schedule"`
+	Jitter      Duration `yaml:"jitter"`
+	RunTimeout  Duration `yaml:"run_timeout"`
+	HoldRepeats int      `yaml:"hold_repeats"`
+	DropRatio   float64  `yaml:"drop_ratio"`
+	History     int      `yaml:"history"`
+}
+
+// StoreConfig configures the bbolt file.
+type StoreConfig struct {
+	LockTimeout   Duration `yaml:"lock_timeout"`
+	ChangeLogSize int      `yaml:"change_log_size"`
+}
+
+// HTTPConfig configures the local API.
+type HTTPConfig struct {
+	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
+	MaxStale        Duration `yaml:"max_stale"`
+	SyncWait        Duration `yaml:"sync_wait"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// Duration is a time.Duration written as "30s" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML reads a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 30s or 5m", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes a Go duration string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// DefaultConfig returns the built-in defaults: loopback listener, the public control plane,
+// a 30-second schedule.
+func DefaultConfig() Config {
+	return Config{
+		Listen: "127.0.0.1:7878",
+		Log:    LogConfig{Level: "info", Format: "text"},
+		ControlPlane: ControlPlaneConfig{
+			BaseURL:                 "https://control-plane.kubiya.ai",
+			Timeout:                 Duration(10 * time.Second),
+			MaxResponseBytes:        16 << 20,
+			RequirementsMode:        "auto",
+			RequirementsConcurrency: 4,
+			Breaker:                 BreakerConfig{ConsecutiveFailures: 5, OpenTimeout: Duration(30 * time.Second)},
+		},
+		Sync: SyncConfig{
+			Schedule:    "@every 30s",
+			Jitter:      Duration(3 * time.Second),
+			RunTimeout:  Duration(60 * time.Second),
+			HoldRepeats: 3,
+			DropRatio:   0.5,
+			History:     20,
+		},
+		Store: StoreConfig{LockTimeout: Duration(time.Second), ChangeLogSize: 1000},
+		HTTP: HTTPConfig{
+			MaxBodyBytes:    1 << 20,
+			MaxStale:        Duration(5 * time.Minute),
+			SyncWait:        Duration(60 * time.Second),
+			ShutdownTimeout: Duration(10 * time.Second),
+		},
+	}
+}
+
+// ParseConfig reads YAML over the defaults. Unknown keys are errors that name the key.
+func ParseConfig(r io.Reader) (Config, error) {
+	cfg := DefaultConfig()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return cfg, err
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return cfg, nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+// LoadConfigFile parses the file at path ("" means defaults only).
+func LoadConfigFile(path string) (Config, error) {
+	if path == "" {
+		return DefaultConfig(), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	cfg, err := ParseConfig(f)
+	if err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ApplyEnv applies the environment: the base URL override and the API key (from
+// KUBIYA_API_KEY, else the api_key_file).
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	if v := strings.TrimSpace(getenv(EnvBaseURL)); v != "" {
+		c.ControlPlane.BaseURL = v
+	}
+	if v := strings.TrimSpace(getenv(EnvAPIKey)); v != "" {
+		c.apiKey = v
+		return nil
+	}
+	if c.ControlPlane.APIKeyFile != "" {
+		b, err := os.ReadFile(c.ControlPlane.APIKeyFile)
+		if err != nil {
+			return fmt.Errorf("control_plane.api_key_file: %w", err)
+		}
+		c.apiKey = strings.TrimSpace(string(b))
+		if c.apiKey == "" {
+			return fmt.Errorf("control_plane.api_key_file: %s is empty", c.ControlPlane.APIKeyFile)
+		}
+	}
+	return nil
+}
+
+// Validate checks every field and names the one that is wrong.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if path, ok := strings.CutPrefix(c.Listen, "unix:"); ok {
+		if path == "" {
+			bad("listen", "unix: needs a socket path")
+		}
+	} else if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "%q is neither host:port nor unix:/path (%v)", c.Listen, err)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q: want debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q: want text or json", c.Log.Format)
+	}
+	if u, err := url.Parse(c.ControlPlane.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("control_plane.base_url", "%q: want http(s)://host[:port]", c.ControlPlane.BaseURL)
+	}
+	if c.ControlPlane.Timeout <= 0 {
+		bad("control_plane.timeout", "must be positive")
+	}
+	if c.ControlPlane.MaxResponseBytes < 1024 {
+		bad("control_plane.max_response_bytes", "%d is too small (at least 1024)", c.ControlPlane.MaxResponseBytes)
+	}
+	switch c.ControlPlane.RequirementsMode {
+	case "auto", "inline", "fetch":
+	default:
+		bad("control_plane.requirements_mode", "%q: want auto, inline or fetch", c.ControlPlane.RequirementsMode)
+	}
+	if c.ControlPlane.RequirementsConcurrency < 1 || c.ControlPlane.RequirementsConcurrency > 64 {
+		bad("control_plane.requirements_concurrency", "%d: want 1 to 64", c.ControlPlane.RequirementsConcurrency)
+	}
+	if c.ControlPlane.Breaker.ConsecutiveFailures < 1 {
+		bad("control_plane.breaker.consecutive_failures", "must be at least 1")
+	}
+	if c.ControlPlane.Breaker.OpenTimeout <= 0 {
+		bad("control_plane.breaker.open_timeout", "must be positive")
+	}
+	if _, err := cron.ParseStandard(c.Sync.Schedule); err != nil {
+		bad("sync.schedule", "%q: %v", c.Sync.Schedule, err)
+	}
+	if c.Sync.Jitter < 0 {
+		bad("sync.jitter", "must not be negative")
+	}
+	if c.Sync.RunTimeout <= 0 {
+		bad("sync.run_timeout", "must be positive")
+	}
+	if c.Sync.HoldRepeats < 1 {
+		bad("sync.hold_repeats", "must be at least 1 (1 turns the guard off)")
+	}
+	if c.Sync.DropRatio <= 0 || c.Sync.DropRatio > 1 {
+		bad("sync.drop_ratio", "%v: want a share in (0, 1]", c.Sync.DropRatio)
+	}
+	if c.Sync.History < 1 {
+		bad("sync.history", "must be at least 1")
+	}
+	if c.Store.LockTimeout <= 0 {
+		bad("store.lock_timeout", "must be positive")
+	}
+	if c.Store.ChangeLogSize < 1 {
+		bad("store.change_log_size", "must be at least 1")
+	}
+	if c.HTTP.MaxBodyBytes < 1024 {
+		bad("http.max_body_bytes", "%d is too small (at least 1024)", c.HTTP.MaxBodyBytes)
+	}
+	if c.HTTP.MaxStale <= 0 {
+		bad("http.max_stale", "must be positive")
+	}
+	if c.HTTP.SyncWait <= 0 {
+		bad("http.sync_wait", "must be positive")
+	}
+	if c.HTTP.ShutdownTimeout <= 0 {
+		bad("http.shutdown_timeout", "must be positive")
+	}
+	return errors.Join(errs...)
+}
+
+// ResolvedDataDir is DataDir, or the default state directory when it is empty.
+func (c *Config) ResolvedDataDir(getenv func(string) string) (string, error) {
+	if c.DataDir != "" {
+		return c.DataDir, nil
+	}
+	if d := getenv("STATE_DIRECTORY"); d != "" { // systemd's StateDirectory=
+		return strings.Split(d, ":")[0], nil
+	}
+	if d := getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "runtimesd"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("data_dir: not set and no home directory to default to: %w", err)
+	}
+	return filepath.Join(home, ".local", "state", "runtimesd"), nil
+}
+
+// Redacted returns the effective configuration as YAML with the API key shown only as set
+// or unset.
+func (c Config) Redacted() string {
+	out, _ := yaml.Marshal(c)
+	key := "(unset)"
+	if c.apiKey != "" {
+		key = "[redacted]"
+	}
+	return string(out) + "# api key (" + EnvAPIKey + " or control_plane.api_key_file): " + key + "\n"
+}

@@ -1,0 +1,538 @@
+// Command runtimesd keeps the control plane's Runtimes Service on the local machine: it polls
+// the control plane, keeps everything in a bbolt file, and answers over a local HTTP API, still
+// when the control plane is slow, down or unreachable.
+//
+// main parses flags and the config file, copies them into each package's Options, wires the
+// packages, and handles signals. It is the only package that imports sync and httpapi.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/runtimesd/runtimesd/health"
+	"github.com/runtimesd/runtimesd/httpapi"
+	"github.com/runtimesd/runtimesd/store"
+	rsync "github.com/runtimesd/runtimesd/sync"
+	"github.com/runtimesd/runtimesd/sync/fakecp"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+// dbFile is the bbolt file's name inside the data directory.
+const dbFile = "runtimesd.db"
+
+// devAPIKey is the key `serve --dev` gives its in-process fake control plane.
+const devAPIKey = "dev-only-key"
+
+func main() {
+	os.Exit(Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+}
+
+// exitError carries an exit code with its message.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+const usage = `runtimesd keeps the control plane's Runtimes Service on this machine.
+
+Usage:
+  runtimesd serve [--config FILE] [--data DIR] [--listen ADDR] [--seed FILE] [--dev]
+  runtimesd sync --once [--config FILE] [--data DIR] [--no-guard]
+  runtimesd export [--config FILE] [--data DIR] [FILE]
+  runtimesd import [--config FILE] [--data DIR] FILE
+  runtimesd config check FILE
+  runtimesd version
+
+Environment: KUBIYA_API_KEY (the control plane API key), KUBIYA_CONTROL_PLANE_BASE_URL.
+`
+
+// Main runs one command and returns the exit code: 0 clean, 1 failure, 2 bad usage.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	err := run(ctx, args, stdout, stderr, getenv)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "runtimesd: %v\n", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageErr("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, rest, stderr, getenv)
+	case "sync":
+		return cmdSync(ctx, rest, stdout, stderr, getenv)
+	case "export":
+		return cmdExport(rest, stdout, stderr, getenv)
+	case "import":
+		return cmdImport(rest, stdout, stderr, getenv)
+	case "config":
+		return cmdConfig(rest, stdout, getenv)
+	case "version", "--version", "-version":
+		return cmdVersion(stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return usageErr("unknown command %q", cmd)
+	}
+}
+
+// common are the flags every data command takes.
+type common struct {
+	config, data string
+}
+
+func newFlags(name string, stderr io.Writer, c *common) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.config, "config", "", "YAML config file (see config.example.yaml)")
+	fs.StringVar(&c.data, "data", "", "data directory holding "+dbFile+" (overrides data_dir)")
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return &exitError{code: 0, err: errors.New("help shown")}
+		}
+		return usageErr("%s: %v", fs.Name(), err)
+	}
+	return nil
+}
+
+// loadConfig applies file, environment and the --data flag, then validates.
+func loadConfig(c common, getenv func(string) string) (Config, error) {
+	cfg, err := LoadConfigFile(c.config)
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.ApplyEnv(getenv); err != nil {
+		return cfg, err
+	}
+	if c.data != "" {
+		cfg.DataDir = c.data
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func openStore(cfg Config, getenv func(string) string, logger *slog.Logger, readOnly bool) (*store.DB, error) {
+	dir, err := cfg.ResolvedDataDir(getenv)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(filepath.Join(dir, dbFile), store.Options{
+		LockTimeout:   cfg.Store.LockTimeout.D(),
+		ChangeLogSize: cfg.Store.ChangeLogSize,
+		Logger:        logger,
+		ReadOnly:      readOnly,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+func newClient(cfg Config, logger *slog.Logger) (*rsync.Client, error) {
+	return rsync.NewClient(rsync.ClientOptions{
+		BaseURL:            cfg.ControlPlane.BaseURL,
+		APIKey:             cfg.apiKey,
+		Timeout:            cfg.ControlPlane.Timeout.D(),
+		MaxResponseBytes:   cfg.ControlPlane.MaxResponseBytes,
+		BreakerFailures:    cfg.ControlPlane.Breaker.ConsecutiveFailures,
+		BreakerOpenTimeout: cfg.ControlPlane.Breaker.OpenTimeout.D(),
+		UserAgent:          "runtimesd/" + version,
+		Logger:             logger,
+	})
+}
+
+func pollerOptions(cfg Config, up rsync.Upstream, disabled string, db *store.DB, live *store.Live, logger *slog.Logger) rsync.Options {
+	return rsync.Options{
+		Upstream:         up,
+		DisabledReason:   disabled,
+		DB:               db,
+		Live:             live,
+		RequirementsMode: rsync.RequirementsMode(cfg.ControlPlane.RequirementsMode),
+		Concurrency:      cfg.ControlPlane.RequirementsConcurrency,
+		Schedule:         cfg.Sync.Schedule,
+		Jitter:           cfg.Sync.Jitter.D(),
+		RunTimeout:       cfg.Sync.RunTimeout.D(),
+		HoldRepeats:      cfg.Sync.HoldRepeats,
+		DropRatio:        cfg.Sync.DropRatio,
+		History:          cfg.Sync.History,
+		Logger:           logger,
+	}
+}
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
+	var c common
+	var listen, seed string
+	var dev bool
+	fs := newFlags("serve", stderr, &c)
+	fs.StringVar(&listen, "listen", "", "listen address: host:port or unix:/path (overrides listen)")
+	fs.StringVar(&seed, "seed", "", "snapshot file to serve when nothing is stored (from `runtimesd export`, or a saved GET /api/v1/runtimes)")
+	fs.BoolVar(&dev, "dev", false, "start an in-process fake control plane with the public catalog and sync from it")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("serve: unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := loadConfig(c, getenv)
+	if err != nil {
+		return err
+	}
+	if listen != "" {
+		cfg.Listen = listen
+	}
+	logger := newLogger(cfg.Log, stderr)
+
+	if dev {
+		fake, err := fakecp.Start(fakecp.Options{APIKey: devAPIKey, ETags: true})
+		if err != nil {
+			return err
+		}
+		defer fake.Close()
+		cfg.ControlPlane.BaseURL, cfg.apiKey = fake.URL(), devAPIKey
+		if cfg.DataDir == "" {
+			dir, err := os.MkdirTemp("", "runtimesd-dev-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			cfg.DataDir = dir
+		}
+		logger.Warn("dev mode: syncing from an in-process fake control plane serving the public catalog",
+			"control_plane", fake.URL(), "data_dir", cfg.DataDir)
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+
+	db, err := openStore(cfg, getenv, logger, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	initial := db.Loaded()
+	switch {
+	case initial != nil:
+		logger.Info("serving the stored snapshot", "file", db.Path(), "revision", initial.Revision, "runtimes", initial.Catalog.Len())
+	case seed != "":
+		data, err := os.ReadFile(seed)
+		if err != nil {
+			return fmt.Errorf("--seed: %w", err)
+		}
+		cat, err := store.ParseSnapshotFile(data)
+		if err != nil {
+			return fmt.Errorf("--seed %s: %w", seed, err)
+		}
+		initial = &store.Snapshot{Source: store.SourceSeed, Catalog: cat}
+		logger.Info("nothing stored yet: serving the seed file until the first sync", "file", seed, "runtimes", cat.Len())
+	default:
+		initial = &store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()}
+		logger.Info("nothing stored yet: serving the built-in seed catalog until the first sync", "runtimes", initial.Catalog.Len())
+	}
+	live := store.NewLive(initial)
+
+	var up rsync.Upstream
+	disabled := ""
+	if cfg.apiKey == "" {
+		disabled = "no API key: set " + EnvAPIKey + " or control_plane.api_key_file"
+	} else {
+		client, err := newClient(cfg, logger)
+		if err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+		up = client
+	}
+	poller, err := rsync.NewPoller(pollerOptions(cfg, up, disabled, db, live, logger))
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	defer poller.Close()
+
+	api, err := httpapi.New(httpapi.Options{
+		Live:            live,
+		Syncer:          poller,
+		MaxBodyBytes:    cfg.HTTP.MaxBodyBytes,
+		MaxStale:        cfg.HTTP.MaxStale.D(),
+		SyncWait:        cfg.HTTP.SyncWait.D(),
+		ShutdownTimeout: cfg.HTTP.ShutdownTimeout.D(),
+		Version:         version,
+		Logger:          logger,
+	})
+	if err != nil {
+		return err
+	}
+	if err := api.Listen(cfg.Listen); err != nil {
+		return err
+	}
+	if !isLoopback(cfg.Listen) {
+		logger.Warn("listening beyond loopback: anyone who can reach this address can read the catalog and trigger syncs",
+			"listen", cfg.Listen)
+	}
+	api.Serve()
+	logger.Info("listening", "addr", api.Addr(), "version", version, "control_plane", cfg.ControlPlane.BaseURL,
+		"sync", up != nil, "schedule", cfg.Sync.Schedule)
+
+	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := poller.Start(); err != nil {
+		_ = api.Shutdown()
+		return err
+	}
+	<-sigCtx.Done()
+	stop() // a second signal now gets the default action: exit at once
+	logger.Info("shutting down")
+
+	// Reverse order of start: HTTP, poller, bbolt.
+	var errs []error
+	if err := api.Shutdown(); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	if err := poller.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("poller: %w", err))
+	}
+	if err := db.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close store: %w", err))
+	}
+	if len(errs) == 0 {
+		logger.Info("stopped")
+	}
+	return errors.Join(errs...)
+}
+
+func isLoopback(listen string) bool {
+	if strings.HasPrefix(listen, "unix:") {
+		return true
+	}
+	host := listen
+	if i := strings.LastIndex(listen, ":"); i >= 0 {
+		host = strings.Trim(listen[:i], "[]")
+	}
+	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
+}
+
+func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	var c common
+	var once, noGuard bool
+	fs := newFlags("sync", stderr, &c)
+	fs.BoolVar(&once, "once", false, "run one sync into the data file, print what changed, and exit")
+	fs.BoolVar(&noGuard, "no-guard", false, "commit even an answer that empties or mostly drops the catalog")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if !once {
+		return usageErr("sync: only --once is supported here; a running daemon syncs on its schedule (POST /v1/sync triggers it)")
+	}
+	cfg, err := loadConfig(c, getenv)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if cfg.apiKey == "" {
+		return fmt.Errorf("sync: no API key: set %s or control_plane.api_key_file", EnvAPIKey)
+	}
+	if noGuard {
+		cfg.Sync.HoldRepeats = 1
+	}
+	logger := newLogger(cfg.Log, stderr)
+	db, err := openStore(cfg, getenv, logger, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	client, err := newClient(cfg, logger)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	live := store.NewLive(db.Loaded())
+	poller, err := rsync.NewPoller(pollerOptions(cfg, client, "", db, live, logger))
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	defer poller.Close()
+	r, err := poller.SyncNow(ctx, rsync.TriggerManual)
+	if err != nil {
+		return err
+	}
+	printRun(stdout, r)
+	if r.Outcome == health.OutcomeFailed || r.Outcome == health.OutcomeHeld {
+		return errors.New("sync " + string(r.Outcome) + ": " + r.Error)
+	}
+	return nil
+}
+
+func printRun(w io.Writer, r health.Run) {
+	fmt.Fprintf(w, "outcome: %s\nrevision: %d\nruntimes: %d\n", r.Outcome, r.Revision, r.Runtimes)
+	if r.Change != nil {
+		fmt.Fprintf(w, "added: %s\nremoved: %s\nchanged: %s\n",
+			listOrNone(r.Change.Added), listOrNone(r.Change.Removed), listOrNone(r.Change.Changed))
+	}
+	if len(r.Degraded) > 0 {
+		fmt.Fprintf(w, "degraded: %s\n", strings.Join(r.Degraded, ", "))
+	}
+}
+
+func listOrNone(ids []string) string {
+	if len(ids) == 0 {
+		return "(none)"
+	}
+	return strings.Join(ids, ", ")
+}
+
+func lockedHint(err error) error {
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("%w\n  a running daemon holds the file: stop it, or save its GET /api/v1/runtimes answer (import and --seed read that too)", err)
+	}
+	return err
+}
+
+func cmdExport(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	var c common
+	fs := newFlags("export", stderr, &c)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 1 {
+		return usageErr("export: at most one output FILE")
+	}
+	cfg, err := loadConfig(c, getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(LogConfig{Level: "warn", Format: "text"}, stderr)
+	db, err := openStore(cfg, getenv, logger, true)
+	if err != nil {
+		return lockedHint(err)
+	}
+	defer db.Close()
+	snap := db.Loaded()
+	if snap == nil {
+		return fmt.Errorf("export: %s holds no snapshot yet (run `runtimesd sync --once` or the daemon first)", db.Path())
+	}
+	out, err := store.Export(snap)
+	if err != nil {
+		return err
+	}
+	out = append(out, '\n')
+	if fs.NArg() == 1 {
+		if err := os.WriteFile(fs.Arg(0), out, 0o600); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		fmt.Fprintf(stderr, "exported revision %d (%d runtimes) to %s\n", snap.Revision, snap.Catalog.Len(), fs.Arg(0))
+		return nil
+	}
+	_, err = stdout.Write(out)
+	return err
+}
+
+func cmdImport(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	var c common
+	fs := newFlags("import", stderr, &c)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageErr("import: give exactly one snapshot FILE")
+	}
+	data, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	cat, err := store.ParseSnapshotFile(data)
+	if err != nil {
+		return fmt.Errorf("import %s: %w", fs.Arg(0), err)
+	}
+	cfg, err := loadConfig(c, getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(LogConfig{Level: "warn", Format: "text"}, stderr)
+	db, err := openStore(cfg, getenv, logger, false)
+	if err != nil {
+		return lockedHint(err)
+	}
+	defer db.Close()
+	snap, err := db.Commit(cat, store.SourceImport, time.Now())
+	if err != nil {
+		return err
+	}
+	ch := snap.Changes[len(snap.Changes)-1]
+	fmt.Fprintf(stdout, "imported %d runtimes as revision %d into %s\nadded: %s\nremoved: %s\nchanged: %s\n",
+		cat.Len(), snap.Revision, db.Path(), listOrNone(ch.Added), listOrNone(ch.Removed), listOrNone(ch.Changed))
+	return nil
+}
+
+func cmdConfig(args []string, stdout io.Writer, getenv func(string) string) error {
+	if len(args) != 2 || args[0] != "check" {
+		return usageErr("usage: runtimesd config check FILE")
+	}
+	cfg, err := loadConfig(common{config: args[1]}, getenv)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("config %s: %w", args[1], err)
+	}
+	fmt.Fprint(stdout, cfg.Redacted())
+	return nil
+}
+
+func cmdVersion(w io.Writer) error {
+	commit := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				commit = s.Value
+			}
+		}
+	}
+	fmt.Fprintf(w, "runtimesd %s\ncommit: %s\ngo: %s\nbbolt schema: %d\n", version, commit, runtime.Version(), store.SchemaVersion)
+	return nil
+}

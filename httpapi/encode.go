@@ -1,0 +1,161 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/runtimesd/runtimesd/store"
+)
+
+// encoded holds the response bodies of one catalog, built once when the catalog is first
+// served and shared by every request until the next catalog: a cached read is a copy of
+// these bytes.
+type encoded struct {
+	cat *store.Catalog
+	// list is the drop-in GET /api/v1/runtimes body: upstream's objects verbatim.
+	list     []byte
+	listETag string
+	// items is the native JSON of each runtime, by id; all is every item joined by commas.
+	items   map[string]*encodedRuntime
+	all     []byte
+	allETag string
+}
+
+type encodedRuntime struct {
+	item     []byte
+	itemETag string
+	reqETag  string // of the requirements object verbatim
+}
+
+// nativeRuntime is the native view of one runtime: normalised fields next to upstream's
+// objects verbatim.
+type nativeRuntime struct {
+	ID             string          `json:"id"`
+	Name           string          `json:"name"`
+	Type           string          `json:"type,omitempty"`
+	Status         string          `json:"status"`
+	Features       []string        `json:"features"`
+	Providers      []string        `json:"providers"`
+	Families       []string        `json:"families"`
+	Degraded       bool            `json:"degraded"`
+	DegradedReason string          `json:"degraded_reason,omitempty"`
+	Runtime        json.RawMessage `json:"runtime"`
+	Requirements   json.RawMessage `json:"requirements"`
+}
+
+func encodeCatalog(cat *store.Catalog) *encoded {
+	e := &encoded{cat: cat, items: make(map[string]*encodedRuntime, cat.Len())}
+	list := make([]byte, 0, 64*cat.Len()+2)
+	all := make([]byte, 0, 128*cat.Len())
+	list = append(list, '[')
+	for i, rt := range cat.Runtimes() {
+		if i > 0 {
+			list = append(list, ',')
+			all = append(all, ',')
+		}
+		list = append(list, rt.Raw...)
+		nr := nativeRuntime{
+			ID: rt.ID, Name: rt.Name, Type: rt.Type, Status: rt.Status,
+			Features: nonNil(rt.Features), Providers: nonNil(rt.Providers), Families: nonNil(rt.Families),
+			Degraded: rt.Degraded != "", DegradedReason: rt.Degraded,
+			Runtime: rt.Raw, Requirements: rt.RequirementsRaw,
+		}
+		if nr.Requirements == nil {
+			nr.Requirements = json.RawMessage("null")
+		}
+		item, err := marshalNoEscape(nr)
+		if err != nil { // raw JSON was validated when the runtime was built
+			item = []byte(`null`)
+		}
+		all = append(all, item...)
+		er := &encodedRuntime{item: item, itemETag: weakETag(item)}
+		if rt.RequirementsRaw != nil {
+			er.reqETag = strongETag(rt.RequirementsRaw)
+		}
+		e.items[rt.ID] = er
+	}
+	list = append(list, ']')
+	e.list, e.listETag = list, strongETag(list)
+	e.all, e.allETag = all, weakETag(all)
+	return e
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// strongETag is for bodies served byte for byte as hashed.
+func strongETag(b []byte) string {
+	sum := sha256.Sum256(b)
+	return `"` + hex.EncodeToString(sum[:12]) + `"`
+}
+
+// weakETag is for native bodies: the data is identical, but the provenance around it
+// (age_seconds) changes from second to second.
+func weakETag(b []byte) string { return "W/" + strongETag(b) }
+
+// encodedFor returns the bodies of cat, building them on first use. Concurrent first
+// requests build once (double-checked under encMu).
+func (s *Server) encodedFor(cat *store.Catalog) *encoded {
+	if e := s.enc.Load(); e != nil && e.cat == cat {
+		return e
+	}
+	s.encMu.Lock()
+	defer s.encMu.Unlock()
+	if e := s.enc.Load(); e != nil && e.cat == cat {
+		return e
+	}
+	e := encodeCatalog(cat)
+	s.enc.Store(e)
+	return e
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// appendProvenance appends the provenance fields every native answer carries, without braces:
+// "revision":N,"source":"..","fetched_at":"..","age_seconds":N,"stale":false
+func (s *Server) appendProvenance(b []byte, snap *store.Snapshot, now time.Time) []byte {
+	b = append(b, `"revision":`...)
+	b = strconv.AppendUint(b, snap.Revision, 10)
+	b = append(b, `,"source":"`...)
+	b = append(b, snap.Source...)
+	b = append(b, `","fetched_at":`...)
+	if snap.FetchedAt.IsZero() {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '"')
+		b = snap.FetchedAt.UTC().AppendFormat(b, time.RFC3339)
+		b = append(b, '"')
+	}
+	b = append(b, `,"age_seconds":`...)
+	b = strconv.AppendInt(b, int64(snap.Age(now)/time.Second), 10)
+	stale, reason := s.staleness(snap, now)
+	b = append(b, `,"stale":`...)
+	b = strconv.AppendBool(b, stale)
+	if stale {
+		b = append(b, `,"stale_reason":`...)
+		b = strconv.AppendQuote(b, reason)
+	}
+	return b
+}
+
+// staleness says whether snap is older than MaxStale, or was never confirmed by the control
+// plane (seed data), and why.
+func (s *Server) staleness(snap *store.Snapshot, now time.Time) (bool, string) {
+	switch {
+	case snap.Source == store.SourceSeed:
+		return true, "built-in seed data: the control plane has not been reached yet"
+	case snap.FetchedAt.IsZero():
+		return true, "data never confirmed by the control plane"
+	case snap.Age(now) > s.opts.MaxStale:
+		return true, "data older than max_stale (" + s.opts.MaxStale.String() + ")"
+	}
+	return false, ""
+}

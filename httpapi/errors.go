@@ -1,0 +1,109 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Error is every error this API answers with. Native routes encode it as
+//
+//	{"error": {"code": "runtime_not_found", "message": "no runtime has the id \"x\""}}
+//
+// and drop-in routes (under /api/) as the control plane does: {"detail": "..."}.
+type Error struct {
+	Status  int
+	Code    string // stable, machine-readable
+	Message string // a sentence for people
+	// Detail, when set, is the drop-in "detail" value (the control plane's exact wording);
+	// otherwise Message is used.
+	Detail any
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+type nativeError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// handleError is echo's error handler: the one mapping from errors to HTTP answers. Internal
+// details go to the log; clients get a stable code and a sentence.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var apiErr *Error
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &apiErr):
+	case errors.As(err, &he):
+		apiErr = fromEchoError(he, c)
+	default:
+		s.opts.Logger.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "error", err)
+		apiErr = errorf(http.StatusInternalServerError, "internal", "the sidecar failed to answer this request; see its log")
+	}
+	var body []byte
+	if isDropIn(c.Request().URL.Path) {
+		detail := apiErr.Detail
+		if detail == nil {
+			detail = apiErr.Message
+		}
+		body, _ = marshalNoEscape(map[string]any{"detail": detail})
+	} else {
+		var ne nativeError
+		ne.Error.Code, ne.Error.Message = apiErr.Code, apiErr.Message
+		body, _ = marshalNoEscape(ne)
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	h.Set(echo.HeaderContentLength, fmt.Sprint(len(body)))
+	c.Response().WriteHeader(apiErr.Status)
+	if c.Request().Method != http.MethodHead {
+		_, _ = c.Response().Write(body)
+	}
+}
+
+func fromEchoError(he *echo.HTTPError, c echo.Context) *Error {
+	switch he.Code {
+	case http.StatusNotFound:
+		return &Error{Status: he.Code, Code: "route_not_found", Detail: "Not Found",
+			Message: fmt.Sprintf("no route %s %s; see /openapi.json or README for the API", c.Request().Method, c.Request().URL.Path)}
+	case http.StatusMethodNotAllowed:
+		return &Error{Status: he.Code, Code: "method_not_allowed", Detail: "Method Not Allowed",
+			Message: fmt.Sprintf("%s is not allowed on %s", c.Request().Method, c.Request().URL.Path)}
+	case http.StatusRequestEntityTooLarge:
+		return &Error{Status: he.Code, Code: "body_too_large", Message: "the request body is larger than the sidecar accepts"}
+	case http.StatusInternalServerError:
+		return errorf(http.StatusInternalServerError, "internal", "the sidecar failed to answer this request; see its log")
+	}
+	msg := http.StatusText(he.Code)
+	if m, ok := he.Message.(string); ok && m != "" {
+		msg = m
+	}
+	return &Error{Status: he.Code, Code: strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_")), Message: msg}
+}
+
+func isDropIn(path string) bool { return strings.HasPrefix(path, "/api/") }
+
+// marshalNoEscape encodes like json.Marshal without escaping <, > and & (the control plane
+// does not either) and without the trailing newline.
+func marshalNoEscape(v any) ([]byte, error) {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return []byte(strings.TrimSuffix(b.String(), "\n")), nil
+}

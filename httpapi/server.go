@@ -1,0 +1,237 @@
+// Package httpapi is runtimesd's local HTTP API on echo v4: the drop-in surface (the control
+// plane's own paths and JSON, served from the cache), the native surface, error mapping,
+// caching headers and middleware.
+//
+// httpapi imports store and health of this project; it never imports bbolt or sync. What it
+// needs of the poller is the small Syncer interface below.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	stdsync "sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/runtimesd/runtimesd/health"
+	"github.com/runtimesd/runtimesd/store"
+)
+
+// Syncer is what the API needs of the poller.
+type Syncer interface {
+	// SyncNow runs a sync or joins the one in flight; ctx bounds only the wait.
+	SyncNow(ctx context.Context, trigger string) (health.Run, error)
+	Status() health.SyncStatus
+}
+
+// Options configure a Server. Zero values take the defaults.
+type Options struct {
+	Live   *store.Live
+	Syncer Syncer
+	// MaxBodyBytes caps request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// MaxStale is the age beyond which data is reported stale (default 5m).
+	MaxStale time.Duration
+	// SyncWait bounds how long POST /v1/sync waits for the run (default 60s).
+	SyncWait time.Duration
+	// ShutdownTimeout bounds a graceful shutdown (default 10s).
+	ShutdownTimeout time.Duration
+	Version         string
+	Logger          *slog.Logger
+	Now             func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.MaxStale <= 0 {
+		o.MaxStale = 5 * time.Minute
+	}
+	if o.SyncWait <= 0 {
+		o.SyncWait = 60 * time.Second
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 10 * time.Second
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Server is the local HTTP API.
+type Server struct {
+	opts  Options
+	echo  *echo.Echo
+	enc   atomic.Pointer[encoded]
+	encMu stdsync.Mutex
+
+	httpSrv *http.Server
+	ln      net.Listener
+	served  chan struct{}
+}
+
+// New builds the server and its routes. It does not listen.
+func New(opts Options) (*Server, error) {
+	opts.setDefaults()
+	if opts.Live == nil || opts.Syncer == nil {
+		return nil, errors.New("httpapi: Live and Syncer are required")
+	}
+	s := &Server{opts: opts}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Pre(redirectTrailingSlash)
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		DisableStackAll:   true,
+		DisablePrintStack: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.opts.Logger.Error("panic while answering a request", "method", c.Request().Method,
+				"path", c.Request().URL.Path, "panic", err.Error(), "stack", string(stack))
+			return err
+		},
+	}))
+	e.Use(middleware.BodyLimit(fmt.Sprint(opts.MaxBodyBytes) + "B"))
+	s.echo = e
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	// Drop-in: the control plane's paths and JSON.
+	s.get("/api/v1/runtimes", s.handleDropInList)
+	s.get("/api/v1/runtimes/:id/requirements", s.handleDropInRequirements)
+	s.get("/api/health", s.handleDropInHealth)
+	s.get("/api/ready", s.handleDropInReady)
+
+	// Native.
+	s.get("/v1/runtimes", s.handleRuntimeList)
+	s.get("/v1/runtimes/:id", s.handleRuntimeGet)
+	s.get("/v1/runtimes/:id/requirements", s.handleRuntimeRequirements)
+	s.get("/v1/sync", s.handleSyncStatus)
+	s.echo.POST("/v1/sync", s.handleSyncTrigger)
+	s.get("/v1/changes", s.handleChanges)
+	s.get("/healthz", s.handleHealthz)
+	s.get("/readyz", s.handleReadyz)
+}
+
+// get registers h for GET and HEAD (net/http drops the body of a HEAD answer).
+func (s *Server) get(path string, h echo.HandlerFunc) {
+	s.echo.GET(path, h)
+	s.echo.HEAD(path, h)
+}
+
+// Handler is the API as an http.Handler (tests, benchmarks).
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Listen binds addr synchronously, so a busy port fails at start: "host:port" for TCP
+// (":0" picks a free port) or "unix:/path/to.sock" for a unix socket (created 0600).
+func (s *Server) Listen(addr string) error {
+	var (
+		ln  net.Listener
+		err error
+	)
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if fi, serr := os.Lstat(path); serr == nil && fi.Mode()&os.ModeSocket != 0 {
+			_ = os.Remove(path) // a stale socket from a previous run
+		}
+		ln, err = net.Listen("unix", path)
+		if err == nil {
+			err = os.Chmod(path, 0o600)
+		}
+	} else {
+		ln, err = net.Listen("tcp", addr)
+	}
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address (after Listen), e.g. "127.0.0.1:7878" or "unix:/run/x.sock".
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	if s.ln.Addr().Network() == "unix" {
+		return "unix:" + s.ln.Addr().String()
+	}
+	return s.ln.Addr().String()
+}
+
+// Serve serves on the bound listener in a goroutine.
+func (s *Server) Serve() {
+	s.httpSrv = &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug),
+	}
+	s.served = make(chan struct{})
+	go func() {
+		defer close(s.served)
+		if err := s.httpSrv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.opts.Logger.Error("http server stopped", "error", err)
+		}
+	}()
+}
+
+// Shutdown stops accepting, lets requests in flight finish within ShutdownTimeout, then
+// closes what is left. It is safe to call when Serve was never called.
+func (s *Server) Shutdown() error {
+	if s.httpSrv == nil {
+		if s.ln != nil {
+			return s.ln.Close()
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	err := s.httpSrv.Shutdown(ctx)
+	if err != nil {
+		err = errors.Join(err, s.httpSrv.Close())
+	}
+	<-s.served
+	return err
+}
+
+// redirectTrailingSlash answers a path ending in "/" with a 307 to the path without it,
+// as the control plane (FastAPI) does, keeping the method and body.
+func redirectTrailingSlash(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		p := r.URL.Path
+		if len(p) > 1 && strings.HasSuffix(p, "/") {
+			u := *r.URL
+			u.Path = strings.TrimRight(p, "/")
+			if u.Path == "" {
+				u.Path = "/"
+			}
+			u.RawPath = ""
+			if r.URL.RawPath != "" {
+				u.RawPath = strings.TrimRight(r.URL.RawPath, "/")
+			}
+			u.Scheme, u.Host = "", ""
+			c.Response().Header().Set(echo.HeaderLocation, u.RequestURI())
+			return c.NoContent(http.StatusTemporaryRedirect)
+		}
+		return next(c)
+	}
+}
