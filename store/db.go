@@ -89,9 +89,25 @@ type DB struct {
 	closed   bool
 }
 
-type record struct {
-	Raw json.RawMessage `json:"raw"`
-	Req json.RawMessage `json:"req,omitempty"`
+// A runtime's record is uvarint(len(raw)) raw req: both objects byte for byte as upstream
+// sent them (JSON encoding would compact them), req empty when the runtime has none.
+func encodeRecord(raw, req []byte) []byte {
+	b := make([]byte, 0, binary.MaxVarintLen64+len(raw)+len(req))
+	b = binary.AppendUvarint(b, uint64(len(raw)))
+	return append(append(b, raw...), req...)
+}
+
+// decodeRecord copies the objects out of v (which may point into bbolt's mmap).
+func decodeRecord(v []byte) (raw, req []byte, err error) {
+	n, k := binary.Uvarint(v)
+	if k <= 0 || uint64(len(v)-k) < n {
+		return nil, nil, errors.New("bad record header")
+	}
+	raw = slices.Clone(v[k : k+int(n)])
+	if rest := v[k+int(n):]; len(rest) > 0 {
+		req = slices.Clone(rest)
+	}
+	return raw, req, nil
 }
 
 // Open opens (or creates) the data file at path, checks it, and loads the stored snapshot.
@@ -255,11 +271,11 @@ func (db *DB) load() error {
 			if v == nil {
 				return fmt.Errorf("runtime %q listed but not stored", id)
 			}
-			var rec record
-			if err := json.Unmarshal(v, &rec); err != nil { // copies the bytes out of the mmap
+			raw, req, err := decodeRecord(v)
+			if err != nil {
 				return fmt.Errorf("runtime %q: %v", id, err)
 			}
-			rt, err := NewRuntime(rec.Raw, rec.Req)
+			rt, err := NewRuntime(raw, req)
 			if err != nil {
 				return err
 			}
@@ -351,11 +367,7 @@ func (db *DB) Commit(next *Catalog, src Source, now time.Time) (*Snapshot, error
 		meta, rb, cb := tx.Bucket(bucketMeta), tx.Bucket(bucketRuntimes), tx.Bucket(bucketChanges)
 		for _, id := range write {
 			rt, _ := next.Get(id)
-			v, err := json.Marshal(record{Raw: rt.Raw, Req: rt.RequirementsRaw})
-			if err != nil {
-				return err
-			}
-			if err := rb.Put([]byte(id), v); err != nil {
+			if err := rb.Put([]byte(id), encodeRecord(rt.Raw, rt.RequirementsRaw)); err != nil {
 				return err
 			}
 		}
@@ -381,14 +393,16 @@ func (db *DB) Commit(next *Catalog, src Source, now time.Time) (*Snapshot, error
 		if err := cb.Put(revKey[:], changeJSON); err != nil {
 			return err
 		}
-		// Prune the oldest change records beyond the bound.
-		excess := cb.Stats().KeyN - db.opts.ChangeLogSize
+		// Prune change records older than the bound (keys are big-endian revisions).
+		if change.Revision <= uint64(db.opts.ChangeLogSize) {
+			return nil
+		}
+		oldest := change.Revision - uint64(db.opts.ChangeLogSize) + 1
 		c := cb.Cursor()
-		for k, _ := c.First(); k != nil && excess > 0; k, _ = c.First() {
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) < oldest; k, _ = c.First() {
 			if err := c.Delete(); err != nil {
 				return err
 			}
-			excess--
 		}
 		return nil
 	})

@@ -29,20 +29,36 @@ type exportRecord struct {
 
 // Export encodes a snapshot as a self-contained JSON document that ParseSnapshotFile reads
 // back: every runtime object and requirements object verbatim, with the provenance.
+//
+// The objects are written byte for byte (encoding/json would compact them), one runtime a line.
 func Export(s *Snapshot) ([]byte, error) {
-	doc := exportDoc{Format: ExportFormat, Revision: s.Revision, Source: s.Source, Runtimes: []exportRecord{}}
+	head := exportDoc{Format: ExportFormat, Revision: s.Revision, Source: s.Source}
 	if !s.FetchedAt.IsZero() {
 		t := s.FetchedAt.UTC()
-		doc.FetchedAt = &t
+		head.FetchedAt = &t
 	}
-	for _, rt := range s.Catalog.Runtimes() {
-		rec := exportRecord{Runtime: rt.Raw, Requirements: rt.RequirementsRaw}
-		if rec.Requirements == nil {
-			rec.Requirements = json.RawMessage("null")
+	b, err := json.Marshal(head)
+	if err != nil {
+		return nil, err
+	}
+	// Replace the trailing "runtimes":null} with the verbatim records.
+	b = bytes.TrimSuffix(b, []byte(`"runtimes":null}`))
+	b = append(b, "\"runtimes\":[\n"...)
+	for i, rt := range s.Catalog.Runtimes() {
+		if i > 0 {
+			b = append(b, ",\n"...)
 		}
-		doc.Runtimes = append(doc.Runtimes, rec)
+		b = append(b, `{"runtime":`...)
+		b = append(b, rt.Raw...)
+		b = append(b, `,"requirements":`...)
+		if rt.RequirementsRaw == nil {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, rt.RequirementsRaw...)
+		}
+		b = append(b, '}')
 	}
-	return json.MarshalIndent(doc, "", "  ")
+	return append(b, "\n]}"...), nil
 }
 
 // ParseSnapshotFile reads a catalog from either an export document (see Export) or a plain JSON

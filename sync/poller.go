@@ -321,7 +321,7 @@ func (p *Poller) runOnce(id uint64, trigger string) (run health.Run) {
 		run.Outcome = health.OutcomeUnchanged
 		return run
 	}
-	if held, reason := p.guard(prev, next, change, now); held {
+	if held, reason := p.guard(prev, next, cur != nil && cur.Persisted(), change, now); held {
 		run.Outcome, run.Error = health.OutcomeHeld, reason
 		return run
 	}
@@ -342,11 +342,14 @@ func (p *Poller) runOnce(id uint64, trigger string) (run health.Run) {
 // guard holds back an answer that would empty a populated catalog or remove more than
 // DropRatio of it, until upstream gives the same answer HoldRepeats runs in a row: an empty
 // list from a sick control plane must not wipe what agents rely on.
-func (p *Poller) guard(prev, next *store.Catalog, change store.Change, now time.Time) (bool, string) {
+func (p *Poller) guard(prev, next *store.Catalog, persisted bool, change store.Change, now time.Time) (bool, string) {
 	n := prev.Len()
 	var reason string
 	switch {
 	case n == 0:
+	case !persisted && next.Len() > 0:
+		// The seed is a stand-in, not this control plane's data: its first non-empty answer
+		// replaces it whatever it drops. An empty answer is still held: seed beats nothing.
 	case next.Len() == 0:
 		reason = fmt.Sprintf("upstream answered an empty catalog while %d runtimes are served", n)
 	case float64(len(change.Removed)) > p.opts.DropRatio*float64(n):
