@@ -446,6 +446,13 @@ func cmdExport(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	if err != nil {
 		return err
 	}
+	dir, err := cfg.ResolvedDataDir(getenv)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(dir, dbFile)); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("export: %s does not exist: no snapshot stored yet (run `runtimesd sync --once` or the daemon first)", filepath.Join(dir, dbFile))
+	}
 	logger := newLogger(LogConfig{Level: "warn", Format: "text"}, stderr)
 	db, err := openStore(cfg, getenv, logger, true)
 	if err != nil {

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func noEnv(string) string { return "" }
+
+// The example documents every key with its default: parsing it must give DefaultConfig.
+func TestConfigExample(t *testing.T) {
+	f, err := os.Open("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := ParseConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg, DefaultConfig()) {
+		t.Errorf("config.example.yaml differs from DefaultConfig():\n got %+v\nwant %+v", cfg, DefaultConfig())
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	t.Run("UnknownKeyNamed", func(t *testing.T) {
+		_, err := ParseConfig(strings.NewReader("sync:\n  shedule: '@every 1m'\n"))
+		if err == nil || !strings.Contains(err.Error(), "shedule") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("APIKeyInYAMLRejected", func(t *testing.T) {
+		if _, err := ParseConfig(strings.NewReader("control_plane:\n  api_key: secret\n")); err == nil {
+			t.Fatal("an api_key in YAML must be rejected: secrets come from the environment or a file")
+		}
+	})
+	t.Run("BadDuration", func(t *testing.T) {
+		_, err := ParseConfig(strings.NewReader("control_plane:\n  timeout: soon\n"))
+		if err == nil || !strings.Contains(err.Error(), "soon") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("ValidateNamesFields", func(t *testing.T) {
+		cfg, err := ParseConfig(strings.NewReader("listen: nowhere\nsync:\n  schedule: sometimes\n  hold_repeats: 0\ncontrol_plane:\n  requirements_mode: maybe\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = cfg.Validate()
+		for _, field := range []string{"listen", "sync.schedule", "sync.hold_repeats", "control_plane.requirements_mode"} {
+			if err == nil || !strings.Contains(err.Error(), field+":") {
+				t.Errorf("validation error does not name %s: %v", field, err)
+			}
+		}
+	})
+}
+
+func TestConfigEnvAndRedaction(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(keyFile, []byte("from-file-secret\n"), 0o600)
+	cfg := DefaultConfig()
+	cfg.ControlPlane.APIKeyFile = keyFile
+	env := map[string]string{EnvBaseURL: "http://127.0.0.1:9"}
+	if err := cfg.ApplyEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.apiKey != "from-file-secret" || cfg.ControlPlane.BaseURL != "http://127.0.0.1:9" {
+		t.Fatalf("key %q base %q", cfg.apiKey, cfg.ControlPlane.BaseURL)
+	}
+	env[EnvAPIKey] = "from-env-secret"
+	if err := cfg.ApplyEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.apiKey != "from-env-secret" {
+		t.Fatalf("the environment must win over the key file: %q", cfg.apiKey)
+	}
+	dump := cfg.Redacted()
+	if strings.Contains(dump, "secret") || !strings.Contains(dump, "[redacted]") {
+		t.Fatalf("config dump leaks or hides the key state:\n%s", dump)
+	}
+}
+
+func TestResolvedDataDir(t *testing.T) {
+	cfg := DefaultConfig()
+	env := map[string]string{"XDG_STATE_HOME": "/x"}
+	if d, _ := cfg.ResolvedDataDir(func(k string) string { return env[k] }); d != "/x/runtimesd" {
+		t.Errorf("XDG: %s", d)
+	}
+	env["STATE_DIRECTORY"] = "/var/lib/runtimesd"
+	if d, _ := cfg.ResolvedDataDir(func(k string) string { return env[k] }); d != "/var/lib/runtimesd" {
+		t.Errorf("systemd: %s", d)
+	}
+	cfg.DataDir = "/explicit"
+	if d, _ := cfg.ResolvedDataDir(noEnv); d != "/explicit" {
+		t.Errorf("explicit: %s", d)
+	}
+}
