@@ -26,7 +26,6 @@ type harness struct {
 	live   *store.Live
 	poller *rsync.Poller
 	url    string
-	now    time.Time
 }
 
 func newHarness(t *testing.T, fakeOpts fakecp.Options) *harness {

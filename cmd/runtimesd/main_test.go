@@ -39,7 +39,7 @@ func buildBinary(t *testing.T) string {
 type daemon struct {
 	cmd    *exec.Cmd
 	addr   string
-	stderr *bytes.Buffer
+	stderr *syncBuffer
 	done   chan error
 }
 
@@ -55,7 +55,7 @@ func start(t *testing.T, bin string, env []string, args ...string) *daemon {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	d := &daemon{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	addrCh := make(chan string, 1)
 	logDone := make(chan struct{})
 	go func() {
@@ -63,7 +63,7 @@ func start(t *testing.T, bin string, env []string, args ...string) *daemon {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			line := sc.Text()
-			d.stderr.WriteString(line + "\n")
+			d.stderr.Write([]byte(line + "\n"))
 			if m := listenRE.FindStringSubmatch(line); m != nil {
 				addrCh <- m[1]
 			}
