@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -385,4 +387,62 @@ func toStrings(v any) []string {
 		out = append(out, x.(string))
 	}
 	return out
+}
+
+func TestServer_UnixSocket(t *testing.T) {
+	dir, err := os.MkdirTemp("", "rtd") // short path: unix socket paths are limited to ~100 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "api.sock")
+	live := store.NewLive(&store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()})
+	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Listen("unix:" + sock); err != nil {
+		t.Fatal(err)
+	}
+	api.Serve()
+	defer api.Shutdown()
+	if api.Addr() != "unix:"+sock {
+		t.Errorf("Addr = %q", api.Addr())
+	}
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode: %v %v", fi.Mode(), err)
+	}
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	resp, err := client.Get("http://sidecar/api/v1/runtimes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+func TestServer_BusyPortFailsAtListen(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	api, _ := httpapi.New(httpapi.Options{Live: store.NewLive(nil), Syncer: noSync{}})
+	if err := api.Listen(ln.Addr().String()); err == nil || !strings.Contains(err.Error(), ln.Addr().String()) {
+		t.Fatalf("err = %v", err)
+	}
+	// And with no snapshot at all, reads say so with a 503, readiness too.
+	srv := httptest.NewServer(api.Handler())
+	defer srv.Close()
+	if a := do(t, "GET", srv.URL+"/v1/runtimes", ""); a.status != 503 || a.json(t)["error"].(map[string]any)["code"] != "no_data" {
+		t.Errorf("%d %s", a.status, a.body)
+	}
+	if a := do(t, "GET", srv.URL+"/readyz", ""); a.status != 503 {
+		t.Errorf("readyz %d", a.status)
+	}
 }

@@ -45,7 +45,8 @@ type Runtime struct {
 	// part of the content digest.
 	Degraded string
 
-	digest [sha256.Size]byte
+	digest [sha256.Size]byte // canonical content, see SameContent
+	rawSum [sha256.Size]byte // of Raw as sent, see Catalog.LookupRaw
 }
 
 // Requirements is what a runtime requires of an agent configuration.
@@ -103,6 +104,11 @@ func InlineRequirements(raw json.RawMessage) (json.RawMessage, error) {
 // NewRuntime builds a Runtime from the upstream runtime object and its requirements object
 // (nil when it has none). Both byte slices are kept as given; callers must not modify them.
 func NewRuntime(raw, reqRaw json.RawMessage) (*Runtime, error) {
+	return newRuntime(raw, reqRaw, nil)
+}
+
+// newRuntime builds a Runtime; digest, when given (from the store), skips computing it.
+func newRuntime(raw, reqRaw json.RawMessage, digest *[sha256.Size]byte) (*Runtime, error) {
 	var w runtimeWire
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidRuntime, err)
@@ -144,6 +150,11 @@ func NewRuntime(raw, reqRaw json.RawMessage) (*Runtime, error) {
 	}
 	rt.Providers = sortedSet(providers)
 	rt.Families = sortedSet(families)
+	rt.rawSum = sha256.Sum256(raw)
+	if digest != nil {
+		rt.digest = *digest
+		return rt, nil
+	}
 	d, err := contentDigest(raw, reqRaw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: runtime %q: %v", ErrInvalidRuntime, w.ID, err)
@@ -162,7 +173,7 @@ func (rt *Runtime) WithDegraded(reason string) *Runtime {
 // SameContent reports whether two runtimes carry the same upstream data, ignoring the order
 // of supported_providers and supported_families (upstream builds them from sets) and JSON
 // formatting.
-func (rt *Runtime) SameContent(o *Runtime) bool { return rt.digest == o.digest }
+func (rt *Runtime) SameContent(o *Runtime) bool { return rt == o || rt.digest == o.digest }
 
 // contentDigest hashes a canonical form of the runtime and requirements objects: keys sorted,
 // numbers as written, and every supported_providers / supported_families array sorted.

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"time"
 )
@@ -26,18 +28,33 @@ const (
 type Catalog struct {
 	runtimes []*Runtime
 	byID     map[string]*Runtime
+	byRaw    map[[32]byte]*Runtime
 }
 
 // NewCatalog builds a catalog in the given order. Duplicate ids are an error.
 func NewCatalog(rts []*Runtime) (*Catalog, error) {
-	c := &Catalog{runtimes: rts, byID: make(map[string]*Runtime, len(rts))}
+	c := &Catalog{runtimes: rts, byID: make(map[string]*Runtime, len(rts)), byRaw: make(map[[32]byte]*Runtime, len(rts))}
 	for _, rt := range rts {
 		if _, dup := c.byID[rt.ID]; dup {
 			return nil, fmt.Errorf("%w: duplicate id %q", ErrInvalidRuntime, rt.ID)
 		}
 		c.byID[rt.ID] = rt
+		c.byRaw[rt.rawSum] = rt
 	}
 	return c, nil
+}
+
+// LookupRaw returns the runtime whose upstream object is byte for byte raw. A sync uses it to
+// reuse unchanged runtimes without parsing them again.
+func (c *Catalog) LookupRaw(raw []byte) (*Runtime, bool) {
+	if c == nil {
+		return nil, false
+	}
+	rt, ok := c.byRaw[sha256.Sum256(raw)]
+	if !ok || !bytes.Equal(rt.Raw, raw) {
+		return nil, false
+	}
+	return rt, true
 }
 
 // Runtimes returns the runtimes in upstream order. The slice must not be modified.

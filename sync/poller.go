@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -389,6 +390,18 @@ func (p *Poller) build(ctx context.Context, items []json.RawMessage, prev *store
 	rts := make([]*store.Runtime, len(items))
 	var fetch []int
 	for i, raw := range items {
+		// Fast path: an object byte for byte as last time whose requirements came from inside
+		// it is the same runtime; reuse it without parsing. Fetched requirements (not found
+		// inside the object) are fetched anew.
+		if p.opts.RequirementsMode != ModeFetch {
+			if old, ok := prev.LookupRaw(raw); ok && inlineIn(old, raw, p.opts.RequirementsMode) {
+				if old.Degraded != "" {
+					old = old.WithDegraded("")
+				}
+				rts[i] = old
+				continue
+			}
+		}
 		inline, err := store.InlineRequirements(raw)
 		if err != nil {
 			return nil, fmt.Errorf("runtime %d in the list: %w", i, err)
@@ -424,6 +437,15 @@ func (p *Poller) build(ctx context.Context, items []json.RawMessage, prev *store
 		}
 	}
 	return store.NewCatalog(rts)
+}
+
+// inlineIn reports whether old's requirements are the ones raw carries inline (or, in inline
+// mode, none).
+func inlineIn(old *store.Runtime, raw []byte, mode RequirementsMode) bool {
+	if old.RequirementsRaw == nil {
+		return mode == ModeInline
+	}
+	return bytes.Contains(raw, old.RequirementsRaw)
 }
 
 func (p *Poller) withFetchedRequirements(ctx context.Context, rt *store.Runtime, prev *store.Catalog) *store.Runtime {

@@ -37,7 +37,7 @@ type setup struct {
 	path   string
 }
 
-func newEnv(t *testing.T, s setup) *env {
+func newEnv(t testing.TB, s setup) *env {
 	t.Helper()
 	s.fake.APIKey = testKey
 	fake, err := fakecp.Start(s.fake)
@@ -75,7 +75,7 @@ func newEnv(t *testing.T, s setup) *env {
 	return &env{fake: fake, db: db, live: live, client: client, poller: p, path: s.path}
 }
 
-func (e *env) sync(t *testing.T) health.Run {
+func (e *env) sync(t testing.TB) health.Run {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

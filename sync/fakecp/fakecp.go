@@ -403,3 +403,21 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
+
+// SyntheticCatalog returns a JSON array of n runtimes shaped like the public ones (requirements
+// inline, about 750 bytes each), for scale tests and benchmarks. Runtime i has id "rt-<i>".
+func SyntheticCatalog(n int) []byte {
+	var b bytes.Buffer
+	b.WriteByte('[')
+	statuses := []string{"available", "beta", "coming_soon", "active"}
+	providers := []string{"openai", "anthropic", "azure", "google", "mistral", "cohere"}
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"id":"rt-%d","name":"Runtime %d","description":"Synthetic runtime %d for scale tests.","icon":"agno","features":["Feature %d","Multi-step task execution","Session management"],"status":%q,"requirements":{"model_requirement":{"description":"Synthetic model requirement","supported_providers":[%q,%q],"supported_families":["gpt","claude"],"examples":["gpt-4","claude-sonnet-4"]},"required_config_fields":["timeout"],"recommended_config_fields":["max_tokens"],"max_history_length":%d,"requires_system_prompt":%t,"requires_tools":false}}`,
+			i, i, i, i%10, statuses[i%len(statuses)], providers[i%len(providers)], providers[(i+1)%len(providers)], 50+i%200, i%3 == 0)
+	}
+	b.WriteByte(']')
+	return b.Bytes()
+}

@@ -1,0 +1,82 @@
+package store_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/runtimesd/runtimesd/store"
+)
+
+// synthetic builds n runtimes of about the public ones' size (store cannot import the fake).
+func synthetic(b *testing.B, n, version int) *store.Catalog {
+	b.Helper()
+	raw := []byte{'['}
+	for i := range n {
+		if i > 0 {
+			raw = append(raw, ',')
+		}
+		raw = fmt.Appendf(raw, `{"id":"rt-%d","name":"Runtime %d","description":"Synthetic runtime %d v%d.","features":["Feature %d","Session management"],"status":"available","requirements":{"model_requirement":{"description":"d","supported_providers":["openai","anthropic"],"supported_families":["gpt","claude"],"examples":["gpt-4"]},"required_config_fields":["timeout"],"recommended_config_fields":[],"max_history_length":100,"requires_system_prompt":false,"requires_tools":false}}`, i, i, i, version, i%10)
+	}
+	raw = append(raw, ']')
+	c, err := store.ParseSnapshotFile(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+func BenchmarkCommitFull(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			c1, c2 := synthetic(b, n, 1), synthetic(b, n, 2)
+			db := MustOpen(b, store.Options{})
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				next := c1
+				if i%2 == 1 {
+					next = c2 // every runtime changed: every record rewritten
+				}
+				i++
+				if _, err := db.Commit(next, store.SourceUpstream, t0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDiffUnchanged(b *testing.B) {
+	c1, c2 := synthetic(b, 10000, 1), synthetic(b, 10000, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		if d := store.Diff(c1, c2); !d.Empty() {
+			b.Fatal("changed")
+		}
+	}
+}
+
+func BenchmarkOpenLoad(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "runtimesd.db")
+			db, err := store.Open(path, store.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := db.Commit(synthetic(b, n, 1), store.SourceUpstream, t0); err != nil {
+				b.Fatal(err)
+			}
+			db.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				db, err := store.Open(path, store.Options{})
+				if err != nil || db.Loaded().Catalog.Len() != n {
+					b.Fatal(err)
+				}
+				db.Close()
+			}
+		})
+	}
+}
