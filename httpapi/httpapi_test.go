@@ -54,7 +54,7 @@ func newHarness(t *testing.T, fakeOpts fakecp.Options) *harness {
 	}
 	t.Cleanup(func() { poller.Close() })
 	h := &harness{fake: fake, live: live, poller: poller}
-	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: poller, MaxStale: time.Minute, MaxBodyBytes: 2048})
+	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: poller, MaxStale: time.Minute, MaxBodyBytes: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestNative(t *testing.T) {
 	})
 
 	t.Run("BodyLimit", func(t *testing.T) {
-		a := do(t, "POST", h.url+"/v1/sync", strings.Repeat("x", 4096))
+		a := do(t, "POST", h.url+"/v1/sync", strings.Repeat("x", 128<<10))
 		if a.status != 413 || a.json(t)["error"].(map[string]any)["code"] != "body_too_large" {
 			t.Errorf("%d %s", a.status, a.body)
 		}

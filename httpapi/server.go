@@ -46,7 +46,15 @@ type Options struct {
 	// ShutdownTimeout bounds a graceful shutdown (default 10s).
 	ShutdownTimeout time.Duration
 	Version         string
-	Logger          *slog.Logger
+	// Validator applies the validation rules (default: built-in model patterns).
+	Validator *store.Validator
+	// Classifier maps upstream statuses to health classes (default: health.DefaultStatusMap).
+	Classifier *health.Classifier
+	// ValidateMode is "local" (default) or "upstream": forward drop-in validate requests to
+	// UpstreamValidator and answer locally when that fails.
+	ValidateMode      string
+	UpstreamValidator UpstreamValidator
+	Logger            *slog.Logger
 	Now             func() time.Time
 }
 
@@ -62,6 +70,15 @@ func (o *Options) setDefaults() {
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 10 * time.Second
+	}
+	if o.Validator == nil {
+		o.Validator, _ = store.NewValidator(nil) // the built-in patterns compile
+	}
+	if o.Classifier == nil {
+		o.Classifier, _ = health.NewClassifier(nil)
+	}
+	if o.ValidateMode == "" {
+		o.ValidateMode = ValidateLocal
 	}
 	if o.Version == "" {
 		o.Version = "dev"
@@ -116,6 +133,7 @@ func (s *Server) routes() {
 	// Drop-in: the control plane's paths and JSON.
 	s.get("/api/v1/runtimes", s.handleDropInList)
 	s.get("/api/v1/runtimes/:id/requirements", s.handleDropInRequirements)
+	s.echo.POST("/api/v1/runtimes/validate", s.handleDropInValidate)
 	s.get("/api/health", s.handleDropInHealth)
 	s.get("/api/ready", s.handleDropInReady)
 
@@ -123,6 +141,7 @@ func (s *Server) routes() {
 	s.get("/v1/runtimes", s.handleRuntimeList)
 	s.get("/v1/runtimes/:id", s.handleRuntimeGet)
 	s.get("/v1/runtimes/:id/requirements", s.handleRuntimeRequirements)
+	s.echo.POST("/v1/validate", s.handleValidate)
 	s.get("/v1/sync", s.handleSyncStatus)
 	s.echo.POST("/v1/sync", s.handleSyncTrigger)
 	s.get("/v1/changes", s.handleChanges)

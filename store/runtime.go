@@ -40,6 +40,11 @@ type Runtime struct {
 	// Requirements is RequirementsRaw decoded; nil when the runtime has none.
 	Requirements *Requirements
 
+	// DefaultModel is model_requirements.default_model, when upstream sends it.
+	DefaultModel string
+	// DefaultEnvironment is default_environment verbatim, when upstream sends it.
+	DefaultEnvironment json.RawMessage
+
 	// Degraded is non-empty when the last sync could not refresh this runtime's requirements;
 	// it says why, and the requirements are the previous ones. It is not persisted and not
 	// part of the content digest.
@@ -83,7 +88,9 @@ type runtimeWire struct {
 	ModelRequirements *struct {
 		SupportedProviders []string `json:"supported_providers"`
 		SupportedFamilies  []string `json:"supported_families"`
+		DefaultModel       string   `json:"default_model"`
 	} `json:"model_requirements"`
+	DefaultEnvironment json.RawMessage `json:"default_environment"`
 }
 
 // InlineRequirements returns the requirements object embedded in a raw runtime object, or nil
@@ -144,7 +151,11 @@ func newRuntime(raw, reqRaw json.RawMessage, digest *[sha256.Size]byte) (*Runtim
 		providers = append(providers, req.ModelRequirement.SupportedProviders...)
 		families = append(families, req.ModelRequirement.SupportedFamilies...)
 	}
+	if !isNull(w.DefaultEnvironment) {
+		rt.DefaultEnvironment = w.DefaultEnvironment
+	}
 	if w.ModelRequirements != nil {
+		rt.DefaultModel = w.ModelRequirements.DefaultModel
 		providers = append(providers, w.ModelRequirements.SupportedProviders...)
 		families = append(families, w.ModelRequirements.SupportedFamilies...)
 	}

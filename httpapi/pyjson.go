@@ -1,0 +1,360 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// The drop-in validate endpoint must answer malformed bodies exactly as the control plane
+// (FastAPI on CPython's json module) does: the same 422 json_invalid items with the same
+// character positions and messages, NaN and Infinity accepted as numbers, and a 400 where
+// CPython raises something other than a JSONDecodeError (nesting deeper than its recursion
+// limit, integers over its 4300-digit limit, bytes that are not UTF-8). encoding/json differs
+// in all of these, so this is a small parser with CPython's grammar and error wording.
+
+// pyDecodeError is CPython's json.JSONDecodeError: a message and a character position.
+type pyDecodeError struct {
+	msg string
+	pos int // in characters (code points), as Python counts
+}
+
+// pyParseFailure is any other exception while parsing: FastAPI answers 400.
+type pyParseFailure struct{ reason string }
+
+// pyNumber is a JSON number kept as written (NaN, Infinity and -Infinity included).
+type pyNumber string
+
+// MarshalJSON writes the number as written; the non-JSON literals become strings.
+func (n pyNumber) MarshalJSON() ([]byte, error) {
+	switch n {
+	case "NaN", "Infinity", "-Infinity":
+		return json.Marshal(string(n))
+	}
+	return []byte(n), nil
+}
+
+// pyMaxDepth approximates CPython's recursion limit (1000 frames, less the server's own stack).
+const pyMaxDepth = 900
+
+// pyMaxIntDigits is CPython's default int_max_str_digits.
+const pyMaxIntDigits = 4300
+
+type pyParser struct {
+	data  []byte
+	i     int
+	depth int
+	err   error
+}
+
+// pyLoads parses like json.loads on the request bytes. It returns *pyDecodeError or
+// *pyParseFailure on failure.
+func pyLoads(data []byte) (any, error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // bytes are decoded as utf-8-sig
+	if !utf8.Valid(data) {
+		return nil, &pyParseFailure{"the body is not valid UTF-8"}
+	}
+	p := &pyParser{data: data}
+	p.skipWS()
+	v := p.value()
+	if p.err != nil {
+		return nil, p.err
+	}
+	p.skipWS()
+	if p.i != len(p.data) {
+		return nil, p.fail("Extra data", p.i)
+	}
+	return v, nil
+}
+
+func (e *pyDecodeError) Error() string  { return e.msg + " at char " + strconv.Itoa(e.pos) }
+func (e *pyParseFailure) Error() string { return e.reason }
+
+func (p *pyParser) fail(msg string, at int) error {
+	if p.err == nil {
+		p.err = &pyDecodeError{msg: msg, pos: utf8.RuneCount(p.data[:at])}
+	}
+	return p.err
+}
+
+func (p *pyParser) skipWS() {
+	for p.i < len(p.data) {
+		switch p.data[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *pyParser) hasPrefix(s string) bool { return bytes.HasPrefix(p.data[p.i:], []byte(s)) }
+
+func (p *pyParser) value() any {
+	if p.err != nil {
+		return nil
+	}
+	if p.i >= len(p.data) {
+		p.fail("Expecting value", p.i)
+		return nil
+	}
+	switch c := p.data[p.i]; {
+	case c == '"':
+		return p.str()
+	case c == '{':
+		return p.object()
+	case c == '[':
+		return p.array()
+	case p.hasPrefix("null"):
+		p.i += 4
+		return nil
+	case p.hasPrefix("true"):
+		p.i += 4
+		return true
+	case p.hasPrefix("false"):
+		p.i += 5
+		return false
+	case p.hasPrefix("NaN"):
+		p.i += 3
+		return pyNumber("NaN")
+	case p.hasPrefix("Infinity"):
+		p.i += 8
+		return pyNumber("Infinity")
+	case p.hasPrefix("-Infinity"):
+		p.i += 9
+		return pyNumber("-Infinity")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	default:
+		p.fail("Expecting value", p.i)
+		return nil
+	}
+}
+
+// number follows CPython's NUMBER_RE: -?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?
+func (p *pyParser) number() any {
+	start := p.i
+	digits := func() int {
+		n := 0
+		for p.i < len(p.data) && p.data[p.i] >= '0' && p.data[p.i] <= '9' {
+			p.i++
+			n++
+		}
+		return n
+	}
+	if p.data[p.i] == '-' {
+		p.i++
+	}
+	if p.i >= len(p.data) || p.data[p.i] < '0' || p.data[p.i] > '9' {
+		p.i = start
+		p.fail("Expecting value", start)
+		return nil
+	}
+	intStart := p.i
+	if p.data[p.i] == '0' {
+		p.i++
+	} else {
+		digits()
+	}
+	intDigits := p.i - intStart
+	isInt := true
+	if p.i+1 < len(p.data) && p.data[p.i] == '.' && p.data[p.i+1] >= '0' && p.data[p.i+1] <= '9' {
+		p.i++
+		digits()
+		isInt = false
+	}
+	if p.i < len(p.data) && (p.data[p.i] == 'e' || p.data[p.i] == 'E') {
+		save := p.i
+		p.i++
+		if p.i < len(p.data) && (p.data[p.i] == '+' || p.data[p.i] == '-') {
+			p.i++
+		}
+		if digits() == 0 {
+			p.i = save // not part of the number; the caller reports what follows
+		} else {
+			isInt = false
+		}
+	}
+	if isInt && intDigits > pyMaxIntDigits {
+		if p.err == nil {
+			p.err = &pyParseFailure{"integer literal longer than 4300 digits"}
+		}
+		return nil
+	}
+	return pyNumber(p.data[start:p.i])
+}
+
+func (p *pyParser) str() any {
+	start := p.i
+	p.i++ // opening quote
+	var b strings.Builder
+	for {
+		if p.i >= len(p.data) {
+			p.fail("Unterminated string starting at", start)
+			return nil
+		}
+		c := p.data[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			return b.String()
+		case c == '\\':
+			if p.i+1 >= len(p.data) {
+				p.fail("Unterminated string starting at", start)
+				return nil
+			}
+			esc := p.data[p.i+1]
+			switch esc {
+			case '"', '\\', '/':
+				b.WriteByte(esc)
+			case 'b':
+				b.WriteByte('\b')
+			case 'f':
+				b.WriteByte('\f')
+			case 'n':
+				b.WriteByte('\n')
+			case 'r':
+				b.WriteByte('\r')
+			case 't':
+				b.WriteByte('\t')
+			case 'u':
+				r, ok := p.hex4(p.i + 2)
+				if !ok {
+					p.fail("Invalid \\uXXXX escape", p.i+1)
+					return nil
+				}
+				p.i += 6
+				if utf16.IsSurrogate(r) && r < 0xdc00 && p.hasPrefix(`\u`) {
+					if r2, ok := p.hex4(p.i + 2); ok && r2 >= 0xdc00 && r2 <= 0xdfff {
+						r = utf16.DecodeRune(r, r2)
+						p.i += 6
+					}
+				}
+				if utf16.IsSurrogate(r) {
+					r = utf8.RuneError // a lone surrogate cannot be UTF-8; Python keeps it, then fails to encode
+				}
+				b.WriteRune(r)
+				continue
+			default:
+				p.fail("Invalid \\escape: "+pyRepr(string(esc)), p.i)
+				return nil
+			}
+			p.i += 2
+		case c < 0x20:
+			p.fail("Invalid control character at", p.i)
+			return nil
+		default:
+			b.WriteByte(c)
+			p.i++
+		}
+	}
+}
+
+func (p *pyParser) hex4(at int) (rune, bool) {
+	if at+4 > len(p.data) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(p.data[at:at+4]), 16, 32)
+	if err != nil || strings.ContainsAny(string(p.data[at:at+4]), "+-xX_") {
+		return 0, false
+	}
+	return rune(v), true
+}
+
+func (p *pyParser) enter() bool {
+	p.depth++
+	if p.depth > pyMaxDepth && p.err == nil {
+		p.err = &pyParseFailure{"nesting deeper than the parser's recursion limit"}
+	}
+	return p.err == nil
+}
+
+func (p *pyParser) object() any {
+	if !p.enter() {
+		return nil
+	}
+	defer func() { p.depth-- }()
+	p.i++ // {
+	obj := map[string]any{}
+	p.skipWS()
+	if p.i < len(p.data) && p.data[p.i] == '}' {
+		p.i++
+		return obj
+	}
+	for {
+		if p.i >= len(p.data) || p.data[p.i] != '"' {
+			p.fail("Expecting property name enclosed in double quotes", p.i)
+			return nil
+		}
+		key, _ := p.str().(string)
+		if p.err != nil {
+			return nil
+		}
+		p.skipWS()
+		if p.i >= len(p.data) || p.data[p.i] != ':' {
+			p.fail("Expecting ':' delimiter", p.i)
+			return nil
+		}
+		p.i++
+		p.skipWS()
+		v := p.value()
+		if p.err != nil {
+			return nil
+		}
+		obj[key] = v // a repeated key: the last one wins, as in Python
+		p.skipWS()
+		if p.i < len(p.data) && p.data[p.i] == '}' {
+			p.i++
+			return obj
+		}
+		if p.i >= len(p.data) || p.data[p.i] != ',' {
+			p.fail("Expecting ',' delimiter", p.i)
+			return nil
+		}
+		p.i++
+		p.skipWS()
+	}
+}
+
+func (p *pyParser) array() any {
+	if !p.enter() {
+		return nil
+	}
+	defer func() { p.depth-- }()
+	p.i++ // [
+	arr := []any{}
+	p.skipWS()
+	if p.i < len(p.data) && p.data[p.i] == ']' {
+		p.i++
+		return arr
+	}
+	for {
+		v := p.value()
+		if p.err != nil {
+			return nil
+		}
+		arr = append(arr, v)
+		p.skipWS()
+		if p.i < len(p.data) && p.data[p.i] == ']' {
+			p.i++
+			return arr
+		}
+		if p.i >= len(p.data) || p.data[p.i] != ',' {
+			p.fail("Expecting ',' delimiter", p.i)
+			return nil
+		}
+		p.i++
+		p.skipWS()
+	}
+}
+
+// pyRepr quotes a short string the way Python's repr does for simple cases.
+func pyRepr(s string) string {
+	if strings.Contains(s, "'") && !strings.Contains(s, `"`) {
+		return `"` + s + `"`
+	}
+	return "'" + strings.ReplaceAll(s, "'", `\'`) + "'"
+}
