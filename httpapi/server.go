@@ -55,7 +55,7 @@ type Options struct {
 	ValidateMode      string
 	UpstreamValidator UpstreamValidator
 	Logger            *slog.Logger
-	Now             func() time.Time
+	Now               func() time.Time
 }
 
 func (o *Options) setDefaults() {
