@@ -30,7 +30,8 @@ type harness struct {
 	url    string
 }
 
-func newHarness(t *testing.T, fakeOpts fakecp.Options) *harness {
+// newHarness builds the stack; mods adjust the API options (the client is the real one).
+func newHarness(t *testing.T, fakeOpts fakecp.Options, mods ...func(*httpapi.Options, *rsync.Client)) *harness {
 	t.Helper()
 	fakeOpts.APIKey = "k"
 	fake, err := fakecp.Start(fakeOpts)
@@ -54,7 +55,11 @@ func newHarness(t *testing.T, fakeOpts fakecp.Options) *harness {
 	}
 	t.Cleanup(func() { poller.Close() })
 	h := &harness{fake: fake, live: live, poller: poller}
-	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: poller, MaxStale: time.Minute, MaxBodyBytes: 64 << 10})
+	opts := httpapi.Options{Live: live, Syncer: poller, MaxStale: time.Minute, MaxBodyBytes: 64 << 10}
+	for _, mod := range mods {
+		mod(&opts, client)
+	}
+	api, err := httpapi.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,10 +98,15 @@ func (v *Validator) Validate(c *Catalog, req ValidationRequest) Validation {
 		compatible, approx := v.ModelCompatible(rt, *req.ModelID)
 		out.ModelRuleApproximated = approx
 		if !compatible {
-			pats, _ := v.Patterns(rt.ID)
+			// The control plane's sentence; with no patterns known, the clause naming them
+			// is left out rather than left empty.
+			expected := ""
+			if pats, _ := v.Patterns(rt.ID); len(pats) > 0 {
+				expected = " Expected models matching: " + strings.Join(pats, ", ") + "."
+			}
 			out.Model.Errors = []string{fmt.Sprintf(
-				"Model '%s' is not compatible with this runtime. Expected models matching: %s. Supported families: %s. Examples: %s",
-				*req.ModelID, strings.Join(pats, ", "), strings.Join(r.ModelRequirement.SupportedFamilies, ", "),
+				"Model '%s' is not compatible with this runtime.%s Supported families: %s. Examples: %s",
+				*req.ModelID, expected, strings.Join(r.ModelRequirement.SupportedFamilies, ", "),
 				strings.Join(r.ModelRequirement.Examples, ", "))}
 		}
 	}

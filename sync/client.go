@@ -148,6 +148,7 @@ type etagEntry struct {
 const (
 	CallList         = "list"
 	CallRequirements = "requirements"
+	CallValidate     = "validate"
 )
 
 // NewClient checks the options and returns a client.
@@ -197,7 +198,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		},
 	}
 	c.breakers = map[string]*gobreaker.CircuitBreaker[[]byte]{}
-	for _, kind := range []string{CallList, CallRequirements} {
+	for _, kind := range []string{CallList, CallRequirements, CallValidate} {
 		c.breakers[kind] = gobreaker.NewCircuitBreaker[[]byte](gobreaker.Settings{
 			Name:        kind,
 			MaxRequests: 1,
@@ -264,6 +265,63 @@ func (c *Client) GetRequirements(ctx context.Context, id string) (json.RawMessag
 			Err: errors.New("expected a JSON object"), Body: excerpt(body)}
 	}
 	return trimmed, nil
+}
+
+// ValidateUpstream forwards a validate request body to POST /api/v1/runtimes/validate through
+// the validate breaker. A 2xx or 4xx answer is returned as is (the control plane's verdict, or
+// its 422 on the body); a 5xx, timeout or network failure is an error.
+func (c *Client) ValidateUpstream(ctx context.Context, body []byte, contentType string) (int, []byte, error) {
+	const path = "/api/v1/runtimes/validate"
+	call := "POST " + path
+	var status int
+	resp, err := c.breakers[CallValidate].Execute(func() ([]byte, error) {
+		ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.String()+path, bytes.NewReader(body))
+		if err != nil {
+			return nil, &Error{Call: call, Kind: KindClient, Err: err}
+		}
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("User-Agent", c.opts.UserAgent)
+		if c.opts.APIKey != "" {
+			req.Header.Set("Authorization", "Bearer "+c.opts.APIKey)
+		}
+		r, err := c.http.Do(req)
+		if err != nil {
+			return nil, c.transportError(ctx, call, err)
+		}
+		defer r.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(r.Body, c.opts.MaxResponseBytes+1))
+		if err != nil {
+			return nil, c.transportError(ctx, call, err)
+		}
+		status = r.StatusCode
+		switch {
+		case int64(len(b)) > c.opts.MaxResponseBytes:
+			return nil, &Error{Call: call, Kind: KindBadResponse, Status: status, Err: errors.New("response over the size cap")}
+		case status == http.StatusUnauthorized || status == http.StatusForbidden:
+			return nil, &Error{Call: call, Kind: KindCredentials, Status: status, Body: excerpt(b)}
+		case status >= 500 || status == http.StatusTooManyRequests:
+			kind := KindServer
+			if status == http.StatusTooManyRequests {
+				kind = KindRateLimited
+			}
+			return nil, &Error{Call: call, Kind: kind, Status: status, Body: excerpt(b), Err: errors.New(http.StatusText(status))}
+		case !json.Valid(b):
+			return nil, &Error{Call: call, Kind: KindBadResponse, Status: status, Body: excerpt(b), Err: errors.New("answer is not JSON")}
+		}
+		return b, nil
+	})
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return 0, nil, &Error{Call: call, Kind: KindBreakerOpen, Err: err}
+	}
+	if err != nil {
+		return status, nil, err
+	}
+	return status, resp, nil
 }
 
 // get performs one GET through the breaker of its kind, with If-None-Match when an ETag is

@@ -14,6 +14,9 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/runtimesd/runtimesd/health"
+	"github.com/runtimesd/runtimesd/store"
 )
 
 // Environment variables read by runtimesd (the control plane ecosystem's own names).
@@ -35,6 +38,8 @@ type Config struct {
 	Sync         SyncConfig         `yaml:"sync"`
 	Store        StoreConfig        `yaml:"store"`
 	HTTP         HTTPConfig         `yaml:"http"`
+	Validation   ValidationConfig   `yaml:"validation"`
+	Health       HealthConfig       `yaml:"health"`
 
 	// apiKey is read from the environment or APIKeyFile, never from YAML or flags.
 	apiKey string
@@ -80,10 +85,27 @@ type StoreConfig struct {
 	ChangeLogSize int      `yaml:"change_log_size"`
 }
 
+// ValidationConfig configures offline validation.
+type ValidationConfig struct {
+	// Mode is local (answer from the cache) or upstream (forward to the control plane, and
+	// answer locally when that fails).
+	Mode string `yaml:"mode"`
+	// ModelPatterns maps a runtime id to its model-id regexes, replacing the built-in ones
+	// for that runtime.
+	ModelPatterns map[string][]string `yaml:"model_patterns"`
+}
+
+// HealthConfig configures health classes and staleness.
+type HealthConfig struct {
+	// MaxStale is the age beyond which data is reported stale.
+	MaxStale Duration `yaml:"max_stale"`
+	// StatusMap maps upstream statuses to healthy, unhealthy or unknown, over the defaults.
+	StatusMap map[string]string `yaml:"status_map"`
+}
+
 // HTTPConfig configures the local API.
 type HTTPConfig struct {
 	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
-	MaxStale        Duration `yaml:"max_stale"`
 	SyncWait        Duration `yaml:"sync_wait"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
@@ -134,9 +156,10 @@ func DefaultConfig() Config {
 			History:     20,
 		},
 		Store: StoreConfig{LockTimeout: Duration(time.Second), ChangeLogSize: 1000},
+		Validation: ValidationConfig{Mode: "local", ModelPatterns: map[string][]string{}},
+		Health:     HealthConfig{MaxStale: Duration(5 * time.Minute), StatusMap: map[string]string{}},
 		HTTP: HTTPConfig{
 			MaxBodyBytes:    1 << 20,
-			MaxStale:        Duration(5 * time.Minute),
 			SyncWait:        Duration(60 * time.Second),
 			ShutdownTimeout: Duration(10 * time.Second),
 		},
@@ -274,8 +297,19 @@ func (c *Config) Validate() error {
 	if c.HTTP.MaxBodyBytes < 1024 {
 		bad("http.max_body_bytes", "%d is too small (at least 1024)", c.HTTP.MaxBodyBytes)
 	}
-	if c.HTTP.MaxStale <= 0 {
-		bad("http.max_stale", "must be positive")
+	if c.Health.MaxStale <= 0 {
+		bad("health.max_stale", "must be positive")
+	}
+	if _, err := health.NewClassifier(c.Health.StatusMap); err != nil {
+		bad("health.status_map", "%v", err)
+	}
+	switch c.Validation.Mode {
+	case "local", "upstream":
+	default:
+		bad("validation.mode", "%q: want local or upstream", c.Validation.Mode)
+	}
+	if _, err := store.NewValidator(c.Validation.ModelPatterns); err != nil {
+		bad("validation.model_patterns", "%v", err)
 	}
 	if c.HTTP.SyncWait <= 0 {
 		bad("http.sync_wait", "must be positive")

@@ -277,12 +277,15 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	}
 	live := store.NewLive(initial)
 
-	var up rsync.Upstream
+	var (
+		up     rsync.Upstream
+		client *rsync.Client
+	)
 	disabled := ""
 	if cfg.apiKey == "" {
 		disabled = "no API key: set " + EnvAPIKey + " or control_plane.api_key_file"
 	} else {
-		client, err := newClient(cfg, logger)
+		client, err = newClient(cfg, logger)
 		if err != nil {
 			return fmt.Errorf("config: %w", err)
 		}
@@ -294,11 +297,31 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	}
 	defer poller.Close()
 
+	validator, err := store.NewValidator(cfg.Validation.ModelPatterns)
+	if err != nil {
+		return fmt.Errorf("config: validation.model_patterns: %w", err)
+	}
+	classifier, err := health.NewClassifier(cfg.Health.StatusMap)
+	if err != nil {
+		return fmt.Errorf("config: health.status_map: %w", err)
+	}
+	var upstreamValidator httpapi.UpstreamValidator
+	if cfg.Validation.Mode == httpapi.ValidateUpstream {
+		if client == nil {
+			logger.Warn("validation.mode is upstream but there is no API key: validating locally")
+		} else {
+			upstreamValidator = client
+		}
+	}
 	api, err := httpapi.New(httpapi.Options{
-		Live:            live,
-		Syncer:          poller,
-		MaxBodyBytes:    cfg.HTTP.MaxBodyBytes,
-		MaxStale:        cfg.HTTP.MaxStale.D(),
+		Live:              live,
+		Syncer:            poller,
+		Validator:         validator,
+		Classifier:        classifier,
+		ValidateMode:      cfg.Validation.Mode,
+		UpstreamValidator: upstreamValidator,
+		MaxBodyBytes:      cfg.HTTP.MaxBodyBytes,
+		MaxStale:          cfg.Health.MaxStale.D(),
 		SyncWait:        cfg.HTTP.SyncWait.D(),
 		ShutdownTimeout: cfg.HTTP.ShutdownTimeout.D(),
 		Version:         version,

@@ -288,6 +288,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, []byte(`{"status":"healthy"}`))
 	case r.URL.Path == "/api/v1/runtimes" && r.Method == http.MethodGet:
 		s.serveList(w, r, fault)
+	case r.URL.Path == "/api/v1/runtimes/validate" && r.Method == http.MethodPost:
+		s.serveValidate(w, r, fault)
 	case strings.HasPrefix(r.URL.Path, "/api/v1/runtimes/") && strings.HasSuffix(r.URL.Path, "/requirements") && r.Method == http.MethodGet:
 		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/api/v1/runtimes/"), "/requirements")
 		s.serveRequirements(w, r, id, fault)
@@ -328,6 +330,35 @@ func (s *Server) serveRequirements(w http.ResponseWriter, r *http.Request, id st
 	default:
 		serveBody(w, r, req, etags)
 	}
+}
+
+// serveValidate applies the contract's rules to the fake's catalog (with the built-in model
+// patterns). Bodies that are not a JSON object with a string runtime_type get a 422.
+func (s *Server) serveValidate(w http.ResponseWriter, r *http.Request, fault Fault) {
+	if fault == FaultHang || fault == FaultReset || fault == Fault500 || fault == Fault503 {
+		s.serveFault(w, r, fault)
+		return
+	}
+	var body struct {
+		RuntimeType  *string        `json:"runtime_type"`
+		ModelID      *string        `json:"model_id"`
+		AgentConfig  map[string]any `json:"agent_config"`
+		SystemPrompt *string        `json:"system_prompt"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.RuntimeType == nil {
+		writeJSON(w, http.StatusUnprocessableEntity, []byte(`{"detail":[{"type":"missing","loc":["body","runtime_type"],"msg":"Field required","input":null}]}`))
+		return
+	}
+	cat, err := store.ParseSnapshotFile(s.Catalog())
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, []byte(`{"detail":"bad catalog"}`))
+		return
+	}
+	v, _ := store.NewValidator(nil)
+	res := v.Validate(cat, store.ValidationRequest{RuntimeType: *body.RuntimeType, ModelID: body.ModelID,
+		AgentConfig: body.AgentConfig, SystemPrompt: body.SystemPrompt})
+	out, _ := json.Marshal(map[string]any{"valid": res.Valid, "errors": res.Errors})
+	writeJSON(w, http.StatusOK, out)
 }
 
 // serveFault answers according to fault and reports whether it did.
