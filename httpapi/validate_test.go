@@ -58,7 +58,9 @@ func TestValidate_LocalModeNeverCallsUpstream(t *testing.T) {
 func TestValidate_Native(t *testing.T) {
 	h := newHarness(t, fakecp.Options{Catalog: catalogWithStrict(t)})
 	h.sync(t)
-	post := func(body string) answer { return do(t, "POST", h.url+"/v1/validate", body, "Content-Type", "application/json") }
+	post := func(body string) answer {
+		return do(t, "POST", h.url+"/v1/validate", body, "Content-Type", "application/json")
+	}
 
 	t.Run("ErrorsWarningsAndNormalisedConfig", func(t *testing.T) {
 		a := post(`{"runtime_type":"strict","agent_config":{"timeout":30,"custom":"kept"},"features":["code-review","time travel"],"x_extra":true}`)

@@ -155,7 +155,7 @@ func DefaultConfig() Config {
 			DropRatio:   0.5,
 			History:     20,
 		},
-		Store: StoreConfig{LockTimeout: Duration(time.Second), ChangeLogSize: 1000},
+		Store:      StoreConfig{LockTimeout: Duration(time.Second), ChangeLogSize: 1000},
 		Validation: ValidationConfig{Mode: "local", ModelPatterns: map[string][]string{}},
 		Health:     HealthConfig{MaxStale: Duration(5 * time.Minute), StatusMap: map[string]string{}},
 		HTTP: HTTPConfig{

@@ -322,10 +322,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		UpstreamValidator: upstreamValidator,
 		MaxBodyBytes:      cfg.HTTP.MaxBodyBytes,
 		MaxStale:          cfg.Health.MaxStale.D(),
-		SyncWait:        cfg.HTTP.SyncWait.D(),
-		ShutdownTimeout: cfg.HTTP.ShutdownTimeout.D(),
-		Version:         version,
-		Logger:          logger,
+		SyncWait:          cfg.HTTP.SyncWait.D(),
+		ShutdownTimeout:   cfg.HTTP.ShutdownTimeout.D(),
+		Version:           version,
+		Logger:            logger,
 	})
 	if err != nil {
 		return err
