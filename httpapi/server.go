@@ -142,6 +142,8 @@ func (s *Server) routes() {
 	s.get("/v1/runtimes/:id", s.handleRuntimeGet)
 	s.get("/v1/runtimes/:id/requirements", s.handleRuntimeRequirements)
 	s.echo.POST("/v1/validate", s.handleValidate)
+	s.echo.POST("/v1/select", s.handleSelect)
+	s.get("/v1/matrix", s.handleMatrix)
 	s.get("/v1/sync", s.handleSyncStatus)
 	s.echo.POST("/v1/sync", s.handleSyncTrigger)
 	s.get("/v1/changes", s.handleChanges)

@@ -1,0 +1,226 @@
+package health
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/runtimesd/runtimesd/store"
+)
+
+// SelectRequest says what an agent needs of a runtime.
+type SelectRequest struct {
+	// Features must all be supported (compared by store.NormalizeFeature).
+	Features []string `json:"features"`
+	// Provider, when set, must be among the runtime's supported providers (case-insensitive).
+	Provider string `json:"model_provider"`
+	// Model, when set, must be accepted by the runtime's model rules.
+	Model string `json:"model_id"`
+	// AllowUnhealthy lets unhealthy runtimes be chosen.
+	AllowUnhealthy bool `json:"allow_unhealthy"`
+	// Candidates restricts the choice to these ids (all runtimes when empty).
+	Candidates []string `json:"candidates"`
+}
+
+// Ranked is one candidate runtime with how well it matches.
+type Ranked struct {
+	Rank   int    `json:"rank"`
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Health Class  `json:"health"`
+	// Score is 0 to 100: features 60 (in proportion), provider 20, model 10, health 10
+	// (unknown 5); a requirement not asked for scores full marks.
+	Score              float64  `json:"score"`
+	Eligible           bool     `json:"eligible"`
+	MatchedFeatures    []string `json:"matched_features"`
+	MissingFeatures    []string `json:"missing_features"`
+	ProviderCompatible *bool    `json:"provider_compatible"`
+	ModelCompatible    *bool    `json:"model_compatible"`
+	Reason             string   `json:"reason"`
+}
+
+// Selection is the outcome of Select: the best eligible runtime (nil when none) and every
+// candidate ranked; Unmet says which requirements no candidate meets when none is eligible.
+type Selection struct {
+	Best       *Ranked  `json:"best"`
+	Candidates []Ranked `json:"candidates"`
+	Unmet      []string `json:"unmet,omitempty"`
+}
+
+// ErrUnknownCandidates is returned when SelectRequest.Candidates names ids not in the catalog.
+var ErrUnknownCandidates = errors.New("unknown candidate runtimes")
+
+// Select ranks the catalog's runtimes for req. modelOK decides model compatibility (the
+// validator's rule). Ranking is deterministic: eligible first, then score, then health, then
+// a generally available runtime before a beta one, then id.
+func Select(c *store.Catalog, cls *Classifier, modelOK func(*store.Runtime, string) bool, req SelectRequest) (Selection, error) {
+	pool := c.Runtimes()
+	if len(req.Candidates) > 0 {
+		var unknown []string
+		pool = nil
+		for _, id := range req.Candidates {
+			rt, ok := c.Get(id)
+			if !ok {
+				unknown = append(unknown, id)
+				continue
+			}
+			if !slices.Contains(pool, rt) {
+				pool = append(pool, rt)
+			}
+		}
+		if len(unknown) > 0 {
+			return Selection{}, fmt.Errorf("%w: %s", ErrUnknownCandidates, strings.Join(unknown, ", "))
+		}
+	}
+	ranked := make([]Ranked, 0, len(pool))
+	for _, rt := range pool {
+		ranked = append(ranked, rank(rt, cls, modelOK, req))
+	}
+	slices.SortStableFunc(ranked, func(a, b Ranked) int {
+		if a.Eligible != b.Eligible {
+			if a.Eligible {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(healthOrder(a.Health), healthOrder(b.Health)),
+			cmp.Compare(betaOrder(a.Status), betaOrder(b.Status)), strings.Compare(a.ID, b.ID))
+	})
+	sel := Selection{Candidates: ranked}
+	for i := range ranked {
+		ranked[i].Rank = i + 1
+	}
+	if len(ranked) > 0 && ranked[0].Eligible {
+		best := ranked[0]
+		sel.Best = &best
+	} else {
+		sel.Unmet = unmet(ranked, req)
+	}
+	return sel, nil
+}
+
+func rank(rt *store.Runtime, cls *Classifier, modelOK func(*store.Runtime, string) bool, req SelectRequest) Ranked {
+	r := Ranked{ID: rt.ID, Name: rt.Name, Status: rt.Status, Health: cls.Of(rt),
+		MatchedFeatures: []string{}, MissingFeatures: []string{}}
+	for _, f := range req.Features {
+		if store.HasFeature(rt, f) {
+			r.MatchedFeatures = append(r.MatchedFeatures, f)
+		} else {
+			r.MissingFeatures = append(r.MissingFeatures, f)
+		}
+	}
+	score := 60.0
+	if n := len(req.Features); n > 0 {
+		score = 60 * float64(len(r.MatchedFeatures)) / float64(n)
+	}
+	var why []string
+	eligible := len(r.MissingFeatures) == 0
+	if len(r.MissingFeatures) > 0 {
+		why = append(why, fmt.Sprintf("lacks %s", quoteList(r.MissingFeatures)))
+	} else if len(req.Features) > 0 {
+		why = append(why, fmt.Sprintf("has all %d features", len(req.Features)))
+	}
+	if req.Provider != "" {
+		ok := slices.ContainsFunc(rt.Providers, func(p string) bool { return strings.EqualFold(p, req.Provider) })
+		r.ProviderCompatible = &ok
+		if ok {
+			score += 20
+			why = append(why, "supports provider "+req.Provider)
+		} else {
+			eligible = false
+			why = append(why, "does not support provider "+req.Provider)
+		}
+	} else {
+		score += 20
+	}
+	if req.Model != "" {
+		ok := modelOK(rt, req.Model)
+		r.ModelCompatible = &ok
+		if ok {
+			score += 10
+			why = append(why, "accepts model "+req.Model)
+		} else {
+			eligible = false
+			why = append(why, "does not accept model "+req.Model)
+		}
+	} else {
+		score += 10
+	}
+	switch r.Health {
+	case Healthy:
+		score += 10
+		why = append(why, "healthy")
+	case Unknown:
+		score += 5
+		why = append(why, fmt.Sprintf("health unknown (status %q)", rt.Status))
+	case Unhealthy:
+		if !req.AllowUnhealthy {
+			eligible = false
+		}
+		why = append(why, fmt.Sprintf("unhealthy (status %q)", rt.Status))
+	}
+	r.Score = math.Round(score*10) / 10
+	r.Eligible = eligible
+	verdict := "eligible"
+	if !eligible {
+		verdict = "not eligible"
+	}
+	r.Reason = verdict + ": " + strings.Join(why, "; ")
+	return r
+}
+
+// unmet names each requirement no candidate meets, or says that each is met by some
+// candidate but none meets them all.
+func unmet(ranked []Ranked, req SelectRequest) []string {
+	if len(ranked) == 0 {
+		return []string{"there are no runtimes to choose from"}
+	}
+	var out []string
+	for _, f := range req.Features {
+		if !slices.ContainsFunc(ranked, func(r Ranked) bool { return slices.Contains(r.MatchedFeatures, f) }) {
+			out = append(out, fmt.Sprintf("no runtime supports the feature %q", f))
+		}
+	}
+	if req.Provider != "" && !slices.ContainsFunc(ranked, func(r Ranked) bool { return *r.ProviderCompatible }) {
+		out = append(out, fmt.Sprintf("no runtime supports the provider %q", req.Provider))
+	}
+	if req.Model != "" && !slices.ContainsFunc(ranked, func(r Ranked) bool { return *r.ModelCompatible }) {
+		out = append(out, fmt.Sprintf("no runtime accepts the model %q", req.Model))
+	}
+	if !req.AllowUnhealthy && !slices.ContainsFunc(ranked, func(r Ranked) bool { return r.Health != Unhealthy }) {
+		out = append(out, "every runtime is unhealthy (allow_unhealthy: true would allow them)")
+	}
+	if len(out) == 0 {
+		out = append(out, "each requirement is met by some runtime, but no single runtime meets them all (see candidates)")
+	}
+	return out
+}
+
+func healthOrder(c Class) int {
+	switch c {
+	case Healthy:
+		return 0
+	case Unknown:
+		return 1
+	}
+	return 2
+}
+
+func betaOrder(status string) int {
+	if strings.EqualFold(status, "beta") {
+		return 1
+	}
+	return 0
+}
+
+func quoteList(s []string) string {
+	q := make([]string, len(s))
+	for i, x := range s {
+		q[i] = fmt.Sprintf("%q", x)
+	}
+	return strings.Join(q, ", ")
+}

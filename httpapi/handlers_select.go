@@ -1,0 +1,144 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/runtimesd/runtimesd/health"
+	"github.com/runtimesd/runtimesd/store"
+)
+
+// handleSelect is POST /v1/select: the best runtime for required features, a model provider
+// and/or a model, with every candidate ranked. Nothing eligible: 404 naming what nobody meets.
+func (s *Server) handleSelect(c echo.Context) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	var req health.SelectRequest
+	if len(bytes.TrimSpace(body)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			return errorf(http.StatusBadRequest, "bad_body",
+				"the body must be a JSON object with features, model_provider, model_id, allow_unhealthy, candidates: %v", err)
+		}
+		if dec.More() {
+			return errorf(http.StatusBadRequest, "bad_body", "the body has data after the JSON object")
+		}
+	}
+	snap, err := s.snapshot()
+	if err != nil {
+		return err
+	}
+	modelOK := func(rt *store.Runtime, model string) bool {
+		ok, _ := s.opts.Validator.ModelCompatible(rt, model)
+		return ok
+	}
+	sel, err := health.Select(snap.Catalog, s.opts.Classifier, modelOK, req)
+	if errors.Is(err, health.ErrUnknownCandidates) {
+		return errorf(http.StatusBadRequest, "unknown_candidates", "%v (ids are case-sensitive)", err)
+	}
+	if err != nil {
+		return err
+	}
+	now := s.opts.Now()
+	if sel.Best == nil {
+		var e nativeError
+		e.Error.Code = "no_runtime_matches"
+		e.Error.Message = "no runtime meets the request: " + strings.Join(sel.Unmet, "; ")
+		return writeJSON(c, http.StatusNotFound, struct {
+			nativeError
+			provenance
+			Unmet      []string        `json:"unmet"`
+			Candidates []health.Ranked `json:"candidates"`
+		}{e, s.provenanceOf(snap, now), sel.Unmet, sel.Candidates})
+	}
+	return writeJSON(c, http.StatusOK, struct {
+		provenance
+		health.Selection
+	}{s.provenanceOf(snap, now), sel})
+}
+
+// matrixRow is a matrix row with the runtime's health class.
+type matrixRow struct {
+	store.MatrixRow
+	Health health.Class `json:"health"`
+}
+
+// handleMatrix is GET /v1/matrix?format=json|table|csv: per runtime its name, type, status,
+// health, features, model compatibility and config fields.
+func (s *Server) handleMatrix(c echo.Context) error {
+	q, err := checkQuery(c, "format")
+	if err != nil {
+		return err
+	}
+	snap, err := s.snapshot()
+	if err != nil {
+		return err
+	}
+	var rows []matrixRow
+	for i, r := range store.Matrix(snap.Catalog) {
+		rows = append(rows, matrixRow{r, s.opts.Classifier.Of(snap.Catalog.Runtimes()[i])})
+	}
+	if rows == nil {
+		rows = []matrixRow{}
+	}
+	header := []string{"ID", "NAME", "TYPE", "STATUS", "HEALTH", "PROVIDERS", "FAMILIES", "EXAMPLES", "REQUIRED", "RECOMMENDED", "MAX_HISTORY", "SYSTEM_PROMPT", "FEATURES"}
+	cells := func(r matrixRow, sep string) []string {
+		hist := ""
+		if r.MaxHistoryLength != nil {
+			hist = strconv.Itoa(*r.MaxHistoryLength)
+		}
+		return []string{r.ID, r.Name, r.Type, r.Status, string(r.Health), strings.Join(r.Providers, sep),
+			strings.Join(r.Families, sep), strings.Join(r.Examples, sep), strings.Join(r.RequiredConfig, sep),
+			strings.Join(r.RecommendedConfig, sep), hist, strconv.FormatBool(r.RequiresSystemPrompt), strings.Join(r.Features, "; ")}
+	}
+	var b bytes.Buffer
+	switch format := q.Get("format"); format {
+	case "", "json":
+		return writeJSON(c, http.StatusOK, struct {
+			provenance
+			Runtimes []matrixRow `json:"runtimes"`
+		}{s.provenanceOf(snap, s.opts.Now()), rows})
+	case "table":
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, strings.Join(header, "\t"))
+		for _, r := range rows {
+			row := cells(r, ",")
+			for i, cell := range row {
+				if cell == "" {
+					row[i] = "-"
+				}
+				row[i] = strings.Map(func(r rune) rune {
+					if r == '\t' || r == '\n' || r == '\r' {
+						return ' '
+					}
+					return r
+				}, row[i])
+			}
+			fmt.Fprintln(tw, strings.Join(row, "\t"))
+		}
+		tw.Flush()
+		return c.Blob(http.StatusOK, "text/plain; charset=utf-8", b.Bytes())
+	case "csv":
+		w := csv.NewWriter(&b)
+		_ = w.Write(header)
+		for _, r := range rows {
+			_ = w.Write(cells(r, ";"))
+		}
+		w.Flush()
+		return c.Blob(http.StatusOK, "text/csv; charset=utf-8", b.Bytes())
+	default:
+		return errorf(http.StatusBadRequest, "bad_parameter", "format %q: want json, table or csv", format)
+	}
+}
