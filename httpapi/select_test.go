@@ -11,7 +11,9 @@ import (
 func TestSelectEndpoint(t *testing.T) {
 	h := newHarness(t, fakecp.Options{Catalog: catalogWithStrict(t)})
 	h.sync(t)
-	post := func(body string) answer { return do(t, "POST", h.url+"/v1/select", body, "Content-Type", "application/json") }
+	post := func(body string) answer {
+		return do(t, "POST", h.url+"/v1/select", body, "Content-Type", "application/json")
+	}
 
 	a := post(`{"features":["Repository awareness"],"model_provider":"anthropic","model_id":"claude-opus-4"}`)
 	m := a.json(t)
