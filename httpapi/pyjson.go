@@ -28,10 +28,14 @@ type pyParseFailure struct{ reason string }
 // pyNumber is a JSON number kept as written (NaN, Infinity and -Infinity included).
 type pyNumber string
 
-// MarshalJSON writes the number as written; the non-JSON literals become strings.
+// MarshalJSON writes the number as written. NaN, Infinity, -Infinity and numbers beyond
+// float64 (Python reads them as inf) become strings, so every client can parse the answer.
 func (n pyNumber) MarshalJSON() ([]byte, error) {
 	switch n {
 	case "NaN", "Infinity", "-Infinity":
+		return json.Marshal(string(n))
+	}
+	if _, err := strconv.ParseFloat(string(n), 64); err != nil {
 		return json.Marshal(string(n))
 	}
 	return []byte(n), nil

@@ -43,11 +43,18 @@ func (f Filter) Apply(c *Catalog) []*Runtime {
 	return out
 }
 
-// HasFeature reports whether rt declares the feature, compared by NormalizeFeature.
+// HasFeature reports whether rt declares the feature. Both sides are compared after
+// NormalizeFeature; a feature matches when equal, or when it occurs as whole words in one of
+// the runtime's feature sentences ("code review" matches "Built-in code review", "code" does
+// not match "Codebase").
 func HasFeature(rt *Runtime, feature string) bool {
 	want := NormalizeFeature(feature)
+	if want == "" {
+		return false
+	}
 	for _, have := range rt.Features {
-		if NormalizeFeature(have) == want {
+		h := NormalizeFeature(have)
+		if h == want || strings.Contains(" "+h+" ", " "+want+" ") {
 			return true
 		}
 	}

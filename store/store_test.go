@@ -137,6 +137,8 @@ func TestFilter(t *testing.T) {
 		{"Provider", store.Filter{Provider: "openai"}, "default"},
 		{"ProviderShared", store.Filter{Provider: "anthropic"}, "default,claude_code"},
 		{"FeatureNormalised", store.Filter{Features: []string{"code_first-DESIGN"}}, "claude_code"},
+		{"PhraseInFeatureSentence", store.Filter{Features: []string{"code review"}}, "claude_code"},
+		{"WholeWordsOnly", store.Filter{Features: []string{"revie"}}, ""},
 		{"AllFeaturesMustMatch", store.Filter{Features: []string{"Code-first design", "Session management"}}, ""},
 		{"Type", store.Filter{Type: "agent"}, ""},
 	}

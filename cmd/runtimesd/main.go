@@ -64,6 +64,15 @@ Usage:
   runtimesd config check FILE
   runtimesd version
 
+Clients of a running daemon (--addr ADDR), or of the data file with --offline [--data DIR];
+--json prints the API's JSON:
+  runtimesd list [--status S] [--type T] [--provider P] [--feature F]...
+  runtimesd get ID
+  runtimesd requirements ID
+  runtimesd validate --runtime ID [--model M] [--system-prompt P] [--agent-config JSON] [--feature F]... | -f FILE
+  runtimesd select [--feature F]... [--provider P] [--model M] [--allow-unhealthy] [--candidate ID]...
+  runtimesd matrix [--csv]
+
 Environment: KUBIYA_API_KEY (the control plane API key), KUBIYA_CONTROL_PLANE_BASE_URL.
 `
 
@@ -98,6 +107,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cmdImport(rest, stdout, stderr, getenv)
 	case "config":
 		return cmdConfig(rest, stdout, getenv)
+	case "list":
+		return cmdList(rest, stdout, stderr, getenv)
+	case "get":
+		return cmdGet(rest, stdout, stderr, getenv)
+	case "requirements":
+		return cmdRequirements(rest, stdout, stderr, getenv)
+	case "validate":
+		return cmdValidate(rest, stdout, stderr, getenv)
+	case "select":
+		return cmdSelect(rest, stdout, stderr, getenv)
+	case "matrix":
+		return cmdMatrix(rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":
 		return cmdVersion(stdout)
 	case "help", "-h", "--help":
@@ -122,14 +143,29 @@ func newFlags(name string, stderr io.Writer, c *common) *flag.FlagSet {
 	return fs
 }
 
+// parseFlags parses flags given before, between or after positional arguments
+// ("get ID --json" as well as "get --json ID"); fs.Args() then holds the positionals.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return &exitError{code: 0, err: errors.New("help shown")}
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return &exitError{code: 0, err: errors.New("help shown")}
+			}
+			return usageErr("%s: %v", fs.Name(), err)
 		}
-		return usageErr("%s: %v", fs.Name(), err)
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if rest[0] == "--" {
+			positional = append(positional, rest[1:]...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
-	return nil
+	return fs.Parse(append([]string{"--"}, positional...))
 }
 
 // loadConfig applies file, environment and the --data flag, then validates.

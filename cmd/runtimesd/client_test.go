@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runtimesd/runtimesd/sync/fakecp"
+)
+
+// startInProcess runs `serve` through Main and returns its address and a stop function.
+func startInProcess(t *testing.T, env map[string]string, args ...string) (string, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...), io.Discard, &errb, func(k string) string { return env[k] })
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if m := listenRE.FindStringSubmatch(errb.String()); m != nil {
+			// Wait for the boot sync so answers come from the control plane.
+			for !strings.Contains(errb.String(), "msg=\"sync run\"") && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			return m[1], func() {
+				cancel()
+				select {
+				case <-done:
+				case <-time.After(15 * time.Second):
+					t.Error("serve did not stop")
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no listening line:\n%s", errb.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestClientCommands(t *testing.T) {
+	fake, err := fakecp.Start(fakecp.Options{APIKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	env := map[string]string{EnvAPIKey: "k", EnvBaseURL: fake.URL(), "HOME": t.TempDir()}
+	data := t.TempDir()
+	addr, stop := startInProcess(t, env, "--data", data)
+
+	type tc struct {
+		args       []string
+		code       int
+		want, deny []string
+	}
+	cases := map[string]tc{
+		"List":              {[]string{"list"}, 0, []string{"default", "claude_code", "2 runtimes; revision 1, source upstream"}, nil},
+		"ListFiltered":      {[]string{"list", "--status", "beta"}, 0, []string{"claude_code", "1 runtimes"}, []string{"Agno"}},
+		"ListJSON":          {[]string{"list", "--json", "--feature", "session management"}, 0, []string{`"count": 1`, `"id": "default"`}, nil},
+		"Get":               {[]string{"get", "claude_code"}, 0, []string{"Claude Code SDK", "Repository awareness"}, nil},
+		"GetUnknown":        {[]string{"get", "nope"}, 1, nil, nil},
+		"Requirements":      {[]string{"requirements", "claude_code"}, 0, []string{"timeout, max_tokens", "200"}, nil},
+		"ValidateOK":        {[]string{"validate", "--runtime", "claude_code", "--model", "claude-sonnet-4", "--agent-config", `{"timeout":1,"max_tokens":9}`}, 0, []string{"valid for runtime claude_code", "beta"}, []string{"error:"}},
+		"ValidateInvalid":   {[]string{"validate", "--runtime", "claude_code", "--model", "gpt-4"}, 1, []string{"invalid", "Model 'gpt-4' is not compatible"}, nil},
+		"ValidateNoRuntime": {[]string{"validate", "--model", "x"}, 2, nil, nil},
+		"Select":            {[]string{"select", "--feature", "code review", "--provider", "anthropic"}, 0, []string{"best: claude_code"}, nil},
+		"SelectNone":        {[]string{"select", "--feature", "teleport"}, 1, []string{"no runtime meets the request", `"teleport"`}, nil},
+		"Matrix":            {[]string{"matrix"}, 0, []string{"ID", "HEALTH", "claude_code"}, nil},
+		"MatrixCSV":         {[]string{"matrix", "--csv"}, 0, []string{"ID,NAME"}, nil},
+	}
+	for name, c := range cases {
+		t.Run("Online"+name, func(t *testing.T) {
+			code, stdout, stderr := runMain(t, env, append(c.args, "--addr", addr)...)
+			check(t, code, stdout, stderr, c.code, c.want, c.deny)
+		})
+	}
+	t.Run("OfflineWhileDaemonHoldsFile", func(t *testing.T) {
+		code, _, stderr := runMain(t, env, "list", "--offline", "--data", data)
+		if code != 1 || !strings.Contains(stderr, "held by a running daemon") {
+			t.Fatalf("code %d: %s", code, stderr)
+		}
+	})
+	stop()
+	for name, c := range cases {
+		t.Run("Offline"+name, func(t *testing.T) {
+			code, stdout, stderr := runMain(t, env, append(c.args, "--offline", "--data", data)...)
+			c.want = replaceAll(c.want, "source upstream", "source cache")
+			check(t, code, stdout, stderr, c.code, c.want, c.deny)
+		})
+	}
+	t.Run("NoDaemon", func(t *testing.T) {
+		code, _, stderr := runMain(t, env, "list", "--addr", closedPort(t))
+		if code != 1 || !strings.Contains(stderr, "no daemon answers") {
+			t.Fatalf("code %d: %s", code, stderr)
+		}
+	})
+}
+
+func replaceAll(list []string, old, new string) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = strings.ReplaceAll(s, old, new)
+	}
+	return out
+}
+
+func check(t *testing.T, code int, stdout, stderr string, wantCode int, want, deny []string) {
+	t.Helper()
+	if code != wantCode {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, wantCode, stdout, stderr)
+	}
+	for _, w := range want {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("stdout lacks %q:\n%s", w, stdout)
+		}
+	}
+	for _, d := range deny {
+		if strings.Contains(stdout, d) {
+			t.Errorf("stdout has %q:\n%s", d, stdout)
+		}
+	}
+}
