@@ -28,7 +28,8 @@ const (
 	OutcomeHeld Outcome = "held"
 	// OutcomeFailed: nothing was stored; Error says why.
 	OutcomeFailed Outcome = "failed"
-	// OutcomeSkipped: no upstream call was made (no control plane configured).
+	// OutcomeSkipped: no upstream call was made: no control plane configured, its breaker
+	// is open, or its Retry-After has not passed.
 	OutcomeSkipped Outcome = "skipped"
 )
 
@@ -70,6 +71,8 @@ type SyncStatus struct {
 	LastSuccess         *time.Time `json:"last_success,omitempty"`
 	ConsecutiveFailures int        `json:"consecutive_failures"`
 	Held                *Hold      `json:"held,omitempty"`
+	// RetryAfterUntil is set while the control plane's Retry-After holds calls back.
+	RetryAfterUntil *time.Time `json:"retry_after_until,omitempty"`
 	// LastRuns is newest first.
 	LastRuns []Run `json:"last_runs"`
 }

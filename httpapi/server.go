@@ -54,8 +54,14 @@ type Options struct {
 	// UpstreamValidator and answer locally when that fails.
 	ValidateMode      string
 	UpstreamValidator UpstreamValidator
-	Logger            *slog.Logger
-	Now               func() time.Time
+	// Breakers reports the control plane's circuit breakers (nil: none to report).
+	Breakers BreakerReporter
+	// Fallback are the fallback rules of /v1/resolve and /v1/health.
+	Fallback health.FallbackRules
+	// ControlPlaneURL is shown by /v1/health.
+	ControlPlaneURL string
+	Logger          *slog.Logger
+	Now             func() time.Time
 }
 
 func (o *Options) setDefaults() {
@@ -147,6 +153,9 @@ func (s *Server) routes() {
 	s.get("/v1/sync", s.handleSyncStatus)
 	s.echo.POST("/v1/sync", s.handleSyncTrigger)
 	s.get("/v1/changes", s.handleChanges)
+	s.get("/v1/health", s.handleHealth)
+	s.get("/v1/resolve/:id", s.handleResolve)
+	s.get("/dashboard", s.handleDashboard)
 	s.get("/healthz", s.handleHealthz)
 	s.get("/readyz", s.handleReadyz)
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,6 +22,8 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/runtimesd/runtimesd/health"
 )
 
 // Upstream is what a sync run needs of the control plane.
@@ -122,6 +125,15 @@ type ClientOptions struct {
 	BreakerFailures uint32
 	// BreakerOpenTimeout is how long a breaker stays open before a probe (default 30s).
 	BreakerOpenTimeout time.Duration
+	// Breakers, when set, are the circuit breakers of the call kinds (CallKinds); otherwise
+	// the client makes in-memory ones from BreakerFailures and BreakerOpenTimeout.
+	Breakers *health.Breakers
+	// Retries is how many times an idempotent GET is retried after an upstream failure
+	// (5xx, timeout, reset, bad answer) within one call (default 2; negative: none). Waits
+	// are jittered exponential backoff from RetryBase (default 200ms) capped at RetryMax
+	// (default 2s), and never outlast the caller's context.
+	Retries             int
+	RetryBase, RetryMax time.Duration
 	// Transport, when set, replaces the default HTTP transport (tests).
 	Transport http.RoundTripper
 	UserAgent string
@@ -133,7 +145,7 @@ type Client struct {
 	base     *url.URL
 	opts     ClientOptions
 	http     *http.Client
-	breakers map[string]*gobreaker.CircuitBreaker[[]byte]
+	breakers *health.Breakers
 
 	mu    stdsync.Mutex
 	etags map[string]etagEntry // by path: the last 200 body and its ETag
@@ -151,6 +163,19 @@ const (
 	CallValidate     = "validate"
 )
 
+// CallKinds are the kinds of upstream call, in the order health reports them.
+var CallKinds = []string{CallList, CallRequirements, CallValidate}
+
+// IsSuccessful classifies an upstream error for the circuit breakers: the caller's problems
+// (401, 403, other 4xx except 429) count as successes of the control plane.
+func IsSuccessful(err error) bool { return !countsAgainstUpstream(err) }
+
+// IsExcluded leaves the caller's cancellation out of the breaker's counts.
+func IsExcluded(err error) bool {
+	var ue *Error
+	return errors.Is(err, context.Canceled) || (errors.As(err, &ue) && ue.Kind == KindCanceled)
+}
+
 // NewClient checks the options and returns a client.
 func NewClient(opts ClientOptions) (*Client, error) {
 	if opts.Timeout <= 0 {
@@ -164,6 +189,18 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	}
 	if opts.BreakerOpenTimeout <= 0 {
 		opts.BreakerOpenTimeout = 30 * time.Second
+	}
+	if opts.Retries == 0 {
+		opts.Retries = 2
+	}
+	if opts.Retries < 0 {
+		opts.Retries = 0
+	}
+	if opts.RetryBase <= 0 {
+		opts.RetryBase = 200 * time.Millisecond
+	}
+	if opts.RetryMax <= 0 {
+		opts.RetryMax = 2 * time.Second
 	}
 	if opts.UserAgent == "" {
 		opts.UserAgent = "runtimesd"
@@ -197,36 +234,34 @@ func NewClient(opts ClientOptions) (*Client, error) {
 			return nil
 		},
 	}
-	c.breakers = map[string]*gobreaker.CircuitBreaker[[]byte]{}
-	for _, kind := range []string{CallList, CallRequirements, CallValidate} {
-		c.breakers[kind] = gobreaker.NewCircuitBreaker[[]byte](gobreaker.Settings{
-			Name:        kind,
-			MaxRequests: 1,
-			Timeout:     opts.BreakerOpenTimeout,
-			ReadyToTrip: func(counts gobreaker.Counts) bool {
-				return counts.ConsecutiveFailures >= opts.BreakerFailures
-			},
-			OnStateChange: func(name string, from, to gobreaker.State) {
-				opts.Logger.Warn("circuit breaker state changed", "call", name, "from", from.String(), "to", to.String())
-			},
-			IsSuccessful: func(err error) bool { return !countsAgainstUpstream(err) },
-			IsExcluded: func(err error) bool {
-				var ue *Error
-				return errors.As(err, &ue) && ue.Kind == KindCanceled
-			},
+	c.breakers = opts.Breakers
+	if c.breakers == nil {
+		b, err := health.NewBreakers(CallKinds, health.BreakerOptions{
+			ConsecutiveFailures: opts.BreakerFailures,
+			OpenTimeout:         opts.BreakerOpenTimeout,
+			IsSuccessful:        IsSuccessful,
+			IsExcluded:          IsExcluded,
+			Logger:              opts.Logger,
 		})
+		if err != nil {
+			return nil, err
+		}
+		c.breakers = b
 	}
 	return c, nil
 }
 
 // BreakerStates returns each call kind's breaker state: closed, half-open or open.
 func (c *Client) BreakerStates() map[string]string {
-	out := make(map[string]string, len(c.breakers))
-	for k, b := range c.breakers {
-		out[k] = b.State().String()
+	out := make(map[string]string, len(CallKinds))
+	for _, k := range CallKinds {
+		out[k] = c.breakers.State(k)
 	}
 	return out
 }
+
+// Breakers returns the client's circuit breakers.
+func (c *Client) Breakers() *health.Breakers { return c.breakers }
 
 // ListRuntimes calls GET /api/v1/runtimes and returns each element of the array verbatim.
 func (c *Client) ListRuntimes(ctx context.Context) ([]json.RawMessage, error) {
@@ -274,7 +309,7 @@ func (c *Client) ValidateUpstream(ctx context.Context, body []byte, contentType 
 	const path = "/api/v1/runtimes/validate"
 	call := "POST " + path
 	var status int
-	resp, err := c.breakers[CallValidate].Execute(func() ([]byte, error) {
+	resp, err := c.breakers.Execute(CallValidate, func() ([]byte, error) {
 		ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.String()+path, bytes.NewReader(body))
@@ -324,17 +359,44 @@ func (c *Client) ValidateUpstream(ctx context.Context, body []byte, contentType 
 	return status, resp, nil
 }
 
-// get performs one GET through the breaker of its kind, with If-None-Match when an ETag is
-// known, the timeout and the size cap.
+// get performs a GET through the breaker of its kind, with If-None-Match when an ETag is
+// known, the timeout and the size cap, retrying upstream failures with backoff.
 func (c *Client) get(ctx context.Context, kind, path string) ([]byte, error) {
 	call := "GET " + path
-	body, err := c.breakers[kind].Execute(func() ([]byte, error) {
-		return c.do(ctx, call, path)
-	})
-	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return nil, &Error{Call: call, Kind: KindBreakerOpen, Err: err}
+	for attempt := 0; ; attempt++ {
+		body, err := c.breakers.Execute(kind, func() ([]byte, error) {
+			return c.do(ctx, call, path)
+		})
+		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+			return nil, &Error{Call: call, Kind: KindBreakerOpen, Err: err}
+		}
+		if err == nil || attempt >= c.opts.Retries || !retryable(err) {
+			return body, err
+		}
+		// Full jitter: a random wait up to base*2^attempt, capped.
+		wait := rand.N(min(c.opts.RetryBase<<attempt, c.opts.RetryMax)) + time.Millisecond
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		}
 	}
-	return body, err
+}
+
+// retryable reports whether a failed GET may succeed if tried again soon: upstream-side
+// failures, but not a rate limit (its Retry-After is honoured by the poller instead).
+func retryable(err error) bool {
+	var ue *Error
+	if !errors.As(err, &ue) {
+		return false
+	}
+	switch ue.Kind {
+	case KindServer, KindTimeout, KindNetwork, KindBadResponse:
+		return ue.RetryAfter == 0
+	}
+	return false
 }
 
 func (c *Client) do(ctx context.Context, call, path string) ([]byte, error) {

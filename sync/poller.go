@@ -118,8 +118,10 @@ type Poller struct {
 	inflight *call
 	seq      uint64
 	hold     *hold
-	started  bool
-	closed   bool
+	// notBefore is when the control plane's Retry-After (429, 503) allows the next call.
+	notBefore time.Time
+	started   bool
+	closed    bool
 }
 
 type call struct {
@@ -240,6 +242,10 @@ func (p *Poller) Status() health.SyncStatus {
 	}
 	p.mu.Lock()
 	st.Running = p.inflight != nil
+	if !p.notBefore.IsZero() && p.opts.Now().Before(p.notBefore) {
+		t := p.notBefore.UTC()
+		st.RetryAfterUntil = &t
+	}
 	if p.hold != nil {
 		h := p.hold.info
 		st.Held = &h
@@ -291,12 +297,33 @@ func (p *Poller) runOnce(id uint64, trigger string) (run health.Run) {
 		run.Outcome, run.Error = health.OutcomeSkipped, "sync disabled: "+p.opts.DisabledReason
 		return run
 	}
+	p.mu.Lock()
+	notBefore := p.notBefore
+	p.mu.Unlock()
+	if start.Before(notBefore) {
+		run.Outcome = health.OutcomeSkipped
+		run.Error = fmt.Sprintf("skipped: honouring the control plane's Retry-After until %s", notBefore.UTC().Format(time.RFC3339))
+		return run
+	}
 	ctx, cancel := context.WithTimeout(p.ctx, p.opts.RunTimeout)
 	defer cancel()
 
 	items, err := p.opts.Upstream.ListRuntimes(ctx)
 	if err != nil {
 		run.Outcome, run.Error = health.OutcomeFailed, err.Error()
+		var ue *Error
+		if errors.As(err, &ue) {
+			switch {
+			case ue.Kind == KindBreakerOpen:
+				run.Outcome = health.OutcomeSkipped
+				run.Error = "skipped: circuit breaker open for " + CallList + "; the next probe goes when it turns half-open"
+			case ue.RetryAfter > 0:
+				p.mu.Lock()
+				p.notBefore = p.opts.Now().Add(ue.RetryAfter)
+				p.mu.Unlock()
+				run.Error += fmt.Sprintf("; next attempt after Retry-After (%s)", ue.RetryAfter)
+			}
+		}
 		return run
 	}
 	cur := p.opts.Live.Load()

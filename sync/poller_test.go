@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,6 +211,9 @@ func TestPoller_SyncOnce(t *testing.T) {
 				t.Errorf("status = %+v", st)
 			}
 			e.fake.SetFault(fakecp.FaultNone)
+			if f == fakecp.Fault429 {
+				return // Retry-After holds the next run back: TestPoller_RetryAfterHonoured
+			}
 			if r := e.sync(t); r.Outcome != health.OutcomeUnchanged {
 				t.Errorf("after recovery: %+v", r)
 			}
@@ -335,6 +339,51 @@ func TestPoller_SyncOnce(t *testing.T) {
 			t.Fatalf("after restart: %+v", s)
 		}
 	})
+}
+
+// fakeClock is a settable clock for Options.Now.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func TestPoller_RetryAfterHonoured(t *testing.T) {
+	for _, f := range []fakecp.Fault{fakecp.Fault429, fakecp.Fault503} {
+		t.Run(string(f), func(t *testing.T) {
+			clock := &fakeClock{t: time.Now()}
+			e := newEnv(t, setup{poller: rsync.Options{Now: clock.Now}})
+			e.sync(t)
+			e.fake.SetFault(f)
+			if r := e.sync(t); r.Outcome != health.OutcomeFailed || !strings.Contains(r.Error, "Retry-After (7s)") {
+				t.Fatalf("run %+v", r)
+			}
+			e.fake.SetFault(fakecp.FaultNone)
+			calls := e.fake.Count("/api/v1/runtimes")
+			r := e.sync(t)
+			if r.Outcome != health.OutcomeSkipped || !strings.Contains(r.Error, "Retry-After") || e.fake.Count("/api/v1/runtimes") != calls {
+				t.Fatalf("a run within Retry-After must make no call: %+v", r)
+			}
+			if st := e.poller.Status(); st.RetryAfterUntil == nil {
+				t.Error("status must show the Retry-After wait")
+			}
+			clock.Add(8 * time.Second)
+			if r := e.sync(t); r.Outcome != health.OutcomeUnchanged {
+				t.Fatalf("after Retry-After: %+v", r)
+			}
+		})
+	}
 }
 
 func TestPoller_SyncNowJoinsRunInFlight(t *testing.T) {

@@ -40,6 +40,7 @@ type Config struct {
 	HTTP         HTTPConfig         `yaml:"http"`
 	Validation   ValidationConfig   `yaml:"validation"`
 	Health       HealthConfig       `yaml:"health"`
+	Fallback     FallbackConfig     `yaml:"fallback"`
 
 	// apiKey is read from the environment or APIKeyFile, never from YAML or flags.
 	apiKey string
@@ -61,12 +62,40 @@ type ControlPlaneConfig struct {
 	RequirementsMode        string        `yaml:"requirements_mode"`
 	RequirementsConcurrency int           `yaml:"requirements_concurrency"`
 	Breaker                 BreakerConfig `yaml:"breaker"`
+	Retry                   RetryConfig   `yaml:"retry"`
 }
 
 // BreakerConfig configures the circuit breaker of each upstream call kind.
 type BreakerConfig struct {
 	ConsecutiveFailures uint32   `yaml:"consecutive_failures"`
+	FailureRatio        float64  `yaml:"failure_ratio"`
+	MinRequests         uint32   `yaml:"min_requests"`
+	Window              Duration `yaml:"window"`
 	OpenTimeout         Duration `yaml:"open_timeout"`
+	HalfOpenProbes      uint32   `yaml:"half_open_probes"`
+}
+
+// RetryConfig configures retries of idempotent upstream GETs within a run.
+type RetryConfig struct {
+	Attempts int      `yaml:"attempts"`
+	Base     Duration `yaml:"base"`
+	Max      Duration `yaml:"max"`
+}
+
+// FallbackConfig configures fallback rules.
+type FallbackConfig struct {
+	DefaultRuntime string              `yaml:"default_runtime"`
+	Conditions     []string            `yaml:"conditions"`
+	Chains         map[string][]string `yaml:"chains"`
+}
+
+// Rules converts the config to health's rules.
+func (f FallbackConfig) Rules() health.FallbackRules {
+	r := health.FallbackRules{Chains: f.Chains, Default: f.DefaultRuntime}
+	for _, c := range f.Conditions {
+		r.Conditions = append(r.Conditions, health.Condition(c))
+	}
+	return r
 }
 
 // SyncConfig configures the poller.
@@ -145,7 +174,9 @@ func DefaultConfig() Config {
 			MaxResponseBytes:        16 << 20,
 			RequirementsMode:        "auto",
 			RequirementsConcurrency: 4,
-			Breaker:                 BreakerConfig{ConsecutiveFailures: 5, OpenTimeout: Duration(30 * time.Second)},
+			Breaker: BreakerConfig{ConsecutiveFailures: 5, MinRequests: 10, Window: Duration(time.Minute),
+				OpenTimeout: Duration(30 * time.Second), HalfOpenProbes: 1},
+			Retry: RetryConfig{Attempts: 2, Base: Duration(200 * time.Millisecond), Max: Duration(2 * time.Second)},
 		},
 		Sync: SyncConfig{
 			Schedule:    "@every 30s",
@@ -157,7 +188,9 @@ func DefaultConfig() Config {
 		},
 		Store:      StoreConfig{LockTimeout: Duration(time.Second), ChangeLogSize: 1000},
 		Validation: ValidationConfig{Mode: "local", ModelPatterns: map[string][]string{}},
-		Health:     HealthConfig{MaxStale: Duration(5 * time.Minute), StatusMap: map[string]string{}},
+		Fallback: FallbackConfig{DefaultRuntime: "default", Conditions: []string{"missing", "unhealthy", "lacks_feature"},
+			Chains: map[string][]string{}},
+		Health: HealthConfig{MaxStale: Duration(5 * time.Minute), StatusMap: map[string]string{}},
 		HTTP: HTTPConfig{
 			MaxBodyBytes:    1 << 20,
 			SyncWait:        Duration(60 * time.Second),
@@ -264,11 +297,30 @@ func (c *Config) Validate() error {
 	if c.ControlPlane.RequirementsConcurrency < 1 || c.ControlPlane.RequirementsConcurrency > 64 {
 		bad("control_plane.requirements_concurrency", "%d: want 1 to 64", c.ControlPlane.RequirementsConcurrency)
 	}
-	if c.ControlPlane.Breaker.ConsecutiveFailures < 1 {
-		bad("control_plane.breaker.consecutive_failures", "must be at least 1")
+	br := c.ControlPlane.Breaker
+	if br.ConsecutiveFailures < 1 && br.FailureRatio == 0 {
+		bad("control_plane.breaker.consecutive_failures", "must be at least 1 (or set failure_ratio)")
 	}
-	if c.ControlPlane.Breaker.OpenTimeout <= 0 {
+	if br.FailureRatio < 0 || br.FailureRatio > 1 {
+		bad("control_plane.breaker.failure_ratio", "%v: want 0 (off) to 1", br.FailureRatio)
+	}
+	if br.Window <= 0 {
+		bad("control_plane.breaker.window", "must be positive")
+	}
+	if br.OpenTimeout <= 0 {
 		bad("control_plane.breaker.open_timeout", "must be positive")
+	}
+	if br.HalfOpenProbes < 1 {
+		bad("control_plane.breaker.half_open_probes", "must be at least 1")
+	}
+	if c.ControlPlane.Retry.Attempts < 0 || c.ControlPlane.Retry.Attempts > 10 {
+		bad("control_plane.retry.attempts", "%d: want 0 to 10", c.ControlPlane.Retry.Attempts)
+	}
+	if c.ControlPlane.Retry.Base <= 0 || c.ControlPlane.Retry.Max < c.ControlPlane.Retry.Base {
+		bad("control_plane.retry", "base must be positive and max at least base")
+	}
+	if err := c.Fallback.Rules().Validate(); err != nil {
+		bad("fallback", "%v", err)
 	}
 	if _, err := cron.ParseStandard(c.Sync.Schedule); err != nil {
 		bad("sync.schedule", "%q: %v", c.Sync.Schedule, err)

@@ -2,10 +2,13 @@ package main
 
 import (
 	"os"
+
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func noEnv(string) string { return "" }
@@ -26,6 +29,57 @@ func TestConfigExample(t *testing.T) {
 	}
 	if !reflect.DeepEqual(cfg, DefaultConfig()) {
 		t.Errorf("config.example.yaml differs from DefaultConfig():\n got %+v\nwant %+v", cfg, DefaultConfig())
+	}
+}
+
+// Every key of the configuration appears in the example (so none goes undocumented).
+func TestConfigExampleDocumentsEveryKey(t *testing.T) {
+	data, err := os.ReadFile("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var example, defaults yaml.Node
+	if err := yaml.Unmarshal(data, &example); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := yaml.Marshal(DefaultConfig())
+	if err := yaml.Unmarshal(out, &defaults); err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	yamlPaths(&example, "", have)
+	want := map[string]bool{}
+	yamlPaths(&defaults, "", want)
+	for k := range want {
+		if !have[k] {
+			t.Errorf("config.example.yaml does not document %s", k)
+		}
+	}
+	for k := range have {
+		if !want[k] {
+			t.Errorf("config.example.yaml has %s, which the configuration does not", k)
+		}
+	}
+}
+
+// yamlPaths collects the dotted paths of every mapping key (values of maps the user fills,
+// like chains, are not descended into).
+func yamlPaths(n *yaml.Node, prefix string, out map[string]bool) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			yamlPaths(c, prefix, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := prefix + n.Content[i].Value
+			out[key] = true
+			switch key {
+			case "validation.model_patterns", "health.status_map", "fallback.chains":
+				continue
+			}
+			yamlPaths(n.Content[i+1], key+".", out)
+		}
 	}
 }
 

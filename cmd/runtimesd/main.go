@@ -210,16 +210,45 @@ func openStore(cfg Config, getenv func(string) string, logger *slog.Logger, read
 	return db, nil
 }
 
-func newClient(cfg Config, logger *slog.Logger) (*rsync.Client, error) {
+// newBreakers builds the circuit breakers of the upstream call kinds, their state kept in
+// the data file so a restart does not reset an open breaker.
+func newBreakers(cfg Config, db *store.DB, logger *slog.Logger) (*health.Breakers, error) {
+	bs, err := db.Breakers()
+	if err != nil {
+		return nil, err
+	}
+	br := cfg.ControlPlane.Breaker
+	return health.NewBreakers(rsync.CallKinds, health.BreakerOptions{
+		ConsecutiveFailures: br.ConsecutiveFailures,
+		FailureRatio:        br.FailureRatio,
+		MinRequests:         br.MinRequests,
+		Window:              br.Window.D(),
+		OpenTimeout:         br.OpenTimeout.D(),
+		HalfOpenProbes:      br.HalfOpenProbes,
+		Store:               bs,
+		TripStore:           db,
+		IsSuccessful:        rsync.IsSuccessful,
+		IsExcluded:          rsync.IsExcluded,
+		Logger:              logger,
+	})
+}
+
+func newClient(cfg Config, breakers *health.Breakers, logger *slog.Logger) (*rsync.Client, error) {
+	retries := cfg.ControlPlane.Retry.Attempts
+	if retries == 0 {
+		retries = -1 // none
+	}
 	return rsync.NewClient(rsync.ClientOptions{
-		BaseURL:            cfg.ControlPlane.BaseURL,
-		APIKey:             cfg.apiKey,
-		Timeout:            cfg.ControlPlane.Timeout.D(),
-		MaxResponseBytes:   cfg.ControlPlane.MaxResponseBytes,
-		BreakerFailures:    cfg.ControlPlane.Breaker.ConsecutiveFailures,
-		BreakerOpenTimeout: cfg.ControlPlane.Breaker.OpenTimeout.D(),
-		UserAgent:          "runtimesd/" + version,
-		Logger:             logger,
+		BaseURL:          cfg.ControlPlane.BaseURL,
+		APIKey:           cfg.apiKey,
+		Timeout:          cfg.ControlPlane.Timeout.D(),
+		MaxResponseBytes: cfg.ControlPlane.MaxResponseBytes,
+		Breakers:         breakers,
+		Retries:          retries,
+		RetryBase:        cfg.ControlPlane.Retry.Base.D(),
+		RetryMax:         cfg.ControlPlane.Retry.Max.D(),
+		UserAgent:        "runtimesd/" + version,
+		Logger:           logger,
 	})
 }
 
@@ -313,6 +342,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	}
 	live := store.NewLive(initial)
 
+	breakers, err := newBreakers(cfg, db, logger)
+	if err != nil {
+		return err
+	}
 	var (
 		up     rsync.Upstream
 		client *rsync.Client
@@ -321,7 +354,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	if cfg.apiKey == "" {
 		disabled = "no API key: set " + EnvAPIKey + " or control_plane.api_key_file"
 	} else {
-		client, err = newClient(cfg, logger)
+		client, err = newClient(cfg, breakers, logger)
 		if err != nil {
 			return fmt.Errorf("config: %w", err)
 		}
@@ -356,6 +389,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		Classifier:        classifier,
 		ValidateMode:      cfg.Validation.Mode,
 		UpstreamValidator: upstreamValidator,
+		Breakers:          breakers,
+		Fallback:          cfg.Fallback.Rules(),
+		ControlPlaneURL:   cfg.ControlPlane.BaseURL,
 		MaxBodyBytes:      cfg.HTTP.MaxBodyBytes,
 		MaxStale:          cfg.Health.MaxStale.D(),
 		SyncWait:          cfg.HTTP.SyncWait.D(),
@@ -446,7 +482,11 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		return err
 	}
 	defer db.Close()
-	client, err := newClient(cfg, logger)
+	breakers, err := newBreakers(cfg, db, logger)
+	if err != nil {
+		return err
+	}
+	client, err := newClient(cfg, breakers, logger)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}

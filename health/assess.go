@@ -1,0 +1,117 @@
+package health
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/runtimesd/runtimesd/store"
+)
+
+// Overall statuses.
+const (
+	StatusOK       = "ok"       // fresh data, breakers closed
+	StatusDegraded = "degraded" // serving, but something an operator should know about
+	StatusDown     = "down"     // no snapshot at all
+)
+
+// Inputs is what the overall status is assessed from.
+type Inputs struct {
+	Snapshot *store.Snapshot
+	Now      time.Time
+	MaxStale time.Duration
+	Sync     SyncStatus
+	Breakers map[string]BreakerStatus
+}
+
+// Assess returns the overall status and every reason it is not ok, most serious first.
+func Assess(in Inputs) (string, []string) {
+	if in.Snapshot == nil {
+		return StatusDown, []string{"no runtime data: nothing stored, no seed, no successful sync"}
+	}
+	var reasons []string
+	s := in.Snapshot
+	switch {
+	case s.Source == store.SourceSeed:
+		reasons = append(reasons, "serving seed data: the control plane has not been reached")
+	case s.FetchedAt.IsZero():
+		reasons = append(reasons, "serving data never confirmed by the control plane")
+	case s.Age(in.Now) > in.MaxStale:
+		reasons = append(reasons, fmt.Sprintf("data is %s old, beyond max_stale %s", s.Age(in.Now).Truncate(time.Second), in.MaxStale))
+	}
+	kinds := make([]string, 0, len(in.Breakers))
+	for k := range in.Breakers {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		if st := in.Breakers[k].State; st != "closed" {
+			reasons = append(reasons, fmt.Sprintf("circuit breaker for %s calls is %s", k, st))
+		}
+	}
+	if !in.Sync.Enabled && in.Sync.DisabledReason != "" {
+		reasons = append(reasons, "sync disabled: "+in.Sync.DisabledReason)
+	}
+	if in.Sync.ConsecutiveFailures > 0 {
+		last := ""
+		if len(in.Sync.LastRuns) > 0 {
+			last = ": " + in.Sync.LastRuns[0].Error
+		}
+		reasons = append(reasons, fmt.Sprintf("%d sync run(s) failed in a row%s", in.Sync.ConsecutiveFailures, last))
+	}
+	if in.Sync.RetryAfterUntil != nil {
+		reasons = append(reasons, "the control plane asked to wait (Retry-After) until "+in.Sync.RetryAfterUntil.Format(time.RFC3339))
+	}
+	if h := in.Sync.Held; h != nil {
+		reasons = append(reasons, fmt.Sprintf("an upstream answer is held back: %s (%d of %d)", h.Reason, h.Seen, h.Needed))
+	}
+	if d := s.Catalog.Degraded(); len(d) > 0 {
+		reasons = append(reasons, fmt.Sprintf("requirements of %s could not be refreshed (serving the previous ones)", quoteList(d)))
+	}
+	if len(reasons) == 0 {
+		return StatusOK, []string{}
+	}
+	return StatusDegraded, reasons
+}
+
+// Groups sorts a catalog's runtimes into health classes, ids in catalog order.
+func Groups(c *store.Catalog, cls *Classifier) map[Class][]string {
+	g := map[Class][]string{Healthy: {}, Unhealthy: {}, Unknown: {}}
+	for _, rt := range c.Runtimes() {
+		cl := cls.Of(rt)
+		g[cl] = append(g[cl], rt.ID)
+	}
+	return g
+}
+
+// ActiveFallback is one fallback rule and what it does now.
+type ActiveFallback struct {
+	Runtime string   `json:"runtime"`
+	Chain   []string `json:"chain"`
+	// Active is true when a request for Runtime resolves to another runtime now.
+	Active     bool   `json:"active"`
+	ResolvesTo string `json:"resolves_to,omitempty"`
+	Reason     string `json:"reason"`
+}
+
+// Fallbacks evaluates every rule (each chain, without required features) against c.
+func (r FallbackRules) Fallbacks(c *store.Catalog, cls *Classifier) []ActiveFallback {
+	ids := make([]string, 0, len(r.Chains))
+	for id := range r.Chains {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	out := make([]ActiveFallback, 0, len(ids))
+	for _, id := range ids {
+		res, ok := r.Resolve(c, cls, id, nil)
+		af := ActiveFallback{Runtime: id, Chain: slices.Clone(r.Chains[id]), Reason: res.Reason}
+		if ok {
+			af.Active, af.ResolvesTo = res.IsFallback, res.Runtime.ID
+		} else {
+			af.Active = true
+		}
+		out = append(out, af)
+	}
+	return out
+}

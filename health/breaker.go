@@ -1,0 +1,334 @@
+package health
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// BreakerOptions configure the circuit breakers of upstream calls. Zero values take the
+// defaults.
+type BreakerOptions struct {
+	// ConsecutiveFailures trips a breaker after this many failures in a row (default 5; 0
+	// with FailureRatio set turns it off).
+	ConsecutiveFailures uint32
+	// FailureRatio trips a breaker when failures/requests reaches it within Window, once at
+	// least MinRequests were made (0: off).
+	FailureRatio float64
+	MinRequests  uint32
+	// Window is the rolling window of the counts (default 60s).
+	Window time.Duration
+	// OpenTimeout is how long a breaker stays open before half-open probes (default 30s).
+	OpenTimeout time.Duration
+	// HalfOpenProbes is how many requests a half-open breaker lets through (default 1).
+	HalfOpenProbes uint32
+	// Store keeps state across restarts (gobreaker's SharedDataStore); nil keeps it in memory.
+	Store gobreaker.SharedDataStore
+	// TripStore, when set, keeps the counts that tripped each breaker across restarts.
+	TripStore interface {
+		PutMeta(name string, value []byte) error
+		GetMeta(name string) ([]byte, error)
+	}
+	// IsSuccessful and IsExcluded classify call errors (see gobreaker.Settings).
+	IsSuccessful func(error) bool
+	IsExcluded   func(error) bool
+	// History is how many state transitions are kept (default 20).
+	History int
+	// OnTransition is called after each state change (metrics).
+	OnTransition func(kind string, from, to string)
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// Breakers are the circuit breakers of the upstream call kinds (list, requirements,
+// validate) with what an operator needs to see of them.
+type Breakers struct {
+	opts  BreakerOptions
+	kinds []string
+	m     map[string]*breaker
+
+	mu          sync.Mutex
+	transitions []Transition // oldest first
+}
+
+type breaker struct {
+	cb  *gobreaker.CircuitBreaker[[]byte]
+	dcb *gobreaker.DistributedCircuitBreaker[[]byte] // nil when in memory only
+
+	mu        sync.Mutex
+	status    BreakerStatus
+	lastTrip  *gobreaker.Counts
+	openSince time.Time
+}
+
+// BreakerStatus is one call kind's breaker as reported by /v1/health.
+type BreakerStatus struct {
+	State               string     `json:"state"`
+	ConsecutiveFailures uint32     `json:"consecutive_failures"`
+	Requests            uint32     `json:"requests"`
+	Failures            uint32     `json:"failures"`
+	Successes           uint32     `json:"successes"`
+	LastSuccess         *time.Time `json:"last_success"`
+	LastError           string     `json:"last_error,omitempty"`
+	LastErrorAt         *time.Time `json:"last_error_at,omitempty"`
+	LastLatencyMS       *float64   `json:"last_latency_ms"`
+	OpenedAt            *time.Time `json:"opened_at,omitempty"`
+	// NextProbeAt is when an open breaker lets a probe through.
+	NextProbeAt *time.Time `json:"next_probe_at,omitempty"`
+	// TrippedBy are the counts that opened the breaker last.
+	TrippedBy *TripCounts `json:"tripped_by,omitempty"`
+}
+
+// TripCounts are the counts that opened a breaker.
+type TripCounts struct {
+	Requests            uint32    `json:"requests"`
+	Failures            uint32    `json:"failures"`
+	ConsecutiveFailures uint32    `json:"consecutive_failures"`
+	At                  time.Time `json:"at"`
+}
+
+// Transition is one breaker state change.
+type Transition struct {
+	Kind   string      `json:"kind"`
+	From   string      `json:"from"`
+	To     string      `json:"to"`
+	At     time.Time   `json:"at"`
+	Counts *TripCounts `json:"counts,omitempty"`
+}
+
+// ErrUnknownKind is returned for a call kind with no breaker.
+var ErrUnknownKind = errors.New("no circuit breaker for this call kind")
+
+// NewBreakers builds one breaker per kind, restoring persisted state from opts.Store.
+func NewBreakers(kinds []string, opts BreakerOptions) (*Breakers, error) {
+	if opts.ConsecutiveFailures == 0 && opts.FailureRatio == 0 {
+		opts.ConsecutiveFailures = 5
+	}
+	if opts.Window <= 0 {
+		opts.Window = time.Minute
+	}
+	if opts.OpenTimeout <= 0 {
+		opts.OpenTimeout = 30 * time.Second
+	}
+	if opts.HalfOpenProbes == 0 {
+		opts.HalfOpenProbes = 1
+	}
+	if opts.History <= 0 {
+		opts.History = 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.FailureRatio < 0 || opts.FailureRatio > 1 {
+		return nil, fmt.Errorf("breaker failure ratio %v: want 0 to 1", opts.FailureRatio)
+	}
+	b := &Breakers{opts: opts, kinds: slices.Clone(kinds), m: map[string]*breaker{}}
+	for _, kind := range kinds {
+		br := &breaker{}
+		settings := gobreaker.Settings{
+			Name:         kind,
+			MaxRequests:  opts.HalfOpenProbes,
+			Interval:     opts.Window,
+			BucketPeriod: opts.Window / 10,
+			Timeout:      opts.OpenTimeout,
+			ReadyToTrip: func(c gobreaker.Counts) bool {
+				trip := (opts.ConsecutiveFailures > 0 && c.ConsecutiveFailures >= opts.ConsecutiveFailures) ||
+					(opts.FailureRatio > 0 && c.Requests >= max(opts.MinRequests, 1) &&
+						float64(c.TotalFailures)/float64(c.Requests) >= opts.FailureRatio)
+				if trip {
+					counts := c
+					br.lastTrip = &counts // under the breaker's own mutex; read under it too (see State)
+				}
+				return trip
+			},
+			OnStateChange: func(name string, from, to gobreaker.State) { b.onTransition(name, br, from, to) },
+			IsSuccessful:  opts.IsSuccessful,
+			IsExcluded:    opts.IsExcluded,
+		}
+		if opts.Store != nil {
+			dcb, err := gobreaker.NewDistributedCircuitBreaker[[]byte](opts.Store, settings)
+			if err != nil {
+				return nil, fmt.Errorf("restore breaker %s: %w", kind, err)
+			}
+			// State injects the persisted state (an open breaker stays open until its expiry).
+			if _, err := dcb.State(); err != nil {
+				return nil, fmt.Errorf("restore breaker %s: %w", kind, err)
+			}
+			br.dcb, br.cb = dcb, dcb.CircuitBreaker
+		} else {
+			br.cb = gobreaker.NewCircuitBreaker[[]byte](settings)
+		}
+		if opts.TripStore != nil {
+			if raw, _ := opts.TripStore.GetMeta("trip:" + kind); raw != nil {
+				var tc TripCounts
+				if json.Unmarshal(raw, &tc) == nil {
+					br.status.TrippedBy = &tc
+					if br.cb.State() != gobreaker.StateClosed {
+						at := tc.At
+						br.openSince = at
+					}
+				}
+			}
+		}
+		b.m[kind] = br
+	}
+	return b, nil
+}
+
+// Execute runs fn through kind's breaker, recording latency, last success and last error.
+// Calls run concurrently: the breaker's state lives in memory and reaches the store only on
+// transitions (persist), so no lock is held around the network call.
+func (b *Breakers) Execute(kind string, fn func() ([]byte, error)) ([]byte, error) {
+	br, ok := b.m[kind]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownKind, kind)
+	}
+	start := b.opts.Now()
+	out, err := br.cb.Execute(fn)
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return nil, err
+	}
+	now := b.opts.Now()
+	lat := float64(now.Sub(start).Microseconds()) / 1000
+	br.mu.Lock()
+	br.status.LastLatencyMS = &lat
+	switch {
+	case err == nil || (b.opts.IsSuccessful != nil && b.opts.IsSuccessful(err)):
+		t := now.UTC()
+		br.status.LastSuccess = &t
+		if err != nil {
+			br.status.LastError, br.status.LastErrorAt = err.Error(), &t
+		}
+	case b.opts.IsExcluded != nil && b.opts.IsExcluded(err):
+	default:
+		t := now.UTC()
+		br.status.LastError, br.status.LastErrorAt = err.Error(), &t
+	}
+	br.mu.Unlock()
+	return out, err
+}
+
+// State returns kind's breaker state: closed, half-open or open.
+func (b *Breakers) State(kind string) string {
+	if br, ok := b.m[kind]; ok {
+		return br.cb.State().String()
+	}
+	return ""
+}
+
+// Status reports every breaker.
+func (b *Breakers) Status() map[string]BreakerStatus {
+	out := make(map[string]BreakerStatus, len(b.m))
+	for kind, br := range b.m {
+		state := br.cb.State()
+		counts := br.cb.Counts()
+		br.mu.Lock()
+		st := br.status
+		openSince := br.openSince
+		br.mu.Unlock()
+		st.State = state.String()
+		st.ConsecutiveFailures = counts.ConsecutiveFailures
+		st.Requests, st.Failures, st.Successes = counts.Requests, counts.TotalFailures, counts.TotalSuccesses
+		if state == gobreaker.StateOpen && !openSince.IsZero() {
+			o := openSince.UTC()
+			next := o.Add(b.opts.OpenTimeout)
+			st.OpenedAt, st.NextProbeAt = &o, &next
+		}
+		out[kind] = st
+	}
+	return out
+}
+
+// Transitions returns the kept state changes, newest first.
+func (b *Breakers) Transitions() []Transition {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]Transition, 0, len(b.transitions))
+	for i := len(b.transitions) - 1; i >= 0; i-- {
+		out = append(out, b.transitions[i])
+	}
+	return out
+}
+
+// onTransition runs under the breaker's mutex: it records, logs and persists the change.
+func (b *Breakers) onTransition(kind string, br *breaker, from, to gobreaker.State) {
+	now := b.opts.Now().UTC()
+	tr := Transition{Kind: kind, From: from.String(), To: to.String(), At: now}
+	br.mu.Lock()
+	if to == gobreaker.StateOpen {
+		if from == gobreaker.StateClosed || br.openSince.IsZero() {
+			br.openSince = now
+		} else {
+			br.openSince = now // a failed half-open probe reopens: the timeout restarts
+		}
+		if br.lastTrip != nil {
+			tc := &TripCounts{Requests: br.lastTrip.Requests, Failures: br.lastTrip.TotalFailures,
+				ConsecutiveFailures: br.lastTrip.ConsecutiveFailures, At: now}
+			br.status.TrippedBy, tr.Counts = tc, tc
+			br.lastTrip = nil
+		} else if from == gobreaker.StateHalfOpen {
+			tc := &TripCounts{Requests: 1, Failures: 1, ConsecutiveFailures: 1, At: now}
+			br.status.TrippedBy, tr.Counts = tc, tc
+		}
+	}
+	if to == gobreaker.StateClosed {
+		br.openSince = time.Time{}
+	}
+	trip := br.status.TrippedBy
+	br.mu.Unlock()
+
+	b.mu.Lock()
+	b.transitions = append(b.transitions, tr)
+	if len(b.transitions) > b.opts.History {
+		b.transitions = slices.Clone(b.transitions[len(b.transitions)-b.opts.History:])
+	}
+	b.mu.Unlock()
+
+	attrs := []any{"call", kind, "from", tr.From, "to", tr.To}
+	if tr.Counts != nil {
+		attrs = append(attrs, "requests", tr.Counts.Requests, "failures", tr.Counts.Failures,
+			"consecutive_failures", tr.Counts.ConsecutiveFailures)
+	}
+	b.opts.Logger.Warn("circuit breaker state changed", attrs...)
+	if b.opts.Store != nil {
+		b.persist(kind, to, now)
+	}
+	if b.opts.TripStore != nil && to == gobreaker.StateOpen && trip != nil {
+		if raw, err := json.Marshal(trip); err == nil {
+			if err := b.opts.TripStore.PutMeta("trip:"+kind, raw); err != nil {
+				b.opts.Logger.Error("persist breaker trip counts", "call", kind, "error", err)
+			}
+		}
+	}
+	if b.opts.OnTransition != nil {
+		b.opts.OnTransition(kind, tr.From, tr.To)
+	}
+}
+
+// persist writes the breaker's new state in gobreaker's shared-state form, so that
+// NewDistributedCircuitBreaker restores it after a restart.
+func (b *Breakers) persist(kind string, to gobreaker.State, now time.Time) {
+	st := gobreaker.SharedState{State: to, Start: now, Buckets: []gobreaker.Counts{}}
+	switch to {
+	case gobreaker.StateOpen:
+		st.Expiry = now.Add(b.opts.OpenTimeout)
+	case gobreaker.StateClosed:
+		st.Expiry = now.Add(b.opts.Window)
+	}
+	raw, err := json.Marshal(st)
+	if err == nil {
+		err = b.opts.Store.SetData("gobreaker:state:"+kind, raw)
+	}
+	if err != nil {
+		b.opts.Logger.Error("persist breaker state", "call", kind, "error", err)
+	}
+}

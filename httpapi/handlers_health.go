@@ -1,0 +1,164 @@
+package httpapi
+
+import (
+	_ "embed"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/runtimesd/runtimesd/health"
+)
+
+// BreakerReporter reports the control plane's circuit breakers.
+type BreakerReporter interface {
+	Status() map[string]health.BreakerStatus
+	Transitions() []health.Transition
+}
+
+type healthReport struct {
+	Status    string    `json:"status"`
+	Reasons   []string  `json:"reasons"`
+	CheckedAt time.Time `json:"checked_at"`
+	Version   string    `json:"version"`
+	Snapshot  *struct {
+		provenance
+		MaxStaleSeconds int64     `json:"max_stale_seconds"`
+		UpdatedAt       time.Time `json:"updated_at"`
+		Runtimes        int       `json:"runtimes"`
+	} `json:"snapshot"`
+	ControlPlane struct {
+		URL         string                          `json:"url,omitempty"`
+		Breakers    map[string]health.BreakerStatus `json:"breakers"`
+		Transitions []health.Transition             `json:"transitions"`
+	} `json:"control_plane"`
+	Sync     health.SyncStatus `json:"sync"`
+	Runtimes struct {
+		Healthy   []string        `json:"healthy"`
+		Unhealthy []string        `json:"unhealthy"`
+		Unknown   []string        `json:"unknown"`
+		Degraded  []string        `json:"degraded"`
+		Details   []runtimeHealth `json:"details"`
+	} `json:"runtimes"`
+	Fallbacks      []health.ActiveFallback `json:"fallbacks"`
+	DefaultRuntime string                  `json:"default_runtime,omitempty"`
+}
+
+type runtimeHealth struct {
+	ID       string       `json:"id"`
+	Name     string       `json:"name"`
+	Status   string       `json:"status"`
+	Health   health.Class `json:"health"`
+	Degraded string       `json:"degraded,omitempty"`
+}
+
+// report assembles what /v1/health answers.
+func (s *Server) report() healthReport {
+	now := s.opts.Now()
+	snap := s.opts.Live.Load()
+	var r healthReport
+	r.CheckedAt, r.Version = now.UTC(), s.opts.Version
+	r.Sync = s.opts.Syncer.Status()
+	r.ControlPlane.URL = s.opts.ControlPlaneURL
+	r.ControlPlane.Breakers = map[string]health.BreakerStatus{}
+	r.ControlPlane.Transitions = []health.Transition{}
+	if s.opts.Breakers != nil {
+		r.ControlPlane.Breakers = s.opts.Breakers.Status()
+		r.ControlPlane.Transitions = s.opts.Breakers.Transitions()
+	}
+	r.Status, r.Reasons = health.Assess(health.Inputs{Snapshot: snap, Now: now, MaxStale: s.opts.MaxStale,
+		Sync: r.Sync, Breakers: r.ControlPlane.Breakers})
+	r.DefaultRuntime = s.opts.Fallback.Default
+	r.Fallbacks = []health.ActiveFallback{}
+	r.Runtimes.Healthy, r.Runtimes.Unhealthy, r.Runtimes.Unknown = []string{}, []string{}, []string{}
+	r.Runtimes.Degraded, r.Runtimes.Details = []string{}, []runtimeHealth{}
+	if snap == nil {
+		return r
+	}
+	r.Snapshot = &struct {
+		provenance
+		MaxStaleSeconds int64     `json:"max_stale_seconds"`
+		UpdatedAt       time.Time `json:"updated_at"`
+		Runtimes        int       `json:"runtimes"`
+	}{s.provenanceOf(snap, now), int64(s.opts.MaxStale / time.Second), snap.UpdatedAt.UTC(), snap.Catalog.Len()}
+	g := health.Groups(snap.Catalog, s.opts.Classifier)
+	r.Runtimes.Healthy, r.Runtimes.Unhealthy, r.Runtimes.Unknown = g[health.Healthy], g[health.Unhealthy], g[health.Unknown]
+	for _, rt := range snap.Catalog.Runtimes() {
+		r.Runtimes.Details = append(r.Runtimes.Details, runtimeHealth{ID: rt.ID, Name: rt.Name, Status: rt.Status,
+			Health: s.opts.Classifier.Of(rt), Degraded: rt.Degraded})
+		if rt.Degraded != "" {
+			r.Runtimes.Degraded = append(r.Runtimes.Degraded, rt.ID)
+		}
+	}
+	r.Fallbacks = s.opts.Fallback.Fallbacks(snap.Catalog, s.opts.Classifier)
+	return r
+}
+
+// handleHealth is GET /v1/health: overall status with reasons, the control plane and its
+// breakers, the sync, runtimes by health class and the fallback rules active now. It answers
+// 200 whatever the status (the body says it), so dashboards always get the details.
+func (s *Server) handleHealth(c echo.Context) error {
+	if _, err := checkQuery(c); err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, s.report())
+}
+
+// handleResolve is GET /v1/resolve/{id}?feature=..: the runtime to use after the fallback
+// rules, with why, and every candidate tried. Nothing qualifies: 404 naming each candidate.
+func (s *Server) handleResolve(c echo.Context) error {
+	q, err := checkQuery(c, "feature")
+	if err != nil {
+		return err
+	}
+	snap, err := s.snapshot()
+	if err != nil {
+		return err
+	}
+	id, err := pathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	now := s.opts.Now()
+	res, ok := s.opts.Fallback.Resolve(snap.Catalog, s.opts.Classifier, id, q["feature"])
+	if !ok {
+		var e nativeError
+		e.Error.Code = "no_runtime_qualifies"
+		e.Error.Message = "no runtime can stand in for " + id + ": " + res.Reason
+		return writeJSON(c, http.StatusNotFound, struct {
+			nativeError
+			provenance
+			health.Resolution
+		}{e, s.provenanceOf(snap, now), res})
+	}
+	enc := s.encodedFor(snap.Catalog)
+	req := res.Runtime.RequirementsRaw
+	if req == nil {
+		req = []byte("null")
+	}
+	return writeJSON(c, http.StatusOK, struct {
+		provenance
+		health.Resolution
+		Runtime      rawJSON `json:"runtime"`
+		Requirements rawJSON `json:"requirements"`
+	}{s.provenanceOf(snap, now), res, enc.items[res.Runtime.ID].item, rawJSON(req)})
+}
+
+// rawJSON embeds pre-encoded JSON in an answer.
+type rawJSON []byte
+
+// MarshalJSON returns the bytes as they are.
+func (r rawJSON) MarshalJSON() ([]byte, error) { return r, nil }
+
+//go:embed dashboard.html
+var dashboardHTML []byte
+
+// handleDashboard is GET /dashboard: one self-contained page (no external asset) that reads
+// /v1/health and refreshes itself.
+func (s *Server) handleDashboard(c echo.Context) error {
+	h := c.Response().Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-cache")
+	return c.Blob(http.StatusOK, "text/html; charset=utf-8", dashboardHTML)
+}
