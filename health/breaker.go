@@ -317,7 +317,11 @@ func (b *Breakers) onTransition(kind string, br *breaker, from, to gobreaker.Sta
 // persist writes the breaker's new state in gobreaker's shared-state form, so that
 // NewDistributedCircuitBreaker restores it after a restart.
 func (b *Breakers) persist(kind string, to gobreaker.State, now time.Time) {
-	st := gobreaker.SharedState{State: to, Start: now, Buckets: []gobreaker.Counts{}}
+	// As many rolling-count buckets as gobreaker makes for Window (an empty list would make
+	// the restored breaker index out of range).
+	bp := b.opts.Window / 10
+	n := max(1, int((b.opts.Window+bp-1)/bp))
+	st := gobreaker.SharedState{State: to, Start: now, Buckets: make([]gobreaker.Counts, n)}
 	switch to {
 	case gobreaker.StateOpen:
 		st.Expiry = now.Add(b.opts.OpenTimeout)

@@ -629,3 +629,92 @@ func TestFake_RequirementsEndpoint(t *testing.T) {
 		t.Fatalf("unknown id: %v", err)
 	}
 }
+
+func TestPoller_BreakerOpenSkipsRuns(t *testing.T) {
+	e := newEnv(t, setup{client: rsync.ClientOptions{BreakerFailures: 2, BreakerOpenTimeout: 400 * time.Millisecond, Retries: -1}})
+	e.sync(t)
+	e.fake.SetFault(fakecp.Fault500)
+	e.sync(t)
+	e.sync(t)
+	if e.client.BreakerStates()[rsync.CallList] != "open" {
+		t.Fatalf("breaker %v", e.client.BreakerStates())
+	}
+	calls := e.fake.Count("/api/v1/runtimes")
+	r := e.sync(t)
+	if r.Outcome != health.OutcomeSkipped || !strings.Contains(r.Error, "circuit breaker open") || e.fake.Count("/api/v1/runtimes") != calls {
+		t.Fatalf("while open: %+v, calls %d -> %d", r, calls, e.fake.Count("/api/v1/runtimes"))
+	}
+	e.fake.SetFault(fakecp.FaultNone)
+	deadline := time.Now().Add(10 * time.Second)
+	for e.client.BreakerStates()[rsync.CallList] != "half-open" {
+		if time.Now().After(deadline) {
+			t.Fatal("breaker never went half-open")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := e.sync(t); r.Outcome != health.OutcomeUnchanged || e.client.BreakerStates()[rsync.CallList] != "closed" {
+		t.Fatalf("probe run: %+v, %v", r, e.client.BreakerStates())
+	}
+}
+
+// Restarted with the list breaker open, the sidecar makes no request until the open timeout
+// passes.
+func TestPoller_RestartWhileOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runtimesd.db")
+	fake, err := fakecp.Start(fakecp.Options{APIKey: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	start := func() (*store.DB, *rsync.Client, *rsync.Poller) {
+		db, err := store.Open(path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs, err := db.Breakers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		br, err := health.NewBreakers(rsync.CallKinds, health.BreakerOptions{ConsecutiveFailures: 2, OpenTimeout: 1500 * time.Millisecond,
+			Store: bs, TripStore: db, IsSuccessful: rsync.IsSuccessful, IsExcluded: rsync.IsExcluded})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := rsync.NewClient(rsync.ClientOptions{BaseURL: fake.URL(), APIKey: testKey, Breakers: br, Retries: -1, Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		live := store.NewLive(db.Loaded())
+		if live.Load() == nil {
+			live.Publish(&store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()})
+		}
+		p, err := rsync.NewPoller(rsync.Options{Upstream: c, DB: db, Live: live})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db, c, p
+	}
+	db, _, p := start()
+	p.SyncNow(context.Background(), rsync.TriggerManual)
+	fake.SetFault(fakecp.Fault500)
+	p.SyncNow(context.Background(), rsync.TriggerManual)
+	p.SyncNow(context.Background(), rsync.TriggerManual)
+	p.Close()
+	db.Close()
+
+	db, c, p := start()
+	defer db.Close()
+	defer p.Close()
+	if c.BreakerStates()[rsync.CallList] != "open" {
+		t.Fatalf("after restart: %v", c.BreakerStates())
+	}
+	fake.SetFault(fakecp.FaultNone)
+	calls := fake.Count("/api/v1/runtimes")
+	if r, _ := p.SyncNow(context.Background(), rsync.TriggerBoot); r.Outcome != health.OutcomeSkipped || fake.Count("/api/v1/runtimes") != calls {
+		t.Fatalf("boot run after restart while open: %+v (calls %d -> %d)", r, calls, fake.Count("/api/v1/runtimes"))
+	}
+	time.Sleep(1600 * time.Millisecond)
+	if r, _ := p.SyncNow(context.Background(), rsync.TriggerSchedule); r.Outcome != health.OutcomeUnchanged || fake.Count("/api/v1/runtimes") != calls+1 {
+		t.Fatalf("after the open timeout one probe must go: %+v", r)
+	}
+}

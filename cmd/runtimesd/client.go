@@ -585,3 +585,64 @@ func cmdMatrix(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		return err
 	})
 }
+
+func cmdHealth(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	var cf clientFlags
+	fs := newClientFlags("health", stderr, &cf)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	return withClient(cf, getenv, stderr, func(c *apiClient) error {
+		b, err := c.do("GET", "/v1/health", nil)
+		if err != nil {
+			return err
+		}
+		if cf.jsonOut {
+			return printJSON(stdout, b)
+		}
+		var h struct {
+			Status   string   `json:"status"`
+			Reasons  []string `json:"reasons"`
+			Snapshot *struct {
+				Revision   uint64 `json:"revision"`
+				Source     string `json:"source"`
+				AgeSeconds int64  `json:"age_seconds"`
+				Runtimes   int    `json:"runtimes"`
+			} `json:"snapshot"`
+			ControlPlane struct {
+				Breakers map[string]health.BreakerStatus `json:"breakers"`
+			} `json:"control_plane"`
+			Runtimes struct {
+				Healthy, Unhealthy, Unknown, Degraded []string
+			} `json:"runtimes"`
+			Fallbacks []health.ActiveFallback `json:"fallbacks"`
+		}
+		if err := json.Unmarshal(b, &h); err != nil {
+			return fmt.Errorf("the daemon's answer is not a health report: %w", err)
+		}
+		fmt.Fprintf(stdout, "status: %s\n", h.Status)
+		for _, r := range h.Reasons {
+			fmt.Fprintf(stdout, "  - %s\n", r)
+		}
+		if s := h.Snapshot; s != nil {
+			fmt.Fprintf(stdout, "data: %d runtimes, revision %d, source %s, %ds old\n", s.Runtimes, s.Revision, s.Source, s.AgeSeconds)
+		}
+		for _, k := range []string{"list", "requirements", "validate"} {
+			if br, ok := h.ControlPlane.Breakers[k]; ok {
+				fmt.Fprintf(stdout, "breaker %s: %s", k, br.State)
+				if br.LastError != "" {
+					fmt.Fprintf(stdout, " (last error: %s)", br.LastError)
+				}
+				fmt.Fprintln(stdout)
+			}
+		}
+		fmt.Fprintf(stdout, "healthy: %s\nunhealthy: %s\nunknown: %s\n", listOrNone(h.Runtimes.Healthy),
+			listOrNone(h.Runtimes.Unhealthy), listOrNone(h.Runtimes.Unknown))
+		for _, f := range h.Fallbacks {
+			if f.Active {
+				fmt.Fprintf(stdout, "fallback active: %s -> %s\n", f.Runtime, dash(f.ResolvesTo))
+			}
+		}
+		return nil
+	})
+}

@@ -71,6 +71,7 @@ func TestClientCommands(t *testing.T) {
 		"SelectNone":        {[]string{"select", "--feature", "teleport"}, 1, []string{"no runtime meets the request", `"teleport"`}, nil},
 		"Matrix":            {[]string{"matrix"}, 0, []string{"ID", "HEALTH", "claude_code"}, nil},
 		"MatrixCSV":         {[]string{"matrix", "--csv"}, 0, []string{"ID,NAME"}, nil},
+		"Health":            {[]string{"health"}, 0, []string{"status:", "healthy: default, claude_code"}, nil},
 	}
 	for name, c := range cases {
 		t.Run("Online"+name, func(t *testing.T) {

@@ -72,6 +72,7 @@ Clients of a running daemon (--addr ADDR), or of the data file with --offline [-
   runtimesd validate --runtime ID [--model M] [--system-prompt P] [--agent-config JSON] [--feature F]... | -f FILE
   runtimesd select [--feature F]... [--provider P] [--model M] [--allow-unhealthy] [--candidate ID]...
   runtimesd matrix [--csv]
+  runtimesd health
 
 Environment: KUBIYA_API_KEY (the control plane API key), KUBIYA_CONTROL_PLANE_BASE_URL.
 `
@@ -119,6 +120,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cmdSelect(rest, stdout, stderr, getenv)
 	case "matrix":
 		return cmdMatrix(rest, stdout, stderr, getenv)
+	case "health":
+		return cmdHealth(rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":
 		return cmdVersion(stdout)
 	case "help", "-h", "--help":
