@@ -23,6 +23,20 @@ type encoded struct {
 	items   map[string]*encodedRuntime
 	all     []byte
 	allETag string
+
+	// Gzip members of list and all, made on first use (only if a client asks for gzip).
+	listGzOnce, allGzOnce sync.Once
+	listGz, allGz         []byte
+}
+
+func (e *encoded) listGzip() []byte {
+	e.listGzOnce.Do(func() { e.listGz = gzipOnce(e.list) })
+	return e.listGz
+}
+
+func (e *encoded) allGzip() []byte {
+	e.allGzOnce.Do(func() { e.allGz = gzipOnce(e.all) })
+	return e.allGz
 }
 
 type encodedRuntime struct {

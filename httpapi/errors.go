@@ -22,6 +22,8 @@ type Error struct {
 	// Detail, when set, is the drop-in "detail" value (the control plane's exact wording);
 	// otherwise Message is used.
 	Detail any
+	// Body, when set, is the whole answer (it carries the error shape plus details).
+	Body []byte
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -54,7 +56,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		apiErr = errorf(http.StatusInternalServerError, "internal", "the sidecar failed to answer this request; see its log")
 	}
 	var body []byte
-	if isDropIn(c.Request().URL.Path) {
+	if apiErr.Body != nil {
+		body = apiErr.Body
+	} else if isDropIn(c.Request().URL.Path) {
 		detail := apiErr.Detail
 		if detail == nil {
 			detail = apiErr.Message

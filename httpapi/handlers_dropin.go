@@ -7,36 +7,38 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/runtimesd/runtimesd/store"
 )
 
 // handleDropInList is GET /api/v1/runtimes: upstream's runtime objects verbatim.
 func (s *Server) handleDropInList(c echo.Context) error {
-	snap, err := s.snapshot()
-	if err != nil {
-		return err
-	}
-	enc := s.encodedFor(snap.Catalog)
-	return s.writeRead(c, snap, s.opts.Now(), enc.listETag, enc.list)
+	return s.serveRead(c, func(snap *store.Snapshot, _ time.Time) (representation, error) {
+		enc := s.encodedFor(snap.Catalog)
+		rep := representation{etag: enc.listETag, parts: [][]byte{enc.list}}
+		if acceptsGzip(c.Request().Header.Get(echo.HeaderAcceptEncoding)) {
+			rep.gz = [][]byte{enc.listGzip()}
+		}
+		return rep, nil
+	})
 }
 
 // handleDropInRequirements is GET /api/v1/runtimes/{id}/requirements: the requirements
 // object verbatim, or the control plane's 404.
 func (s *Server) handleDropInRequirements(c echo.Context) error {
-	snap, err := s.snapshot()
-	if err != nil {
-		return err
-	}
 	id, err := pathParam(c, "id")
 	if err != nil {
 		return err
 	}
-	rt, ok := snap.Catalog.Get(id)
-	if !ok || rt.RequirementsRaw == nil {
-		return &Error{Status: http.StatusNotFound, Code: "requirements_not_found",
-			Message: fmt.Sprintf("Runtime '%s' not found or has no requirements", pythonReplace(id))}
-	}
-	enc := s.encodedFor(snap.Catalog)
-	return s.writeRead(c, snap, s.opts.Now(), enc.items[id].reqETag, rt.RequirementsRaw)
+	return s.serveRead(c, func(snap *store.Snapshot, _ time.Time) (representation, error) {
+		rt, ok := snap.Catalog.Get(id)
+		if !ok || rt.RequirementsRaw == nil {
+			return representation{}, &Error{Status: http.StatusNotFound, Code: "requirements_not_found",
+				Message: fmt.Sprintf("Runtime '%s' not found or has no requirements", pythonReplace(id))}
+		}
+		enc := s.encodedFor(snap.Catalog)
+		return representation{etag: enc.items[id].reqETag, parts: [][]byte{rt.RequirementsRaw}}, nil
+	})
 }
 
 // handleDropInHealth is GET /api/health, shaped like the control plane's own.

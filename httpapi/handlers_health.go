@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/runtimesd/runtimesd/health"
+	"github.com/runtimesd/runtimesd/store"
 )
 
 // BreakerReporter reports the control plane's circuit breakers.
@@ -53,9 +54,7 @@ type runtimeHealth struct {
 }
 
 // report assembles what /v1/health answers.
-func (s *Server) report() healthReport {
-	now := s.opts.Now()
-	snap := s.opts.Live.Load()
+func (s *Server) report(snap *store.Snapshot, now time.Time) healthReport {
 	var r healthReport
 	r.CheckedAt, r.Version = now.UTC(), s.opts.Version
 	r.Sync = s.opts.Syncer.Status()
@@ -98,20 +97,21 @@ func (s *Server) report() healthReport {
 // breakers, the sync, runtimes by health class and the fallback rules active now. It answers
 // 200 whatever the status (the body says it), so dashboards always get the details.
 func (s *Server) handleHealth(c echo.Context) error {
-	if _, err := checkQuery(c); err != nil {
+	if _, err := checkQuery(c, readParams...); err != nil {
 		return err
 	}
-	return writeJSON(c, http.StatusOK, s.report())
+	if s.opts.Live.Load() == nil { // down: still a report, not an error
+		return writeJSON(c, http.StatusOK, s.report(nil, s.opts.Now()))
+	}
+	return s.serveRead(c, func(snap *store.Snapshot, now time.Time) (representation, error) {
+		return jsonRep(s.report(snap, now))
+	})
 }
 
 // handleResolve is GET /v1/resolve/{id}?feature=..: the runtime to use after the fallback
 // rules, with why, and every candidate tried. Nothing qualifies: 404 naming each candidate.
 func (s *Server) handleResolve(c echo.Context) error {
-	q, err := checkQuery(c, "feature")
-	if err != nil {
-		return err
-	}
-	snap, err := s.snapshot()
+	q, err := checkQuery(c, append([]string{"feature"}, readParams...)...)
 	if err != nil {
 		return err
 	}
@@ -119,29 +119,34 @@ func (s *Server) handleResolve(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	now := s.opts.Now()
-	res, ok := s.opts.Fallback.Resolve(snap.Catalog, s.opts.Classifier, id, q["feature"])
-	if !ok {
-		var e nativeError
-		e.Error.Code = "no_runtime_qualifies"
-		e.Error.Message = "no runtime can stand in for " + id + ": " + res.Reason
-		return writeJSON(c, http.StatusNotFound, struct {
-			nativeError
+	return s.serveRead(c, func(snap *store.Snapshot, now time.Time) (representation, error) {
+		res, ok := s.opts.Fallback.Resolve(snap.Catalog, s.opts.Classifier, id, q["feature"])
+		if !ok {
+			var e nativeError
+			e.Error.Code = "no_runtime_qualifies"
+			e.Error.Message = "no runtime can stand in for " + id + ": " + res.Reason
+			b, err := marshalNoEscape(struct {
+				nativeError
+				provenance
+				health.Resolution
+			}{e, s.provenanceOf(snap, now), res})
+			if err != nil {
+				return representation{}, err
+			}
+			return representation{}, &Error{Status: http.StatusNotFound, Code: e.Error.Code, Message: e.Error.Message, Body: b}
+		}
+		enc := s.encodedFor(snap.Catalog)
+		req := res.Runtime.RequirementsRaw
+		if req == nil {
+			req = []byte("null")
+		}
+		return jsonRep(struct {
 			provenance
 			health.Resolution
-		}{e, s.provenanceOf(snap, now), res})
-	}
-	enc := s.encodedFor(snap.Catalog)
-	req := res.Runtime.RequirementsRaw
-	if req == nil {
-		req = []byte("null")
-	}
-	return writeJSON(c, http.StatusOK, struct {
-		provenance
-		health.Resolution
-		Runtime      rawJSON `json:"runtime"`
-		Requirements rawJSON `json:"requirements"`
-	}{s.provenanceOf(snap, now), res, enc.items[res.Runtime.ID].item, rawJSON(req)})
+			Runtime      rawJSON `json:"runtime"`
+			Requirements rawJSON `json:"requirements"`
+		}{s.provenanceOf(snap, now), res, enc.items[res.Runtime.ID].item, rawJSON(req)})
+	})
 }
 
 // rawJSON embeds pre-encoded JSON in an answer.

@@ -57,49 +57,58 @@ func checkQuery(c echo.Context, allowed ...string) (url.Values, error) {
 	return q, nil
 }
 
+// readParams are the query parameters every read takes (blocking reads).
+var readParams = []string{"index", "wait"}
+
 // handleRuntimeList is GET /v1/runtimes with filters status, type, provider and feature
 // (repeatable; all must match).
 func (s *Server) handleRuntimeList(c echo.Context) error {
-	q, err := checkQuery(c, "status", "type", "provider", "feature")
+	q, err := checkQuery(c, append([]string{"status", "type", "provider", "feature"}, readParams...)...)
 	if err != nil {
 		return err
 	}
-	snap, err := s.snapshot()
-	if err != nil {
-		return err
-	}
-	now := s.opts.Now()
-	enc := s.encodedFor(snap.Catalog)
 	f := store.Filter{Status: q.Get("status"), Type: q.Get("type"), Provider: q.Get("provider"), Features: q["feature"]}
-
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	b := append((*bp)[:0], '{')
-	b = s.appendProvenance(b, snap, now)
-	var etag string
-	if len(q) == 0 {
+	filtered := f.Status != "" || f.Type != "" || f.Provider != "" || len(f.Features) > 0
+	gz := acceptsGzip(c.Request().Header.Get(echo.HeaderAcceptEncoding))
+	return s.serveRead(c, func(snap *store.Snapshot, now time.Time) (representation, error) {
+		enc := s.encodedFor(snap.Catalog)
+		bp := bufPool.Get().(*[]byte)
+		b := append((*bp)[:0], '{')
+		b = s.appendProvenance(b, snap, now)
 		b = append(b, `,"count":`...)
-		b = strconv.AppendInt(b, int64(snap.Catalog.Len()), 10)
-		b = append(b, `,"runtimes":[`...)
-		b = append(b, enc.all...)
-		etag = enc.allETag
-	} else {
+		if !filtered {
+			b = strconv.AppendInt(b, int64(snap.Catalog.Len()), 10)
+			b = append(b, `,"runtimes":[`...)
+			*bp = b
+			rep := representation{
+				etag:    revETag(enc.allETag, snap),
+				parts:   [][]byte{b, enc.all, []byte("]}")},
+				release: func() { bufPool.Put(bp) },
+			}
+			if gz {
+				rep.gz = [][]byte{nil, enc.allGzip(), nil}
+			}
+			return rep, nil
+		}
 		matched := f.Apply(snap.Catalog)
-		b = append(b, `,"count":`...)
 		b = strconv.AppendInt(b, int64(len(matched)), 10)
 		b = append(b, `,"runtimes":[`...)
-		start := len(b)
+		*bp = b
+		ip := bufPool.Get().(*[]byte)
+		items := (*ip)[:0]
 		for i, rt := range matched {
 			if i > 0 {
-				b = append(b, ',')
+				items = append(items, ',')
 			}
-			b = append(b, enc.items[rt.ID].item...)
+			items = append(items, enc.items[rt.ID].item...)
 		}
-		etag = weakETag(b[start:])
-	}
-	b = append(b, "]}"...)
-	*bp = b
-	return s.writeRead(c, snap, now, revETag(etag, snap), b)
+		*ip = items
+		return representation{
+			etag:    revETag(weakETag(items), snap),
+			parts:   [][]byte{b, items, []byte("]}")},
+			release: func() { bufPool.Put(bp); bufPool.Put(ip) },
+		}, nil
+	})
 }
 
 // revETag ties a native body's ETag to the revision in its provenance.
@@ -109,69 +118,74 @@ func revETag(etag string, snap *store.Snapshot) string {
 
 // handleRuntimeGet is GET /v1/runtimes/{id}.
 func (s *Server) handleRuntimeGet(c echo.Context) error {
-	snap, rt, err := s.lookup(c)
+	id, err := s.lookupParams(c)
 	if err != nil {
 		return err
 	}
-	now := s.opts.Now()
-	er := s.encodedFor(snap.Catalog).items[rt.ID]
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	b := append((*bp)[:0], '{')
-	b = s.appendProvenance(b, snap, now)
-	b = append(b, `,"runtime":`...)
-	b = append(b, er.item...)
-	b = append(b, '}')
-	*bp = b
-	return s.writeRead(c, snap, now, revETag(er.itemETag, snap), b)
+	return s.serveRead(c, func(snap *store.Snapshot, now time.Time) (representation, error) {
+		rt, err := lookup(snap, id)
+		if err != nil {
+			return representation{}, err
+		}
+		er := s.encodedFor(snap.Catalog).items[rt.ID]
+		bp := bufPool.Get().(*[]byte)
+		b := append((*bp)[:0], '{')
+		b = s.appendProvenance(b, snap, now)
+		b = append(b, `,"runtime":`...)
+		b = append(b, er.item...)
+		b = append(b, '}')
+		*bp = b
+		return representation{etag: revETag(er.itemETag, snap), parts: [][]byte{b}, release: func() { bufPool.Put(bp) }}, nil
+	})
 }
 
 // handleRuntimeRequirements is GET /v1/runtimes/{id}/requirements: the requirements object
 // verbatim (null when the runtime has none) and whether it is degraded.
 func (s *Server) handleRuntimeRequirements(c echo.Context) error {
-	snap, rt, err := s.lookup(c)
+	id, err := s.lookupParams(c)
 	if err != nil {
 		return err
 	}
-	now := s.opts.Now()
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	b := append((*bp)[:0], '{')
-	b = s.appendProvenance(b, snap, now)
-	b = append(b, `,"id":`...)
-	idJSON, _ := marshalNoEscape(rt.ID)
-	b = append(b, idJSON...)
-	b = append(b, `,"degraded":`...)
-	b = strconv.AppendBool(b, rt.Degraded != "")
-	b = append(b, `,"requirements":`...)
-	req := rt.RequirementsRaw
-	if req == nil {
-		req = []byte("null")
-	}
-	b = append(b, req...)
-	b = append(b, '}')
-	*bp = b
-	return s.writeRead(c, snap, now, revETag(weakETag(req), snap), b)
+	return s.serveRead(c, func(snap *store.Snapshot, now time.Time) (representation, error) {
+		rt, err := lookup(snap, id)
+		if err != nil {
+			return representation{}, err
+		}
+		bp := bufPool.Get().(*[]byte)
+		b := append((*bp)[:0], '{')
+		b = s.appendProvenance(b, snap, now)
+		b = append(b, `,"id":`...)
+		idJSON, _ := marshalNoEscape(rt.ID)
+		b = append(b, idJSON...)
+		b = append(b, `,"degraded":`...)
+		b = strconv.AppendBool(b, rt.Degraded != "")
+		b = append(b, `,"requirements":`...)
+		req := rt.RequirementsRaw
+		if req == nil {
+			req = []byte("null")
+		}
+		b = append(b, req...)
+		b = append(b, '}')
+		*bp = b
+		return representation{etag: revETag(weakETag(req), snap), parts: [][]byte{b}, release: func() { bufPool.Put(bp) }}, nil
+	})
 }
 
-func (s *Server) lookup(c echo.Context) (*store.Snapshot, *store.Runtime, error) {
-	if _, err := checkQuery(c); err != nil {
-		return nil, nil, err
+// lookupParams checks a single-runtime read's query and returns the decoded id.
+func (s *Server) lookupParams(c echo.Context) (string, error) {
+	if _, err := checkQuery(c, readParams...); err != nil {
+		return "", err
 	}
-	snap, err := s.snapshot()
-	if err != nil {
-		return nil, nil, err
-	}
-	id, err := pathParam(c, "id")
-	if err != nil {
-		return nil, nil, err
-	}
+	return pathParam(c, "id")
+}
+
+func lookup(snap *store.Snapshot, id string) (*store.Runtime, error) {
 	rt, ok := snap.Catalog.Get(id)
 	if !ok {
-		return nil, nil, errorf(http.StatusNotFound, "runtime_not_found",
+		return nil, errorf(http.StatusNotFound, "runtime_not_found",
 			"no runtime has the id %q (ids are case-sensitive); GET /v1/runtimes lists them", id)
 	}
-	return snap, rt, nil
+	return rt, nil
 }
 
 // provenance is the JSON form of appendProvenance, for answers encoded per request.
@@ -196,17 +210,15 @@ func (s *Server) provenanceOf(snap *store.Snapshot, now time.Time) provenance {
 
 // handleSyncStatus is GET /v1/sync: schedule, run in flight, held answer, last runs.
 func (s *Server) handleSyncStatus(c echo.Context) error {
-	if _, err := checkQuery(c); err != nil {
+	if _, err := checkQuery(c, readParams...); err != nil {
 		return err
 	}
-	snap, err := s.snapshot()
-	if err != nil {
-		return err
-	}
-	return writeJSON(c, http.StatusOK, struct {
-		provenance
-		Sync health.SyncStatus `json:"sync"`
-	}{s.provenanceOf(snap, s.opts.Now()), s.opts.Syncer.Status()})
+	return s.serveRead(c, func(snap *store.Snapshot, now time.Time) (representation, error) {
+		return jsonRep(struct {
+			provenance
+			Sync health.SyncStatus `json:"sync"`
+		}{s.provenanceOf(snap, now), s.opts.Syncer.Status()})
+	})
 }
 
 // handleSyncTrigger is POST /v1/sync: run a sync now, or join the one in flight, and answer
@@ -241,7 +253,7 @@ func (s *Server) handleSyncTrigger(c echo.Context) error {
 
 // handleChanges is GET /v1/changes?since=REV: the change records after REV.
 func (s *Server) handleChanges(c echo.Context) error {
-	q, err := checkQuery(c, "since")
+	q, err := checkQuery(c, append([]string{"since"}, readParams...)...)
 	if err != nil {
 		return err
 	}
@@ -252,22 +264,20 @@ func (s *Server) handleChanges(c echo.Context) error {
 			return errorf(http.StatusBadRequest, "bad_parameter", "since must be a revision number (a non-negative integer), got %q", v)
 		}
 	}
-	snap, err := s.snapshot()
-	if err != nil {
-		return err
-	}
-	changes, complete := snap.ChangesSince(since)
-	if changes == nil {
-		changes = []store.Change{}
-	}
-	return writeJSON(c, http.StatusOK, struct {
-		provenance
-		Since uint64 `json:"since"`
-		// Complete is false when records after Since were pruned from the bounded log:
-		// the client should re-read the whole catalog.
-		Complete bool           `json:"complete"`
-		Changes  []store.Change `json:"changes"`
-	}{s.provenanceOf(snap, s.opts.Now()), since, complete, changes})
+	return s.serveRead(c, func(snap *store.Snapshot, now time.Time) (representation, error) {
+		changes, complete := snap.ChangesSince(since)
+		if changes == nil {
+			changes = []store.Change{}
+		}
+		return jsonRep(struct {
+			provenance
+			Since uint64 `json:"since"`
+			// Complete is false when records after Since were pruned from the bounded log:
+			// the client should re-read the whole catalog.
+			Complete bool           `json:"complete"`
+			Changes  []store.Change `json:"changes"`
+		}{s.provenanceOf(snap, now), since, complete, changes})
+	})
 }
 
 // handleHealthz is GET /healthz: the process is alive and answering.

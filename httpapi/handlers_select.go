@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -78,14 +79,23 @@ type matrixRow struct {
 // handleMatrix is GET /v1/matrix?format=json|table|csv: per runtime its name, type, status,
 // health, features, model compatibility and config fields.
 func (s *Server) handleMatrix(c echo.Context) error {
-	q, err := checkQuery(c, "format")
+	q, err := checkQuery(c, append([]string{"format"}, readParams...)...)
 	if err != nil {
 		return err
 	}
-	snap, err := s.snapshot()
-	if err != nil {
-		return err
+	format := q.Get("format")
+	switch format {
+	case "", "json", "table", "csv":
+	default:
+		return errorf(http.StatusBadRequest, "bad_parameter", "format %q: want json, table or csv", format)
 	}
+	return s.serveRead(c, func(snap *store.Snapshot, now time.Time) (representation, error) {
+		return s.matrix(snap, now, format)
+	})
+}
+
+// matrix renders the compatibility matrix of snap in a format.
+func (s *Server) matrix(snap *store.Snapshot, now time.Time, format string) (representation, error) {
 	var rows []matrixRow
 	for i, r := range store.Matrix(snap.Catalog) {
 		rows = append(rows, matrixRow{r, s.opts.Classifier.Of(snap.Catalog.Runtimes()[i])})
@@ -104,12 +114,12 @@ func (s *Server) handleMatrix(c echo.Context) error {
 			strings.Join(r.RecommendedConfig, sep), hist, strconv.FormatBool(r.RequiresSystemPrompt), strings.Join(r.Features, "; ")}
 	}
 	var b bytes.Buffer
-	switch format := q.Get("format"); format {
+	switch format {
 	case "", "json":
-		return writeJSON(c, http.StatusOK, struct {
+		return jsonRep(struct {
 			provenance
 			Runtimes []matrixRow `json:"runtimes"`
-		}{s.provenanceOf(snap, s.opts.Now()), rows})
+		}{s.provenanceOf(snap, now), rows})
 	case "table":
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, strings.Join(header, "\t"))
@@ -129,16 +139,14 @@ func (s *Server) handleMatrix(c echo.Context) error {
 			fmt.Fprintln(tw, strings.Join(row, "\t"))
 		}
 		tw.Flush()
-		return c.Blob(http.StatusOK, "text/plain; charset=utf-8", b.Bytes())
-	case "csv":
+		return representation{etag: weakETag(b.Bytes()), parts: [][]byte{b.Bytes()}, contentType: "text/plain; charset=utf-8"}, nil
+	default: // csv
 		w := csv.NewWriter(&b)
 		_ = w.Write(header)
 		for _, r := range rows {
 			_ = w.Write(cells(r, ";"))
 		}
 		w.Flush()
-		return c.Blob(http.StatusOK, "text/csv; charset=utf-8", b.Bytes())
-	default:
-		return errorf(http.StatusBadRequest, "bad_parameter", "format %q: want json, table or csv", format)
+		return representation{etag: weakETag(b.Bytes()), parts: [][]byte{b.Bytes()}, contentType: "text/csv; charset=utf-8"}, nil
 	}
 }

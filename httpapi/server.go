@@ -21,6 +21,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"golang.org/x/time/rate"
 
 	"github.com/runtimesd/runtimesd/health"
 	"github.com/runtimesd/runtimesd/store"
@@ -45,7 +46,18 @@ type Options struct {
 	SyncWait time.Duration
 	// ShutdownTimeout bounds a graceful shutdown (default 10s).
 	ShutdownTimeout time.Duration
-	Version         string
+	// DefaultWait and MaxWait bound blocking reads (?index=&wait=; defaults 5m and 10m).
+	DefaultWait, MaxWait time.Duration
+	// RefreshWait bounds how long a read asking for fresher data (Cache-Control max-age)
+	// waits for the refresh (default 10s).
+	RefreshWait time.Duration
+	// RefreshRate and RefreshBurst are the token bucket of forced refreshes per resource
+	// (defaults 1 per second, burst 3).
+	RefreshRate  float64
+	RefreshBurst int
+	// Heartbeat is the interval of comments on /v1/watch streams (default 15s).
+	Heartbeat time.Duration
+	Version   string
 	// Validator applies the validation rules (default: built-in model patterns).
 	Validator *store.Validator
 	// Classifier maps upstream statuses to health classes (default: health.DefaultStatusMap).
@@ -77,6 +89,24 @@ func (o *Options) setDefaults() {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 10 * time.Second
 	}
+	if o.DefaultWait <= 0 {
+		o.DefaultWait = 5 * time.Minute
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = 10 * time.Minute
+	}
+	if o.RefreshWait <= 0 {
+		o.RefreshWait = 10 * time.Second
+	}
+	if o.RefreshRate <= 0 {
+		o.RefreshRate = 1
+	}
+	if o.RefreshBurst <= 0 {
+		o.RefreshBurst = 3
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 15 * time.Second
+	}
 	if o.Validator == nil {
 		o.Validator, _ = store.NewValidator(nil) // the built-in patterns compile
 	}
@@ -107,6 +137,15 @@ type Server struct {
 	httpSrv *http.Server
 	ln      net.Listener
 	served  chan struct{}
+
+	// done is closed at Shutdown: blocking reads and watch streams end.
+	done     chan struct{}
+	doneOnce stdsync.Once
+	// waiting counts blocking reads parked on a revision change.
+	waiting atomic.Int64
+
+	limMu    stdsync.Mutex
+	limiters map[string]*rate.Limiter
 }
 
 // New builds the server and its routes. It does not listen.
@@ -115,7 +154,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Live == nil || opts.Syncer == nil {
 		return nil, errors.New("httpapi: Live and Syncer are required")
 	}
-	s := &Server{opts: opts}
+	s := &Server{opts: opts, done: make(chan struct{}), limiters: map[string]*rate.Limiter{}}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -153,6 +192,7 @@ func (s *Server) routes() {
 	s.get("/v1/sync", s.handleSyncStatus)
 	s.echo.POST("/v1/sync", s.handleSyncTrigger)
 	s.get("/v1/changes", s.handleChanges)
+	s.get("/v1/watch", s.handleWatch)
 	s.get("/v1/health", s.handleHealth)
 	s.get("/v1/resolve/:id", s.handleResolve)
 	s.get("/dashboard", s.handleDashboard)
@@ -226,6 +266,7 @@ func (s *Server) Serve() {
 // Shutdown stops accepting, lets requests in flight finish within ShutdownTimeout, then
 // closes what is left. It is safe to call when Serve was never called.
 func (s *Server) Shutdown() error {
+	s.doneOnce.Do(func() { close(s.done) })
 	if s.httpSrv == nil {
 		if s.ln != nil {
 			return s.ln.Close()

@@ -135,6 +135,12 @@ type HealthConfig struct {
 // HTTPConfig configures the local API.
 type HTTPConfig struct {
 	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
+	DefaultWait     Duration `yaml:"default_wait"`
+	MaxWait         Duration `yaml:"max_wait"`
+	RefreshWait     Duration `yaml:"refresh_wait"`
+	RefreshRate     float64  `yaml:"refresh_rate"`
+	RefreshBurst    int      `yaml:"refresh_burst"`
+	Heartbeat       Duration `yaml:"heartbeat"`
 	SyncWait        Duration `yaml:"sync_wait"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
@@ -193,6 +199,12 @@ func DefaultConfig() Config {
 		Health: HealthConfig{MaxStale: Duration(5 * time.Minute), StatusMap: map[string]string{}},
 		HTTP: HTTPConfig{
 			MaxBodyBytes:    1 << 20,
+			DefaultWait:     Duration(5 * time.Minute),
+			MaxWait:         Duration(10 * time.Minute),
+			RefreshWait:     Duration(10 * time.Second),
+			RefreshRate:     1,
+			RefreshBurst:    3,
+			Heartbeat:       Duration(15 * time.Second),
 			SyncWait:        Duration(60 * time.Second),
 			ShutdownTimeout: Duration(10 * time.Second),
 		},
@@ -362,6 +374,18 @@ func (c *Config) Validate() error {
 	}
 	if _, err := store.NewValidator(c.Validation.ModelPatterns); err != nil {
 		bad("validation.model_patterns", "%v", err)
+	}
+	if c.HTTP.DefaultWait <= 0 || c.HTTP.MaxWait < c.HTTP.DefaultWait {
+		bad("http.default_wait", "must be positive and at most http.max_wait")
+	}
+	if c.HTTP.RefreshWait <= 0 {
+		bad("http.refresh_wait", "must be positive")
+	}
+	if c.HTTP.RefreshRate <= 0 || c.HTTP.RefreshBurst < 1 {
+		bad("http.refresh_rate", "refresh_rate must be positive and refresh_burst at least 1")
+	}
+	if c.HTTP.Heartbeat.D() < time.Second {
+		bad("http.heartbeat", "must be at least 1s")
 	}
 	if c.HTTP.SyncWait <= 0 {
 		bad("http.sync_wait", "must be positive")
