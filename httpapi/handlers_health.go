@@ -18,11 +18,10 @@ type BreakerReporter interface {
 }
 
 type healthReport struct {
-	Status    string    `json:"status"`
-	Reasons   []string  `json:"reasons"`
-	CheckedAt time.Time `json:"checked_at"`
-	Version   string    `json:"version"`
-	Snapshot  *struct {
+	Status   string   `json:"status"`
+	Reasons  []string `json:"reasons"`
+	Version  string   `json:"version"`
+	Snapshot *struct {
 		provenance
 		MaxStaleSeconds int64     `json:"max_stale_seconds"`
 		UpdatedAt       time.Time `json:"updated_at"`
@@ -56,7 +55,7 @@ type runtimeHealth struct {
 // report assembles what /v1/health answers.
 func (s *Server) report(snap *store.Snapshot, now time.Time) healthReport {
 	var r healthReport
-	r.CheckedAt, r.Version = now.UTC(), s.opts.Version
+	r.Version = s.opts.Version
 	r.Sync = s.opts.Syncer.Status()
 	r.ControlPlane.URL = s.opts.ControlPlaneURL
 	r.ControlPlane.Breakers = map[string]health.BreakerStatus{}

@@ -24,6 +24,7 @@ import (
 // harness is the real stack: a fake control plane, the real client and poller, a bbolt file,
 // and the API on a real loopback listener.
 type harness struct {
+	api    *httpapi.Server
 	fake   *fakecp.Server
 	live   *store.Live
 	poller *rsync.Poller
@@ -69,6 +70,7 @@ func newHarness(t *testing.T, fakeOpts fakecp.Options, mods ...func(*httpapi.Opt
 	api.Serve()
 	t.Cleanup(func() { api.Shutdown() })
 	h.url = "http://" + api.Addr()
+	h.api = api
 	return h
 }
 
@@ -96,6 +98,10 @@ func (a answer) json(t *testing.T) map[string]any {
 	return m
 }
 
+// identityTransport asks for identity bodies unless a test sets Accept-Encoding itself (Go's
+// default transport would add gzip and undo it out of sight).
+var identityTransport = &http.Transport{DisableCompression: true}
+
 func do(t *testing.T, method, url string, body string, headers ...string) answer {
 	t.Helper()
 	var r io.Reader
@@ -109,7 +115,8 @@ func do(t *testing.T, method, url string, body string, headers ...string) answer
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := &http.Client{Transport: identityTransport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)

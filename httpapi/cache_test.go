@@ -1,0 +1,425 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/runtimesd/runtimesd/health"
+	"github.com/runtimesd/runtimesd/httpapi"
+	"github.com/runtimesd/runtimesd/store"
+	rsync "github.com/runtimesd/runtimesd/sync"
+	"github.com/runtimesd/runtimesd/sync/fakecp"
+)
+
+// readRoutes are every read route, with a path that answers 200.
+var readRoutes = []string{
+	"/api/v1/runtimes",
+	"/api/v1/runtimes/claude_code/requirements",
+	"/v1/runtimes",
+	"/v1/runtimes?status=beta",
+	"/v1/runtimes/default",
+	"/v1/runtimes/default/requirements",
+	"/v1/matrix",
+	"/v1/matrix?format=table",
+	"/v1/changes?since=0",
+	"/v1/resolve/claude_code",
+	"/v1/sync",
+	"/v1/health",
+}
+
+func TestCache_HeadersOnEveryRead(t *testing.T) {
+	h := newHarness(t, fakecp.Options{}, withHealth(defaultRules()))
+	h.sync(t)
+	for _, path := range readRoutes {
+		t.Run(path, func(t *testing.T) {
+			a := do(t, "GET", h.url+path, "")
+			if a.status != 200 {
+				t.Fatalf("%d %s", a.status, a.body)
+			}
+			for _, k := range []string{"ETag", "Age", "X-Cache", "X-Runtimes-Revision", "X-Runtimes-Source", "Last-Modified", "Cache-Control"} {
+				if a.header.Get(k) == "" {
+					t.Errorf("no %s", k)
+				}
+			}
+			if a.header.Get("X-Cache") != "HIT" || a.header.Get("X-Runtimes-Revision") != "1" {
+				t.Errorf("X-Cache %s revision %s", a.header.Get("X-Cache"), a.header.Get("X-Runtimes-Revision"))
+			}
+			etag := a.header.Get("ETag")
+			if nm := do(t, "GET", h.url+path, "", "If-None-Match", `"nope", `+etag); nm.status != 304 || len(nm.body) != 0 || nm.header.Get("ETag") != etag {
+				t.Errorf("If-None-Match: %d %q", nm.status, nm.header.Get("ETag"))
+			}
+			if nm := do(t, "GET", h.url+path, "", "If-None-Match", `"nope"`); nm.status != 200 {
+				t.Errorf("a different ETag must get the body: %d", nm.status)
+			}
+			if ims := do(t, "GET", h.url+path, "", "If-Modified-Since", a.header.Get("Last-Modified")); ims.status != 304 {
+				t.Errorf("If-Modified-Since: %d", ims.status)
+			}
+			old := time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)
+			if ims := do(t, "GET", h.url+path, "", "If-Modified-Since", old); ims.status != 200 {
+				t.Errorf("If-Modified-Since an hour ago: %d", ims.status)
+			}
+			head := do(t, "HEAD", h.url+path, "")
+			if head.status != 200 || len(head.body) != 0 || head.header.Get("ETag") != etag {
+				t.Errorf("HEAD: %d, %d bytes, ETag %q", head.status, len(head.body), head.header.Get("ETag"))
+			}
+		})
+	}
+	t.Run("ETagChangesWithData", func(t *testing.T) {
+		before := do(t, "GET", h.url+"/api/v1/runtimes", "").header.Get("ETag")
+		h.fake.PutRuntime([]byte(`{"id":"x","status":"available"}`))
+		h.sync(t)
+		a := do(t, "GET", h.url+"/api/v1/runtimes", "", "If-None-Match", before)
+		if a.status != 200 || a.header.Get("ETag") == before {
+			t.Fatalf("after a change the old ETag must not validate: %d", a.status)
+		}
+		if strings.HasPrefix(a.header.Get("ETag"), "W/") {
+			t.Error("the drop-in list is served byte for byte: its ETag is strong")
+		}
+	})
+}
+
+func defaultRules() health.FallbackRules { return health.FallbackRules{Default: "default"} }
+
+func TestCache_Gzip(t *testing.T) {
+	h := newHarness(t, fakecp.Options{Catalog: fakecp.SyntheticCatalog(200)})
+	h.sync(t)
+	for _, path := range []string{"/api/v1/runtimes", "/v1/runtimes", "/v1/runtimes?status=beta", "/v1/matrix?format=csv"} {
+		t.Run(path, func(t *testing.T) {
+			plain := do(t, "GET", h.url+path, "")
+			// The Go client decompresses only when it added Accept-Encoding itself; ask by hand.
+			req, _ := http.NewRequest("GET", h.url+path, nil)
+			req.Header.Set("Accept-Encoding", "gzip")
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.Header.Get("Content-Encoding") != "gzip" || resp.Header.Get("Vary") != "Accept-Encoding" {
+				t.Fatalf("headers %v", resp.Header)
+			}
+			zr, err := gzip.NewReader(resp.Body) // reads every member of a multi-member stream
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(zr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Provenance (age) may tick between the two requests; compare from the data on.
+			cut := func(b []byte) string {
+				if i := bytes.Index(b, []byte(`"count"`)); i >= 0 {
+					return string(b[i:])
+				}
+				return string(b)
+			}
+			if cut(got) != cut(plain.body) {
+				t.Fatalf("gzip body differs from identity body (%d vs %d bytes)", len(got), len(plain.body))
+			}
+			if etag := resp.Header.Get("ETag"); etag == plain.header.Get("ETag") || !strings.HasSuffix(etag, `-gzip"`) {
+				t.Errorf("the gzip variant needs its own ETag: %q vs %q", etag, plain.header.Get("ETag"))
+			}
+			nm := do(t, "GET", h.url+path, "", "If-None-Match", resp.Header.Get("ETag"))
+			if nm.status != 304 {
+				t.Errorf("the gzip variant's ETag must validate the identity variant: %d", nm.status)
+			}
+		})
+	}
+	if a := do(t, "GET", h.url+"/api/v1/runtimes", "", "Accept-Encoding", "gzip;q=0, identity"); a.header.Get("Content-Encoding") != "" {
+		t.Error("q=0 refuses gzip")
+	}
+}
+
+func TestCache_MaxAgeRefresh(t *testing.T) {
+	h := newHarness(t, fakecp.Options{}, func(o *httpapi.Options, _ *rsync.Client) { o.RefreshBurst, o.RefreshRate = 100, 100 })
+	h.sync(t)
+	lists := func() int { return h.fake.Count("/api/v1/runtimes") }
+
+	n := lists()
+	a := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "max-age=3600")
+	if a.status != 200 || a.header.Get("X-Cache") != "HIT" || lists() != n {
+		t.Fatalf("fresh enough: no refresh: %s %d calls", a.header.Get("X-Cache"), lists()-n)
+	}
+	a = do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "max-age=0")
+	if a.status != 200 || a.header.Get("X-Cache") != "REVALIDATED" || lists() != n+1 {
+		t.Fatalf("max-age=0: %s %d calls", a.header.Get("X-Cache"), lists()-n)
+	}
+	h.fake.PutRuntime([]byte(`{"id":"new","status":"beta"}`))
+	a = do(t, "GET", h.url+"/api/v1/runtimes", "", "Cache-Control", "no-cache")
+	if a.status != 200 || a.header.Get("X-Cache") != "MISS" || !strings.Contains(string(a.body), `"new"`) || a.header.Get("X-Runtimes-Revision") != "2" {
+		t.Fatalf("no-cache after a change: %s rev %s", a.header.Get("X-Cache"), a.header.Get("X-Runtimes-Revision"))
+	}
+
+	h.fake.SetFault(fakecp.Fault500)
+	a = do(t, "GET", h.url+"/v1/runtimes/default", "", "Cache-Control", "max-age=0, stale-if-error=3600")
+	if a.status != 200 || a.header.Get("X-Cache") != "STALE" || !strings.Contains(a.header.Get("Warning"), "Revalidation Failed") {
+		t.Fatalf("stale-if-error within: %d %s %q", a.status, a.header.Get("X-Cache"), a.header.Get("Warning"))
+	}
+	a = do(t, "GET", h.url+"/v1/runtimes/default", "", "Cache-Control", "max-age=0, stale-if-error=0")
+	if a.status != 504 || a.json(t)["error"].(map[string]any)["code"] != "refresh_failed" || !strings.Contains(string(a.body), "old") {
+		t.Fatalf("stale-if-error beyond: %d %s", a.status, a.body)
+	}
+	a = do(t, "GET", h.url+"/api/v1/runtimes", "", "Cache-Control", "max-age=0")
+	if a.status != 504 || a.json(t)["detail"] == nil {
+		t.Fatalf("drop-in error shape on 504: %d %s", a.status, a.body)
+	}
+	if a := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "max-age=abc"); a.status != 400 {
+		t.Errorf("bad max-age: %d", a.status)
+	}
+}
+
+func TestCache_RefreshSlowIsBounded(t *testing.T) {
+	h := newHarness(t, fakecp.Options{}, func(o *httpapi.Options, _ *rsync.Client) { o.RefreshWait = 200 * time.Millisecond })
+	h.sync(t)
+	h.fake.SetDelay(700 * time.Millisecond)
+	start := time.Now()
+	a := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "max-age=0")
+	if a.status != 504 || !strings.Contains(string(a.body), "did not finish within 200ms") {
+		t.Fatalf("%d %s", a.status, a.body)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the refresh wait was not bounded: %v", took)
+	}
+	a = do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "max-age=0, stale-if-error=60")
+	if a.status != 200 || a.header.Get("X-Cache") != "STALE" {
+		t.Errorf("slow refresh with stale-if-error: %d %s", a.status, a.header.Get("X-Cache"))
+	}
+}
+
+func TestCache_RefreshRateLimited(t *testing.T) {
+	h := newHarness(t, fakecp.Options{}, func(o *httpapi.Options, _ *rsync.Client) { o.RefreshRate, o.RefreshBurst = 0.01, 2 })
+	h.sync(t)
+	n := h.fake.Count("/api/v1/runtimes")
+	var codes []int
+	for range 6 {
+		codes = append(codes, do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "no-cache").status)
+	}
+	if got := h.fake.Count("/api/v1/runtimes") - n; got != 2 {
+		t.Fatalf("the fake control plane saw %d list calls from 6 forced refreshes, want the burst of 2", got)
+	}
+	if fmt.Sprint(codes) != "[200 200 429 429 429 429]" {
+		t.Errorf("codes %v", codes)
+	}
+	a := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "no-cache, stale-if-error=3600")
+	if a.status != 200 || a.header.Get("X-Cache") != "STALE" {
+		t.Errorf("rate-limited with stale-if-error: %d %s", a.status, a.header.Get("X-Cache"))
+	}
+	if a := do(t, "GET", h.url+"/v1/runtimes/default", "", "Cache-Control", "no-cache"); a.status != 200 {
+		t.Errorf("the limit is per resource: %d", a.status)
+	}
+	if got := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "no-cache"); got.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+}
+
+func TestCache_BlockingReads(t *testing.T) {
+	h := newHarness(t, fakecp.Options{})
+	h.sync(t)
+
+	t.Run("WokenByChange", func(t *testing.T) {
+		done := make(chan answer, 1)
+		go func() { done <- do(t, "GET", h.url+"/api/v1/runtimes?index=1&wait=30s", "") }()
+		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-done:
+			t.Fatal("returned before any change")
+		default:
+		}
+		h.sync(t) // unchanged: must not wake it for good
+		time.Sleep(100 * time.Millisecond)
+		select {
+		case a := <-done:
+			t.Fatalf("an unchanged sync woke the reader: %s", a.header.Get("X-Runtimes-Revision"))
+		default:
+		}
+		h.fake.PutRuntime([]byte(`{"id":"woke","status":"beta"}`))
+		h.sync(t)
+		select {
+		case a := <-done:
+			if a.header.Get("X-Runtimes-Revision") != "2" || !strings.Contains(string(a.body), "woke") {
+				t.Fatalf("woken with revision %s", a.header.Get("X-Runtimes-Revision"))
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("not woken by the change")
+		}
+	})
+	t.Run("Timeout", func(t *testing.T) {
+		start := time.Now()
+		a := do(t, "GET", h.url+"/v1/runtimes?index=2&wait=300ms", "")
+		took := time.Since(start)
+		if a.status != 200 || a.header.Get("X-Runtimes-Revision") != "2" || took < 300*time.Millisecond || took > 5*time.Second {
+			t.Fatalf("%d rev %s after %v", a.status, a.header.Get("X-Runtimes-Revision"), took)
+		}
+	})
+	t.Run("IndexAheadReturnsAtOnce", func(t *testing.T) {
+		start := time.Now()
+		a := do(t, "GET", h.url+"/v1/runtimes?index=99&wait=30s", "")
+		if a.status != 200 || time.Since(start) > 2*time.Second {
+			t.Fatalf("%d after %v", a.status, time.Since(start))
+		}
+	})
+	t.Run("BadParams", func(t *testing.T) {
+		for _, q := range []string{"index=x", "index=1&wait=forever", "wait=1s", "index=1&wait=-1s"} {
+			if a := do(t, "GET", h.url+"/v1/runtimes?"+q, ""); a.status != 400 {
+				t.Errorf("%s: %d", q, a.status)
+			}
+		}
+	})
+	t.Run("ThousandWaiters", func(t *testing.T) {
+		const n = 1000
+		tr := &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: 0}
+		defer tr.CloseIdleConnections()
+		client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := client.Get(h.url + "/v1/runtimes?index=2&wait=60s")
+				if err != nil {
+					errs <- err
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if rev := resp.Header.Get("X-Runtimes-Revision"); resp.StatusCode != 200 || rev != "3" {
+					errs <- fmt.Errorf("status %d revision %s", resp.StatusCode, rev)
+				}
+			}()
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for h.api.Waiting() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d of %d waiters parked", h.api.Waiting(), n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		h.fake.PutRuntime([]byte(`{"id":"thousand","status":"beta"}`))
+		h.sync(t)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	})
+}
+
+// sseEvent is one Server-Sent Event.
+type sseEvent struct{ id, event, data string }
+
+func readEvents(t *testing.T, r *bufio.Reader, n int) []sseEvent {
+	t.Helper()
+	var out []sseEvent
+	var cur sseEvent
+	for len(out) < n {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("stream ended after %d events: %v", len(out), err)
+		}
+		line = strings.TrimRight(line, "\n")
+		switch {
+		case line == "":
+			if cur.event != "" {
+				out = append(out, cur)
+			}
+			cur = sseEvent{}
+		case strings.HasPrefix(line, "id: "):
+			cur.id = line[4:]
+		case strings.HasPrefix(line, "event: "):
+			cur.event = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			cur.data = line[6:]
+		}
+	}
+	return out
+}
+
+func openWatch(t *testing.T, ctx context.Context, url string, headers ...string) *bufio.Reader {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return bufio.NewReader(resp.Body)
+}
+
+func TestWatch(t *testing.T) {
+	h := newHarness(t, fakecp.Options{}, func(o *httpapi.Options, _ *rsync.Client) { o.Heartbeat = 100 * time.Millisecond })
+	h.sync(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	r := openWatch(t, ctx, h.url+"/v1/watch")
+	if ev := readEvents(t, r, 1)[0]; ev.event != "hello" || ev.id != "1" {
+		t.Fatalf("first event %+v", ev)
+	}
+	h.fake.PutRuntime([]byte(`{"id":"w1","status":"beta"}`))
+	h.sync(t)
+	ev := readEvents(t, r, 1)[0]
+	if ev.event != "change" || ev.id != "2" || !strings.Contains(ev.data, `"added":["w1"]`) {
+		t.Fatalf("change event %+v", ev)
+	}
+	// The heartbeat is a comment line; the reader above skips it, so check the raw stream.
+	line, _ := r.ReadString('\n')
+	if !strings.HasPrefix(line, ": heartbeat") {
+		t.Errorf("expected a heartbeat, got %q", line)
+	}
+
+	h.fake.RemoveRuntime("w1")
+	h.sync(t)
+	resumed := openWatch(t, ctx, h.url+"/v1/watch", "Last-Event-ID", "1")
+	evs := readEvents(t, resumed, 2)
+	if evs[0].id != "2" || evs[1].id != "3" || !strings.Contains(evs[1].data, `"removed":["w1"]`) {
+		t.Fatalf("resume from 1: %+v", evs)
+	}
+
+	ahead := openWatch(t, ctx, h.url+"/v1/watch?since=42")
+	if ev := readEvents(t, ahead, 1)[0]; ev.event != "reset" || !strings.Contains(ev.data, "replaced") {
+		t.Fatalf("since ahead: %+v", ev)
+	}
+	if a := do(t, "GET", h.url+"/v1/watch?since=x", ""); a.status != 400 {
+		t.Errorf("bad since: %d", a.status)
+	}
+}
+
+func TestWatch_HistoryGone(t *testing.T) {
+	// A catalog whose change log starts at revision 5: revisions before are gone.
+	live := store.NewLive(&store.Snapshot{Revision: 6, Source: store.SourceCache, Catalog: store.SeedCatalog(),
+		Changes: []store.Change{{Revision: 5}, {Revision: 6}}})
+	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	api.Serve()
+	defer api.Shutdown()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := openWatch(t, ctx, "http://"+api.Addr()+"/v1/watch", "Last-Event-ID", "2")
+	if ev := readEvents(t, r, 1)[0]; ev.event != "reset" || ev.id != "6" || !strings.Contains(ev.data, "history after revision 2 is gone") {
+		t.Fatalf("%+v", ev)
+	}
+	r = openWatch(t, ctx, "http://"+api.Addr()+"/v1/watch", "Last-Event-ID", "4")
+	if evs := readEvents(t, r, 2); evs[0].id != "5" || evs[1].id != "6" {
+		t.Fatalf("resume from 4 with history from 5: %+v", evs)
+	}
+}
