@@ -310,6 +310,9 @@ func (s *Server) write(c echo.Context, snap *store.Snapshot, now time.Time, rep 
 		}
 	}
 	h.Set(HeaderCache, xcache)
+	if s.metrics != nil {
+		s.metrics.cache.WithLabelValues(strings.ToLower(xcache)).Inc()
+	}
 	if warning != "" {
 		h.Set("Warning", warning)
 	}
@@ -457,18 +460,4 @@ func withoutAges(b []byte) []byte {
 			b = b[1:]
 		}
 	}
-}
-
-// errorWithBody is an error answer whose body carries details beside the error shape.
-func errorWithBody(status int, code, message string, details any) error {
-	var e nativeError
-	e.Error.Code, e.Error.Message = code, message
-	b, err := marshalNoEscape(struct {
-		nativeError
-		Details any `json:"details"`
-	}{e, details})
-	if err != nil {
-		return err
-	}
-	return &Error{Status: status, Code: code, Message: message, Body: b}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/runtimesd/runtimesd/health"
@@ -72,8 +73,12 @@ type Options struct {
 	Fallback health.FallbackRules
 	// ControlPlaneURL is shown by /v1/health.
 	ControlPlaneURL string
-	Logger          *slog.Logger
-	Now             func() time.Time
+	// Registerer receives the API's metrics and Gatherer is served at /metrics (both nil:
+	// no metrics).
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 func (o *Options) setDefaults() {
@@ -146,6 +151,9 @@ type Server struct {
 
 	limMu    stdsync.Mutex
 	limiters map[string]*rate.Limiter
+
+	metrics *httpMetrics
+	debug   bool // request logs on
 }
 
 // New builds the server and its routes. It does not listen.
@@ -155,10 +163,19 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("httpapi: Live and Syncer are required")
 	}
 	s := &Server{opts: opts, done: make(chan struct{}), limiters: map[string]*rate.Limiter{}}
+	s.debug = opts.Logger.Enabled(context.Background(), slog.LevelDebug)
+	if opts.Registerer != nil {
+		m, err := newHTTPMetrics(opts.Registerer, func() float64 { return float64(s.waiting.Load()) })
+		if err != nil {
+			return nil, fmt.Errorf("httpapi: metrics: %w", err)
+		}
+		s.metrics = m
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Pre(redirectTrailingSlash)
+	e.Use(s.observe) // outermost: counts every answer, panics turned into 500s included
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll:   true,
 		DisablePrintStack: true,
@@ -196,6 +213,7 @@ func (s *Server) routes() {
 	s.get("/v1/health", s.handleHealth)
 	s.get("/v1/resolve/:id", s.handleResolve)
 	s.get("/dashboard", s.handleDashboard)
+	s.get("/metrics", s.handleMetrics)
 	s.get("/healthz", s.handleHealthz)
 	s.get("/readyz", s.handleReadyz)
 }

@@ -54,6 +54,8 @@ type Options struct {
 	Now           func() time.Time
 	// ReadOnly opens the file for reading only (offline lookups beside no daemon).
 	ReadOnly bool
+	// OnCommit, when set, is told how long each commit took (metrics).
+	OnCommit func(time.Duration)
 }
 
 func (o *Options) setDefaults() {
@@ -333,6 +335,15 @@ func (db *DB) load() error {
 	return nil
 }
 
+// Size is the data file's size in bytes (0 when it cannot be read).
+func (db *DB) Size() int64 {
+	fi, err := os.Stat(db.path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
 // Path is the data file's path.
 func (db *DB) Path() string { return db.path }
 
@@ -382,6 +393,7 @@ func (db *DB) Commit(next *Catalog, src Source, now time.Time) (*Snapshot, error
 	ts := []byte(now.UTC().Format(time.RFC3339Nano))
 	write := slices.Concat(change.Added, change.Changed)
 
+	started := time.Now()
 	err = db.bolt.Update(func(tx *bolt.Tx) error {
 		meta, rb, cb := tx.Bucket(bucketMeta), tx.Bucket(bucketRuntimes), tx.Bucket(bucketChanges)
 		for _, id := range write {
@@ -427,6 +439,9 @@ func (db *DB) Commit(next *Catalog, src Source, now time.Time) (*Snapshot, error
 	})
 	if err != nil {
 		return nil, fmt.Errorf("commit revision %d: %w", change.Revision, err)
+	}
+	if db.opts.OnCommit != nil {
+		db.opts.OnCommit(time.Since(started))
 	}
 	db.stored, db.revision = next, change.Revision
 	db.changes = append(db.changes, change)

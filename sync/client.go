@@ -138,6 +138,9 @@ type ClientOptions struct {
 	Transport http.RoundTripper
 	UserAgent string
 	Logger    *slog.Logger
+	// OnCall, when set, is told of every HTTP exchange with the control plane: its call kind,
+	// the status (0 when no answer came) and how long it took (metrics).
+	OnCall func(kind string, status int, took time.Duration)
 }
 
 // Client calls the control plane's Runtimes Service. It is safe for concurrent use.
@@ -324,12 +327,15 @@ func (c *Client) ValidateUpstream(ctx context.Context, body []byte, contentType 
 		if c.opts.APIKey != "" {
 			req.Header.Set("Authorization", "Bearer "+c.opts.APIKey)
 		}
+		start := time.Now()
 		r, err := c.http.Do(req)
 		if err != nil {
+			c.observe(CallValidate, 0, start)
 			return nil, c.transportError(ctx, call, err)
 		}
 		defer r.Body.Close()
 		b, err := io.ReadAll(io.LimitReader(r.Body, c.opts.MaxResponseBytes+1))
+		c.observe(CallValidate, r.StatusCode, start)
 		if err != nil {
 			return nil, c.transportError(ctx, call, err)
 		}
@@ -365,7 +371,7 @@ func (c *Client) get(ctx context.Context, kind, path string) ([]byte, error) {
 	call := "GET " + path
 	for attempt := 0; ; attempt++ {
 		body, err := c.breakers.Execute(kind, func() ([]byte, error) {
-			return c.do(ctx, call, path)
+			return c.do(ctx, kind, call, path)
 		})
 		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 			return nil, &Error{Call: call, Kind: KindBreakerOpen, Err: err}
@@ -399,7 +405,13 @@ func retryable(err error) bool {
 	return false
 }
 
-func (c *Client) do(ctx context.Context, call, path string) ([]byte, error) {
+func (c *Client) observe(kind string, status int, start time.Time) {
+	if c.opts.OnCall != nil {
+		c.opts.OnCall(kind, status, time.Since(start))
+	}
+}
+
+func (c *Client) do(ctx context.Context, kind, call, path string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	// path is already escaped; the base URL's own path is kept as a prefix.
@@ -420,12 +432,15 @@ func (c *Client) do(ctx context.Context, call, path string) ([]byte, error) {
 		req.Header.Set("If-None-Match", cached.etag)
 	}
 
+	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
+		c.observe(kind, 0, start)
 		return nil, c.transportError(ctx, call, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.opts.MaxResponseBytes+1))
+	c.observe(kind, resp.StatusCode, start)
 	if err != nil {
 		e := c.transportError(ctx, call, err)
 		if ue, ok := e.(*Error); ok && ue.Kind == KindNetwork {

@@ -67,8 +67,10 @@ type Options struct {
 	DropRatio float64
 	// History is how many runs GET /v1/sync shows (default 20).
 	History int
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// OnRun, when set, is told of every finished run (metrics).
+	OnRun  func(health.Run)
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 func (o *Options) setDefaults() {
@@ -292,6 +294,9 @@ func (p *Poller) runOnce(id uint64, trigger string) (run health.Run) {
 		}
 		p.history.Add(run)
 		p.logRun(run)
+		if p.opts.OnRun != nil {
+			p.opts.OnRun(run)
+		}
 	}()
 	if p.opts.Upstream == nil {
 		run.Outcome, run.Error = health.OutcomeSkipped, "sync disabled: "+p.opts.DisabledReason

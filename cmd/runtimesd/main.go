@@ -197,6 +197,10 @@ func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
 }
 
 func openStore(cfg Config, getenv func(string) string, logger *slog.Logger, readOnly bool) (*store.DB, error) {
+	return openStoreWith(cfg, getenv, logger, readOnly, nil)
+}
+
+func openStoreWith(cfg Config, getenv func(string) string, logger *slog.Logger, readOnly bool, onCommit func(time.Duration)) (*store.DB, error) {
 	dir, err := cfg.ResolvedDataDir(getenv)
 	if err != nil {
 		return nil, err
@@ -206,6 +210,7 @@ func openStore(cfg Config, getenv func(string) string, logger *slog.Logger, read
 		ChangeLogSize: cfg.Store.ChangeLogSize,
 		Logger:        logger,
 		ReadOnly:      readOnly,
+		OnCommit:      onCommit,
 	})
 	if err != nil {
 		return nil, err
@@ -215,7 +220,7 @@ func openStore(cfg Config, getenv func(string) string, logger *slog.Logger, read
 
 // newBreakers builds the circuit breakers of the upstream call kinds, their state kept in
 // the data file so a restart does not reset an open breaker.
-func newBreakers(cfg Config, db *store.DB, logger *slog.Logger) (*health.Breakers, error) {
+func newBreakers(cfg Config, db *store.DB, logger *slog.Logger, onTransition func(kind, from, to string)) (*health.Breakers, error) {
 	bs, err := db.Breakers()
 	if err != nil {
 		return nil, err
@@ -232,11 +237,12 @@ func newBreakers(cfg Config, db *store.DB, logger *slog.Logger) (*health.Breaker
 		TripStore:           db,
 		IsSuccessful:        rsync.IsSuccessful,
 		IsExcluded:          rsync.IsExcluded,
+		OnTransition:        onTransition,
 		Logger:              logger,
 	})
 }
 
-func newClient(cfg Config, breakers *health.Breakers, logger *slog.Logger) (*rsync.Client, error) {
+func newClient(cfg Config, breakers *health.Breakers, logger *slog.Logger, onCall func(string, int, time.Duration)) (*rsync.Client, error) {
 	retries := cfg.ControlPlane.Retry.Attempts
 	if retries == 0 {
 		retries = -1 // none
@@ -252,6 +258,7 @@ func newClient(cfg Config, breakers *health.Breakers, logger *slog.Logger) (*rsy
 		RetryMax:         cfg.ControlPlane.Retry.Max.D(),
 		UserAgent:        "runtimesd/" + version,
 		Logger:           logger,
+		OnCall:           onCall,
 	})
 }
 
@@ -318,7 +325,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		return fmt.Errorf("config: %w", err)
 	}
 
-	db, err := openStore(cfg, getenv, logger, false)
+	m := newMetrics()
+	db, err := openStoreWith(cfg, getenv, logger, false, m.onCommit)
 	if err != nil {
 		return err
 	}
@@ -345,7 +353,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	}
 	live := store.NewLive(initial)
 
-	breakers, err := newBreakers(cfg, db, logger)
+	breakers, err := newBreakers(cfg, db, logger, m.onTransition)
 	if err != nil {
 		return err
 	}
@@ -357,13 +365,15 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	if cfg.apiKey == "" {
 		disabled = "no API key: set " + EnvAPIKey + " or control_plane.api_key_file"
 	} else {
-		client, err = newClient(cfg, breakers, logger)
+		client, err = newClient(cfg, breakers, logger, m.onCall)
 		if err != nil {
 			return fmt.Errorf("config: %w", err)
 		}
 		up = client
 	}
-	poller, err := rsync.NewPoller(pollerOptions(cfg, up, disabled, db, live, logger))
+	popts := pollerOptions(cfg, up, disabled, db, live, logger)
+	popts.OnRun = m.onRun
+	poller, err := rsync.NewPoller(popts)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
@@ -395,6 +405,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		Breakers:          breakers,
 		Fallback:          cfg.Fallback.Rules(),
 		ControlPlaneURL:   cfg.ControlPlane.BaseURL,
+		Registerer:        m.reg,
+		Gatherer:          m.reg,
 		MaxBodyBytes:      cfg.HTTP.MaxBodyBytes,
 		DefaultWait:       cfg.HTTP.DefaultWait.D(),
 		MaxWait:           cfg.HTTP.MaxWait.D(),
@@ -411,6 +423,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	if err != nil {
 		return err
 	}
+	m.reg.MustRegister(newStateCollector(live, db, poller, breakers, classifier))
 	if err := api.Listen(cfg.Listen); err != nil {
 		return err
 	}
@@ -491,11 +504,11 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		return err
 	}
 	defer db.Close()
-	breakers, err := newBreakers(cfg, db, logger)
+	breakers, err := newBreakers(cfg, db, logger, nil)
 	if err != nil {
 		return err
 	}
-	client, err := newClient(cfg, breakers, logger)
+	client, err := newClient(cfg, breakers, logger, nil)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}

@@ -43,7 +43,8 @@ type daemon struct {
 	done   chan error
 }
 
-var listenRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
+// listenRE finds the address in the "listening" log line, text or JSON.
+var listenRE = regexp.MustCompile(`(?:msg=listening addr=|"msg":"listening","addr":")([^\s"]+)`)
 
 // start runs the binary and waits for its "listening" log line.
 func start(t *testing.T, bin string, env []string, args ...string) *daemon {
@@ -116,6 +117,16 @@ func get(t *testing.T, url string) (*http.Response, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp, b
+}
+
+func post(t *testing.T, url string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
 	return resp, b
 }
 

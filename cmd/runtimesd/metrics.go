@@ -1,0 +1,149 @@
+package main
+
+import (
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/runtimesd/runtimesd/health"
+	"github.com/runtimesd/runtimesd/store"
+	rsync "github.com/runtimesd/runtimesd/sync"
+)
+
+// metrics are the daemon's Prometheus metrics outside the HTTP API (which registers its own).
+// Counters and histograms are fed by the packages' hooks; gauges are read at scrape time.
+type metrics struct {
+	reg         *prometheus.Registry
+	syncRuns    *prometheus.CounterVec
+	syncSeconds prometheus.Histogram
+	upstream    *prometheus.CounterVec
+	upstreamDur *prometheus.HistogramVec
+	transitions *prometheus.CounterVec
+	commit      prometheus.Histogram
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		syncRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "runtimesd_sync_runs_total",
+			Help: "Sync runs by outcome: changed, unchanged, held, failed, skipped.",
+		}, []string{"outcome"}),
+		syncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "runtimesd_sync_duration_seconds",
+			Help:    "Duration of sync runs.",
+			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}),
+		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "runtimesd_upstream_requests_total",
+			Help: "HTTP requests to the control plane by call kind and status class (2xx, 3xx, 4xx, 5xx, or error when no answer came).",
+		}, []string{"call", "status_class"}),
+		upstreamDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "runtimesd_upstream_request_duration_seconds",
+			Help:    "Latency of requests to the control plane by call kind.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"call"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "runtimesd_breaker_transitions_total",
+			Help: "Circuit breaker state changes by call kind and the state entered.",
+		}, []string{"call", "to"}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "runtimesd_store_commit_duration_seconds",
+			Help:    "Duration of bbolt commits of new revisions.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+	}
+	m.reg.MustRegister(m.syncRuns, m.syncSeconds, m.upstream, m.upstreamDur, m.transitions, m.commit,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "runtimesd_build_info",
+			Help:        "A constant 1 labelled with the build's version and Go version.",
+			ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
+		}, func() float64 { return 1 }))
+	// Series that exist before their first event, so dashboards and alerts see zeros.
+	for _, o := range []health.Outcome{health.OutcomeChanged, health.OutcomeUnchanged, health.OutcomeHeld, health.OutcomeFailed, health.OutcomeSkipped} {
+		m.syncRuns.WithLabelValues(string(o))
+	}
+	return m
+}
+
+func (m *metrics) onRun(r health.Run) {
+	m.syncRuns.WithLabelValues(string(r.Outcome)).Inc()
+	m.syncSeconds.Observe(r.DurationMS / 1000)
+}
+
+func (m *metrics) onCall(kind string, status int, took time.Duration) {
+	class := "error"
+	if status > 0 {
+		class = strconv.Itoa(status/100) + "xx"
+	}
+	m.upstream.WithLabelValues(kind, class).Inc()
+	m.upstreamDur.WithLabelValues(kind).Observe(took.Seconds())
+}
+
+func (m *metrics) onTransition(kind, _, to string) { m.transitions.WithLabelValues(kind, to).Inc() }
+
+func (m *metrics) onCommit(d time.Duration) { m.commit.Observe(d.Seconds()) }
+
+// stateCollector reads the daemon's state at scrape time: snapshot, runtimes by health class,
+// breaker states, held answers, data file size.
+type stateCollector struct {
+	live       *store.Live
+	db         *store.DB
+	poller     *rsync.Poller
+	breakers   *health.Breakers
+	classifier *health.Classifier
+	now        func() time.Time
+
+	revision, age, runtimes, byClass, breaker, held, size *prometheus.Desc
+}
+
+func newStateCollector(live *store.Live, db *store.DB, poller *rsync.Poller, breakers *health.Breakers, cls *health.Classifier) *stateCollector {
+	return &stateCollector{
+		live: live, db: db, poller: poller, breakers: breakers, classifier: cls, now: time.Now,
+		revision: prometheus.NewDesc("runtimesd_snapshot_revision", "Revision of the snapshot served (0: nothing stored).", nil, nil),
+		age:      prometheus.NewDesc("runtimesd_snapshot_age_seconds", "Seconds since the served data was fetched from the control plane (absent for seed data).", nil, nil),
+		runtimes: prometheus.NewDesc("runtimesd_snapshot_runtimes", "Runtimes in the snapshot served, by source.", []string{"source"}, nil),
+		byClass:  prometheus.NewDesc("runtimesd_runtimes", "Runtimes served, by health class.", []string{"health"}, nil),
+		breaker:  prometheus.NewDesc("runtimesd_breaker_state", "Circuit breaker state per call kind: 1 for the current state.", []string{"call", "state"}, nil),
+		held:     prometheus.NewDesc("runtimesd_sync_held_answers", "1 while an upstream answer that would empty or mostly drop the catalog is held back.", nil, nil),
+		size:     prometheus.NewDesc("runtimesd_store_file_size_bytes", "Size of the bbolt data file.", nil, nil),
+	}
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.revision, c.age, c.runtimes, c.byClass, c.breaker, c.held, c.size} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	if snap := c.live.Load(); snap != nil {
+		ch <- prometheus.MustNewConstMetric(c.revision, prometheus.GaugeValue, float64(snap.Revision))
+		if !snap.FetchedAt.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, snap.Age(c.now()).Seconds())
+		}
+		ch <- prometheus.MustNewConstMetric(c.runtimes, prometheus.GaugeValue, float64(snap.Catalog.Len()), string(snap.Source))
+		for class, ids := range health.Groups(snap.Catalog, c.classifier) {
+			ch <- prometheus.MustNewConstMetric(c.byClass, prometheus.GaugeValue, float64(len(ids)), string(class))
+		}
+	}
+	for kind, st := range c.breakers.Status() {
+		for _, state := range []string{"closed", "half-open", "open"} {
+			v := 0.0
+			if st.State == state {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.breaker, prometheus.GaugeValue, v, kind, state)
+		}
+	}
+	held := 0.0
+	if c.poller.Status().Held != nil {
+		held = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, held)
+	ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(c.db.Size()))
+}

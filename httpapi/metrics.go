@@ -1,0 +1,84 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// httpMetrics are the API's own metrics.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	cache    *prometheus.CounterVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer, waiting func() float64) (*httpMetrics, error) {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "runtimesd_http_requests_total",
+			Help: "HTTP requests answered, by route pattern, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "runtimesd_http_request_duration_seconds",
+			Help:    "Time to answer HTTP requests, by route pattern and method (blocking reads and watch streams included).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 5, 30, 120, 600},
+		}, []string{"route", "method"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "runtimesd_cache_results_total",
+			Help: "Reads by cache result: hit, stale, revalidated, miss.",
+		}, []string{"result"}),
+	}
+	waitingGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "runtimesd_blocking_reads_waiting",
+		Help: "Blocking reads (?index=&wait=) parked until the revision changes.",
+	}, waiting)
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.cache, waitingGauge} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// observe is middleware that counts and times every request, and logs it at debug level.
+// Labels use the route pattern (/v1/runtimes/:id), never the raw path, so ids cannot blow up
+// the number of series.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err) // write the error answer now, so its status is what is counted
+		}
+		route := c.Path()
+		if route == "" || strings.Contains(route, "*") {
+			route = "unmatched"
+		}
+		took := time.Since(start)
+		code := c.Response().Status
+		if s.metrics != nil {
+			s.metrics.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(code)).Inc()
+			s.metrics.duration.WithLabelValues(route, c.Request().Method).Observe(took.Seconds())
+		}
+		if s.debug {
+			s.opts.Logger.Debug("request", "method", c.Request().Method, "path", c.Request().URL.Path,
+				"route", route, "status", code, "duration_ms", float64(took.Microseconds())/1000)
+		}
+		return nil
+	}
+}
+
+// handleMetrics is GET /metrics (Prometheus text format).
+func (s *Server) handleMetrics(c echo.Context) error {
+	if s.opts.Gatherer == nil {
+		return errorf(http.StatusNotFound, "metrics_disabled", "no metrics registry is configured")
+	}
+	promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}).ServeHTTP(c.Response(), c.Request())
+	return nil
+}
