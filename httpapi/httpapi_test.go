@@ -64,15 +64,16 @@ func newHarness(t *testing.T, fakeOpts fakecp.Options, mods ...func(*httpapi.Opt
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := api.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	api.Serve()
-	t.Cleanup(func() { api.Shutdown() })
-	h.url = "http://" + api.Addr()
+	// Every answer is checked against openapi.yaml on its way out.
+	srv := httptest.NewServer(validating(t, api.Handler()))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { api.Shutdown() }) // runs first: releases blocking reads and streams
+	h.url = srv.URL
 	h.api = api
 	return h
 }
+
+func fakeDefault() fakecp.Options { return fakecp.Options{} }
 
 func (h *harness) sync(t *testing.T) health.Run {
 	t.Helper()

@@ -214,6 +214,8 @@ func (s *Server) routes() {
 	s.get("/v1/resolve/:id", s.handleResolve)
 	s.get("/dashboard", s.handleDashboard)
 	s.get("/metrics", s.handleMetrics)
+	s.get("/openapi.json", s.handleOpenAPIJSON)
+	s.get("/openapi.yaml", s.handleOpenAPIYAML)
 	s.get("/healthz", s.handleHealthz)
 	s.get("/readyz", s.handleReadyz)
 }
@@ -223,6 +225,9 @@ func (s *Server) get(path string, h echo.HandlerFunc) {
 	s.echo.GET(path, h)
 	s.echo.HEAD(path, h)
 }
+
+// Routes lists every route (method and path pattern).
+func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }
 
 // Handler is the API as an http.Handler (tests, benchmarks).
 func (s *Server) Handler() http.Handler { return s.echo }
