@@ -168,8 +168,8 @@ func (s *Server) staleness(snap *store.Snapshot, now time.Time) (bool, string) {
 		return true, "built-in seed data: the control plane has not been reached yet"
 	case snap.FetchedAt.IsZero():
 		return true, "data never confirmed by the control plane"
-	case snap.Age(now) > s.opts.MaxStale:
-		return true, "data older than max_stale (" + s.opts.MaxStale.String() + ")"
+	case snap.Age(now) > s.dyn().MaxStale:
+		return true, "data older than max_stale (" + s.dyn().MaxStale.String() + ")"
 	}
 	return false, ""
 }

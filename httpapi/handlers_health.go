@@ -64,9 +64,9 @@ func (s *Server) report(snap *store.Snapshot, now time.Time) healthReport {
 		r.ControlPlane.Breakers = s.opts.Breakers.Status()
 		r.ControlPlane.Transitions = s.opts.Breakers.Transitions()
 	}
-	r.Status, r.Reasons = health.Assess(health.Inputs{Snapshot: snap, Now: now, MaxStale: s.opts.MaxStale,
+	r.Status, r.Reasons = health.Assess(health.Inputs{Snapshot: snap, Now: now, MaxStale: s.dyn().MaxStale,
 		Sync: r.Sync, Breakers: r.ControlPlane.Breakers})
-	r.DefaultRuntime = s.opts.Fallback.Default
+	r.DefaultRuntime = s.dyn().Fallback.Default
 	r.Fallbacks = []health.ActiveFallback{}
 	r.Runtimes.Healthy, r.Runtimes.Unhealthy, r.Runtimes.Unknown = []string{}, []string{}, []string{}
 	r.Runtimes.Degraded, r.Runtimes.Details = []string{}, []runtimeHealth{}
@@ -78,17 +78,17 @@ func (s *Server) report(snap *store.Snapshot, now time.Time) healthReport {
 		MaxStaleSeconds int64     `json:"max_stale_seconds"`
 		UpdatedAt       time.Time `json:"updated_at"`
 		Runtimes        int       `json:"runtimes"`
-	}{s.provenanceOf(snap, now), int64(s.opts.MaxStale / time.Second), snap.UpdatedAt.UTC(), snap.Catalog.Len()}
-	g := health.Groups(snap.Catalog, s.opts.Classifier)
+	}{s.provenanceOf(snap, now), int64(s.dyn().MaxStale / time.Second), snap.UpdatedAt.UTC(), snap.Catalog.Len()}
+	g := health.Groups(snap.Catalog, s.dyn().Classifier)
 	r.Runtimes.Healthy, r.Runtimes.Unhealthy, r.Runtimes.Unknown = g[health.Healthy], g[health.Unhealthy], g[health.Unknown]
 	for _, rt := range snap.Catalog.Runtimes() {
 		r.Runtimes.Details = append(r.Runtimes.Details, runtimeHealth{ID: rt.ID, Name: rt.Name, Status: rt.Status,
-			Health: s.opts.Classifier.Of(rt), Degraded: rt.Degraded})
+			Health: s.dyn().Classifier.Of(rt), Degraded: rt.Degraded})
 		if rt.Degraded != "" {
 			r.Runtimes.Degraded = append(r.Runtimes.Degraded, rt.ID)
 		}
 	}
-	r.Fallbacks = s.opts.Fallback.Fallbacks(snap.Catalog, s.opts.Classifier)
+	r.Fallbacks = s.dyn().Fallback.Fallbacks(snap.Catalog, s.dyn().Classifier)
 	return r
 }
 
@@ -119,7 +119,7 @@ func (s *Server) handleResolve(c echo.Context) error {
 		return err
 	}
 	return s.serveRead(c, func(snap *store.Snapshot, now time.Time) (representation, error) {
-		res, ok := s.opts.Fallback.Resolve(snap.Catalog, s.opts.Classifier, id, q["feature"])
+		res, ok := s.dyn().Fallback.Resolve(snap.Catalog, s.dyn().Classifier, id, q["feature"])
 		if !ok {
 			var e nativeError
 			e.Error.Code = "no_runtime_qualifies"

@@ -42,10 +42,10 @@ func (s *Server) handleSelect(c echo.Context) error {
 		return err
 	}
 	modelOK := func(rt *store.Runtime, model string) bool {
-		ok, _ := s.opts.Validator.ModelCompatible(rt, model)
+		ok, _ := s.dyn().Validator.ModelCompatible(rt, model)
 		return ok
 	}
-	sel, err := health.Select(snap.Catalog, s.opts.Classifier, modelOK, req)
+	sel, err := health.Select(snap.Catalog, s.dyn().Classifier, modelOK, req)
 	if errors.Is(err, health.ErrUnknownCandidates) {
 		return errorf(http.StatusBadRequest, "unknown_candidates", "%v (ids are case-sensitive)", err)
 	}
@@ -98,7 +98,7 @@ func (s *Server) handleMatrix(c echo.Context) error {
 func (s *Server) matrix(snap *store.Snapshot, now time.Time, format string) (representation, error) {
 	var rows []matrixRow
 	for i, r := range store.Matrix(snap.Catalog) {
-		rows = append(rows, matrixRow{r, s.opts.Classifier.Of(snap.Catalog.Runtimes()[i])})
+		rows = append(rows, matrixRow{r, s.dyn().Classifier.Of(snap.Catalog.Runtimes()[i])})
 	}
 	if rows == nil {
 		rows = []matrixRow{}

@@ -155,7 +155,7 @@ func (s *Server) handleDropInValidate(c echo.Context) error {
 	}
 	ct := c.Request().Header.Get(echo.HeaderContentType)
 	h := c.Response().Header()
-	if s.opts.ValidateMode == ValidateUpstream && s.opts.UpstreamValidator != nil {
+	if s.dyn().ValidateMode == ValidateUpstream && s.opts.UpstreamValidator != nil {
 		status, resp, uerr := s.opts.UpstreamValidator.ValidateUpstream(c.Request().Context(), body, ct)
 		if uerr == nil && status < 500 {
 			h.Set(HeaderValidatedBy, ValidateUpstream)
@@ -177,7 +177,7 @@ func (s *Server) handleDropInValidate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	res := s.opts.Validator.Validate(snap.Catalog, req)
+	res := s.dyn().Validator.Validate(snap.Catalog, req)
 	return writeJSON(c, http.StatusOK, struct {
 		Valid  bool     `json:"valid"`
 		Errors []string `json:"errors"`
@@ -286,7 +286,7 @@ func (s *Server) handleValidate(c echo.Context) error {
 		return err
 	}
 	now := s.opts.Now()
-	res := s.opts.Validator.Validate(snap.Catalog, req.ValidationRequest)
+	res := s.dyn().Validator.Validate(snap.Catalog, req.ValidationRequest)
 	errs := slices.Clone(res.Errors)
 	var warnings []string
 	met := requirementsMet{RuntimeKnown: res.Checked, Model: true, Config: true, SystemPrompt: true, Features: true}
@@ -315,7 +315,7 @@ func (s *Server) handleValidate(c echo.Context) error {
 		}
 	}
 	if known {
-		class := s.opts.Classifier.Of(rt)
+		class := s.dyn().Classifier.Of(rt)
 		runtimeInfo = map[string]any{"id": rt.ID, "status": rt.Status, "health": class}
 		switch {
 		case strings.EqualFold(rt.Status, "beta"):

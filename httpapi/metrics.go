@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -66,7 +67,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			s.metrics.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(code)).Inc()
 			s.metrics.duration.WithLabelValues(route, c.Request().Method).Observe(took.Seconds())
 		}
-		if s.debug {
+		if s.opts.Logger.Enabled(c.Request().Context(), slog.LevelDebug) { // a level reload applies at once
 			s.opts.Logger.Debug("request", "method", c.Request().Method, "path", c.Request().URL.Path,
 				"route", route, "status", code, "duration_ms", float64(took.Microseconds())/1000)
 		}

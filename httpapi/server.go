@@ -153,7 +153,38 @@ type Server struct {
 	limiters map[string]*rate.Limiter
 
 	metrics *httpMetrics
-	debug   bool // request logs on
+
+	reloadable atomic.Pointer[Reloadable]
+}
+
+// Reloadable are the options a config reload can change while the server runs. Requests read
+// them through one atomic load, so a reload never blocks or tears a request.
+type Reloadable struct {
+	Validator    *store.Validator
+	Classifier   *health.Classifier
+	Fallback     health.FallbackRules
+	MaxStale     time.Duration
+	ValidateMode string
+}
+
+func (s *Server) dyn() *Reloadable { return s.reloadable.Load() }
+
+// Reload replaces the reloadable options (nil pointers keep the current ones).
+func (s *Server) Reload(r Reloadable) {
+	cur := *s.dyn()
+	if r.Validator == nil {
+		r.Validator = cur.Validator
+	}
+	if r.Classifier == nil {
+		r.Classifier = cur.Classifier
+	}
+	if r.MaxStale <= 0 {
+		r.MaxStale = cur.MaxStale
+	}
+	if r.ValidateMode == "" {
+		r.ValidateMode = cur.ValidateMode
+	}
+	s.reloadable.Store(&r)
 }
 
 // New builds the server and its routes. It does not listen.
@@ -163,7 +194,8 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("httpapi: Live and Syncer are required")
 	}
 	s := &Server{opts: opts, done: make(chan struct{}), limiters: map[string]*rate.Limiter{}}
-	s.debug = opts.Logger.Enabled(context.Background(), slog.LevelDebug)
+	s.reloadable.Store(&Reloadable{Validator: opts.Validator, Classifier: opts.Classifier, Fallback: opts.Fallback,
+		MaxStale: opts.MaxStale, ValidateMode: opts.ValidateMode})
 	if opts.Registerer != nil {
 		m, err := newHTTPMetrics(opts.Registerer, func() float64 { return float64(s.waiting.Load()) })
 		if err != nil {

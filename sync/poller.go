@@ -122,6 +122,8 @@ type Poller struct {
 	hold     *hold
 	// notBefore is when the control plane's Retry-After (429, 503) allows the next call.
 	notBefore time.Time
+	// tune holds the options a config reload may change.
+	tune Tunables
 	started   bool
 	closed    bool
 }
@@ -134,6 +136,44 @@ type call struct {
 type hold struct {
 	fingerprint [sha256.Size]byte
 	info        health.Hold
+}
+
+// Tunables are the poller options a config reload can change without a restart.
+type Tunables struct {
+	Schedule    string
+	Jitter      time.Duration
+	RunTimeout  time.Duration
+	HoldRepeats int
+	DropRatio   float64
+}
+
+func (p *Poller) tunables() Tunables {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tune
+}
+
+// Reload applies new tunables. A new schedule replaces the cron entry; a run in flight keeps
+// the settings it started with. An invalid schedule is an error and changes nothing.
+func (p *Poller) Reload(t Tunables) error {
+	o := Options{Schedule: t.Schedule, Jitter: t.Jitter, RunTimeout: t.RunTimeout, HoldRepeats: t.HoldRepeats, DropRatio: t.DropRatio}
+	o.setDefaults()
+	t = Tunables{Schedule: o.Schedule, Jitter: o.Jitter, RunTimeout: o.RunTimeout, HoldRepeats: o.HoldRepeats, DropRatio: o.DropRatio}
+	if _, err := cron.ParseStandard(t.Schedule); err != nil {
+		return fmt.Errorf("poller: schedule %q: %w", t.Schedule, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t.Schedule != p.tune.Schedule && p.entry != 0 {
+		id, err := p.cron.AddFunc(t.Schedule, p.scheduled)
+		if err != nil {
+			return fmt.Errorf("poller: schedule: %w", err)
+		}
+		p.cron.Remove(p.entry)
+		p.entry = id
+	}
+	p.tune = t
+	return nil
 }
 
 // NewPoller checks the options. It does not start anything.
@@ -151,7 +191,9 @@ func NewPoller(opts Options) (*Poller, error) {
 		return nil, fmt.Errorf("poller: schedule %q: %w", opts.Schedule, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Poller{opts: opts, history: health.NewHistory(opts.History), ctx: ctx, cancel: cancel}
+	p := &Poller{opts: opts, history: health.NewHistory(opts.History), ctx: ctx, cancel: cancel,
+		tune: Tunables{Schedule: opts.Schedule, Jitter: opts.Jitter, RunTimeout: opts.RunTimeout,
+			HoldRepeats: opts.HoldRepeats, DropRatio: opts.DropRatio}}
 	logger := cronLogger{opts.Logger}
 	p.cron = cron.New(cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)), cron.WithLogger(logger))
 	return p, nil
@@ -173,7 +215,7 @@ func (p *Poller) Start() error {
 		p.opts.Logger.Warn("sync disabled; serving stored or seed data only", "reason", p.opts.DisabledReason)
 		return nil
 	}
-	id, err := p.cron.AddFunc(p.opts.Schedule, p.scheduled)
+	id, err := p.cron.AddFunc(p.tune.Schedule, p.scheduled)
 	if err != nil {
 		return fmt.Errorf("poller: schedule: %w", err)
 	}
@@ -190,7 +232,7 @@ func (p *Poller) Start() error {
 // scheduled is the cron job: a random delay (so a fleet of sidecars does not call in
 // lockstep), then a run, or joining the one in flight.
 func (p *Poller) scheduled() {
-	if j := p.opts.Jitter; j > 0 {
+	if j := p.tunables().Jitter; j > 0 {
 		t := time.NewTimer(rand.N(j))
 		defer t.Stop()
 		select {
@@ -239,7 +281,7 @@ func (p *Poller) SyncNow(ctx context.Context, trigger string) (health.Run, error
 func (p *Poller) Status() health.SyncStatus {
 	st := health.SyncStatus{Enabled: p.opts.Upstream != nil, DisabledReason: p.opts.DisabledReason}
 	if st.Enabled {
-		st.Schedule = p.opts.Schedule
+		st.Schedule = p.tunables().Schedule
 		st.DisabledReason = ""
 	}
 	p.mu.Lock()
@@ -310,7 +352,7 @@ func (p *Poller) runOnce(id uint64, trigger string) (run health.Run) {
 		run.Error = fmt.Sprintf("skipped: honouring the control plane's Retry-After until %s", notBefore.UTC().Format(time.RFC3339))
 		return run
 	}
-	ctx, cancel := context.WithTimeout(p.ctx, p.opts.RunTimeout)
+	ctx, cancel := context.WithTimeout(p.ctx, p.tunables().RunTimeout)
 	defer cancel()
 
 	items, err := p.opts.Upstream.ListRuntimes(ctx)
@@ -376,6 +418,7 @@ func (p *Poller) runOnce(id uint64, trigger string) (run health.Run) {
 // DropRatio of it, until upstream gives the same answer HoldRepeats runs in a row: an empty
 // list from a sick control plane must not wipe what agents rely on.
 func (p *Poller) guard(prev, next *store.Catalog, persisted bool, change store.Change, now time.Time) (bool, string) {
+	tune := p.tunables()
 	n := prev.Len()
 	var reason string
 	switch {
@@ -385,10 +428,10 @@ func (p *Poller) guard(prev, next *store.Catalog, persisted bool, change store.C
 		// replaces it whatever it drops. An empty answer is still held: seed beats nothing.
 	case next.Len() == 0:
 		reason = fmt.Sprintf("upstream answered an empty catalog while %d runtimes are served", n)
-	case float64(len(change.Removed)) > p.opts.DropRatio*float64(n):
+	case float64(len(change.Removed)) > tune.DropRatio*float64(n):
 		reason = fmt.Sprintf("upstream's answer removes %d of the %d runtimes served", len(change.Removed), n)
 	}
-	if reason == "" || p.opts.HoldRepeats <= 1 {
+	if reason == "" || tune.HoldRepeats <= 1 {
 		p.clearHold()
 		return false, ""
 	}
@@ -397,16 +440,16 @@ func (p *Poller) guard(prev, next *store.Catalog, persisted bool, change store.C
 	defer p.mu.Unlock()
 	if p.hold == nil || p.hold.fingerprint != fp {
 		p.hold = &hold{fingerprint: fp, info: health.Hold{
-			Since: now.UTC(), Reason: reason, Needed: p.opts.HoldRepeats, Serving: n, Answer: next.Len(),
+			Since: now.UTC(), Reason: reason, Needed: tune.HoldRepeats, Serving: n, Answer: next.Len(),
 		}}
 	}
 	p.hold.info.Seen++
-	if p.hold.info.Seen >= p.opts.HoldRepeats {
+	if p.hold.info.Seen >= tune.HoldRepeats {
 		p.opts.Logger.Warn("committing an answer held back until it repeated", "reason", reason, "times", p.hold.info.Seen)
 		p.hold = nil
 		return false, ""
 	}
-	return true, fmt.Sprintf("%s; held back until upstream repeats it (%d of %d)", reason, p.hold.info.Seen, p.opts.HoldRepeats)
+	return true, fmt.Sprintf("%s; held back until upstream repeats it (%d of %d)", reason, p.hold.info.Seen, tune.HoldRepeats)
 }
 
 func (p *Poller) clearHold() {

@@ -187,8 +187,20 @@ func loadConfig(c common, getenv func(string) string) (Config, error) {
 }
 
 func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
+	l, _ := newLeveledLogger(cfg, w)
+	return l
+}
+
+// newLeveledLogger returns a logger whose level can change at run time (config reload).
+func newLeveledLogger(cfg LogConfig, w io.Writer) (*slog.Logger, *slog.LevelVar) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Level))
+	lv := &slog.LevelVar{}
+	lv.Set(level)
+	return newLoggerAt(cfg, w, lv), lv
+}
+
+func newLoggerAt(cfg LogConfig, w io.Writer, level slog.Leveler) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
@@ -294,14 +306,36 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	if fs.NArg() > 0 {
 		return usageErr("serve: unexpected argument %q", fs.Arg(0))
 	}
-	cfg, err := loadConfig(c, getenv)
+	// SIGHUP re-reads the config; caught from the start so an early one cannot kill the daemon.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	// overrides are the flags and --dev settings, applied over the file at start and at every
+	// reload alike.
+	var devURL, devDir string
+	overrides := func(cfg *Config) {
+		if c.data != "" {
+			cfg.DataDir = c.data
+		}
+		if listen != "" {
+			cfg.Listen = listen
+		}
+		if dev {
+			cfg.ControlPlane.BaseURL, cfg.apiKey = devURL, devAPIKey
+			if c.data == "" {
+				cfg.DataDir = devDir
+			}
+		}
+	}
+	cfg, err := LoadConfigFile(c.config)
 	if err != nil {
 		return err
 	}
-	if listen != "" {
-		cfg.Listen = listen
+	if err := cfg.ApplyEnv(getenv); err != nil {
+		return err
 	}
-	logger := newLogger(cfg.Log, stderr)
+	logger, level := newLeveledLogger(cfg.Log, stderr)
 
 	if dev {
 		fake, err := fakecp.Start(fakecp.Options{APIKey: devAPIKey, ETags: true})
@@ -309,19 +343,26 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 			return err
 		}
 		defer fake.Close()
-		cfg.ControlPlane.BaseURL, cfg.apiKey = fake.URL(), devAPIKey
-		if cfg.DataDir == "" {
+		devURL = fake.URL()
+		if c.data == "" {
 			dir, err := os.MkdirTemp("", "runtimesd-dev-")
 			if err != nil {
 				return err
 			}
 			defer os.RemoveAll(dir)
-			cfg.DataDir = dir
+			devDir = dir
 		}
+	}
+	overrides(&cfg)
+	if dev {
 		logger.Warn("dev mode: syncing from an in-process fake control plane serving the public catalog",
-			"control_plane", fake.URL(), "data_dir", cfg.DataDir)
+			"control_plane", devURL, "data_dir", cfg.DataDir)
 	}
 	if err := cfg.Validate(); err != nil {
+		if c.config != "" {
+			data, _ := os.ReadFile(c.config)
+			err = withLines(data, err)
+		}
 		return fmt.Errorf("config: %w", err)
 	}
 
@@ -437,11 +478,20 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 
 	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	rl := &reloader{path: c.config, overrides: overrides, getenv: getenv, cur: cfg, level: level,
+		poller: poller, api: api, logger: logger}
 	if err := poller.Start(); err != nil {
 		_ = api.Shutdown()
 		return err
 	}
-	<-sigCtx.Done()
+	for running := true; running; {
+		select {
+		case <-hup:
+			rl.reload()
+		case <-sigCtx.Done():
+			running = false
+		}
+	}
 	stop() // a second signal now gets the default action: exit at once
 	logger.Info("shutting down")
 
@@ -641,11 +691,8 @@ func cmdConfig(args []string, stdout io.Writer, getenv func(string) string) erro
 	if len(args) != 2 || args[0] != "check" {
 		return usageErr("usage: runtimesd config check FILE")
 	}
-	cfg, err := loadConfig(common{config: args[1]}, getenv)
+	cfg, err := loadChecked(args[1], getenv, nil)
 	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config %s: %w", args[1], err)
 	}
 	fmt.Fprint(stdout, cfg.Redacted())

@@ -217,8 +217,11 @@ func TestEndToEnd_FreshMachineServesSeed(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("X-Runtimes-Source") != "seed" || string(body) != string(store.SeedJSON()) {
 		t.Fatalf("%d %s %s", resp.StatusCode, resp.Header.Get("X-Runtimes-Source"), body)
 	}
-	if !strings.Contains(d.stderr.String(), "no API key") {
-		t.Errorf("the log must say why nothing syncs:\n%s", d.stderr)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(d.stderr.String(), "no API key"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log must say why nothing syncs:\n%s", d.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	d.stop(t)
 }
