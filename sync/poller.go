@@ -123,9 +123,9 @@ type Poller struct {
 	// notBefore is when the control plane's Retry-After (429, 503) allows the next call.
 	notBefore time.Time
 	// tune holds the options a config reload may change.
-	tune Tunables
-	started   bool
-	closed    bool
+	tune    Tunables
+	started bool
+	closed  bool
 }
 
 type call struct {
