@@ -646,3 +646,31 @@ func cmdHealth(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		return nil
 	})
 }
+
+// cmdProbe is `runtimesd probe live|ready`: for container probes where the kubelet cannot reach
+// a loopback listener. Exit 0 when /healthz (live) or /readyz (ready) answers 200.
+func cmdProbe(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	var cf clientFlags
+	fs := newClientFlags("probe", stderr, &cf)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if cf.offline {
+		return usageErr("probe: asks a running daemon; --offline does not apply")
+	}
+	path := map[string]string{"live": "/healthz", "ready": "/readyz"}[fs.Arg(0)]
+	if fs.NArg() != 1 || path == "" {
+		return usageErr("probe: give live or ready")
+	}
+	c, err := newAPIClient(cf, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	c.http.Timeout = 3 * time.Second
+	if _, err := c.do("GET", path, nil); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, fs.Arg(0))
+	return nil
+}

@@ -259,15 +259,21 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	if c.ControlPlane.APIKeyFile != "" {
 		b, err := os.ReadFile(c.ControlPlane.APIKeyFile)
 		if err != nil {
-			return fmt.Errorf("control_plane.api_key_file: %w", err)
+			return &keyFileError{fmt.Errorf("control_plane.api_key_file: %w", err)}
 		}
 		c.apiKey = strings.TrimSpace(string(b))
 		if c.apiKey == "" {
-			return fmt.Errorf("control_plane.api_key_file: %s is empty", c.ControlPlane.APIKeyFile)
+			return &keyFileError{fmt.Errorf("control_plane.api_key_file: %s is empty", c.ControlPlane.APIKeyFile)}
 		}
 	}
 	return nil
 }
+
+// keyFileError is a problem reading the API key file.
+type keyFileError struct{ err error }
+
+func (e *keyFileError) Error() string { return e.err.Error() }
+func (e *keyFileError) Unwrap() error { return e.err }
 
 // Validate checks every field and names the one that is wrong.
 func (c *Config) Validate() error {

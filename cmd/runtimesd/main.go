@@ -73,6 +73,7 @@ Clients of a running daemon (--addr ADDR), or of the data file with --offline [-
   runtimesd select [--feature F]... [--provider P] [--model M] [--allow-unhealthy] [--candidate ID]...
   runtimesd matrix [--csv]
   runtimesd health
+  runtimesd probe live|ready                 exit 0 when /healthz or /readyz answers 200
 
 Environment: KUBIYA_API_KEY (the control plane API key), KUBIYA_CONTROL_PLANE_BASE_URL.
 `
@@ -107,7 +108,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "import":
 		return cmdImport(rest, stdout, stderr, getenv)
 	case "config":
-		return cmdConfig(rest, stdout, getenv)
+		return cmdConfig(rest, stdout, stderr, getenv)
 	case "list":
 		return cmdList(rest, stdout, stderr, getenv)
 	case "get":
@@ -122,6 +123,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cmdMatrix(rest, stdout, stderr, getenv)
 	case "health":
 		return cmdHealth(rest, stdout, stderr, getenv)
+	case "probe":
+		return cmdProbe(rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":
 		return cmdVersion(stdout)
 	case "help", "-h", "--help":
@@ -687,11 +690,27 @@ func cmdImport(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	return nil
 }
 
-func cmdConfig(args []string, stdout io.Writer, getenv func(string) string) error {
+func cmdConfig(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) != 2 || args[0] != "check" {
 		return usageErr("usage: runtimesd config check FILE")
 	}
-	cfg, err := loadChecked(args[1], getenv, nil)
+	// The API key file is often only readable on the target host (a systemd credential, a
+	// mounted secret): not finding it here is a warning, not an invalid config.
+	cfg, err := loadChecked(args[1], func(k string) string {
+		if k == EnvAPIKey {
+			return "" // the environment's key is not the file's business
+		}
+		return getenv(k)
+	}, nil)
+	var keyErr *keyFileError
+	if errors.As(err, &keyErr) {
+		fmt.Fprintf(stderr, "runtimesd: warning: %v (checked here without it)\n", err)
+		cfg.ControlPlane.APIKeyFile, err = "", nil
+		if cerr := cfg.Validate(); cerr != nil {
+			data, _ := os.ReadFile(args[1])
+			err = withLines(data, cerr)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("config %s: %w", args[1], err)
 	}
