@@ -696,12 +696,7 @@ func cmdConfig(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	}
 	// The API key file is often only readable on the target host (a systemd credential, a
 	// mounted secret): not finding it here is a warning, not an invalid config.
-	cfg, err := loadChecked(args[1], func(k string) string {
-		if k == EnvAPIKey {
-			return "" // the environment's key is not the file's business
-		}
-		return getenv(k)
-	}, nil)
+	cfg, err := loadChecked(args[1], getenv, nil)
 	var keyErr *keyFileError
 	if errors.As(err, &keyErr) {
 		fmt.Fprintf(stderr, "runtimesd: warning: %v (checked here without it)\n", err)
