@@ -73,6 +73,13 @@ type Options struct {
 	Fallback health.FallbackRules
 	// ControlPlaneURL is shown by /v1/health.
 	ControlPlaneURL string
+	// Token, when set, is the local bearer token required on mutating routes (POST /v1/sync)
+	// and, with TokenReads, on every route but /healthz and /readyz.
+	Token      string
+	TokenReads bool
+	// CORSOrigins, when set, are the browser origins allowed to call the API (no CORS
+	// headers otherwise).
+	CORSOrigins []string
 	// Registerer receives the API's metrics and Gatherer is served at /metrics (both nil:
 	// no metrics).
 	Registerer prometheus.Registerer
@@ -217,6 +224,13 @@ func New(opts Options) (*Server, error) {
 			return err
 		},
 	}))
+	if len(opts.CORSOrigins) > 0 {
+		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{AllowOrigins: opts.CORSOrigins,
+			AllowMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost},
+			AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType, "Cache-Control", "If-None-Match", "Last-Event-ID"},
+			ExposeHeaders: []string{"ETag", "Age", HeaderCache, HeaderRevision, HeaderSource, HeaderValidatedBy}}))
+	}
+	e.Use(s.requireToken)
 	e.Use(middleware.BodyLimit(fmt.Sprint(opts.MaxBodyBytes) + "B"))
 	s.echo = e
 	s.routes()

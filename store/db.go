@@ -143,6 +143,9 @@ func Open(path string, opts Options) (*DB, error) {
 		}
 	}
 	db, err := openChecked(path, opts)
+	if err == nil {
+		warnLoosePermissions(path, opts.Logger)
+	}
 	if err == nil || !errors.Is(err, ErrCorrupt) || opts.ReadOnly {
 		return db, err
 	}
@@ -160,6 +163,23 @@ func Open(path string, opts Options) (*DB, error) {
 	return db, nil
 }
 
+// warnLoosePermissions warns when the data file or its directory can be read or written by
+// others than the owner (runtimesd creates them 0600 and 0700; an operator may have loosened
+// them). They are not changed behind the operator's back.
+func warnLoosePermissions(path string, logger *slog.Logger) {
+	for _, p := range []struct {
+		path string
+		want fs.FileMode
+	}{{filepath.Dir(path), 0o700}, {path, 0o600}} {
+		fi, err := os.Stat(p.path)
+		if err == nil && fi.Mode().Perm()&0o077 != 0 {
+			logger.Warn("data file or directory is accessible to other users", "path", p.path,
+				"mode", fmt.Sprintf("%#o", fi.Mode().Perm()), "want", fmt.Sprintf("%#o", p.want))
+		}
+	}
+}
+
+// openChecked opens and checks the file and loads what it holds.
 func openChecked(path string, opts Options) (db *DB, err error) {
 	var bdb *bolt.DB
 	defer func() {

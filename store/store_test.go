@@ -3,6 +3,7 @@ package store_test
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -401,5 +402,21 @@ func TestLive_PublishWakesWaiters(t *testing.T) {
 	}
 	if l.Load() != s {
 		t.Fatal("Load must return the published snapshot")
+	}
+}
+
+func TestDB_WarnsOnLoosePermissions(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	os.MkdirAll(dir, 0o755)
+	os.Chmod(dir, 0o755)
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	db, err := store.Open(filepath.Join(dir, "runtimesd.db"), store.Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if !strings.Contains(logs.String(), "accessible to other users") || !strings.Contains(logs.String(), "0755") {
+		t.Fatalf("no warning for a 0755 data directory:\n%s", logs.String())
 	}
 }

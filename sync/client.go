@@ -8,6 +8,8 @@ package sync
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	stdsync "sync"
 	"time"
@@ -134,6 +137,12 @@ type ClientOptions struct {
 	// (default 2s), and never outlast the caller's context.
 	Retries             int
 	RetryBase, RetryMax time.Duration
+	// CAFile, when set, is a PEM bundle of CAs trusted for the control plane's certificate (in
+	// addition to the system's).
+	CAFile string
+	// InsecureSkipVerify turns TLS verification off. Only for explicit configuration; the
+	// caller warns.
+	InsecureSkipVerify bool
 	// Transport, when set, replaces the default HTTP transport (tests).
 	Transport http.RoundTripper
 	UserAgent string
@@ -218,6 +227,24 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	transport := opts.Transport
 	if transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
+		if opts.CAFile != "" || opts.InsecureSkipVerify {
+			tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: opts.InsecureSkipVerify} //nolint:gosec // explicit config only
+			if opts.CAFile != "" {
+				pem, err := os.ReadFile(opts.CAFile)
+				if err != nil {
+					return nil, fmt.Errorf("control plane CA file: %w", err)
+				}
+				pool, err := x509.SystemCertPool()
+				if err != nil {
+					pool = x509.NewCertPool()
+				}
+				if !pool.AppendCertsFromPEM(pem) {
+					return nil, fmt.Errorf("control plane CA file %s: no PEM certificate in it", opts.CAFile)
+				}
+				tc.RootCAs = pool
+			}
+			t.TLSClientConfig = tc
+		}
 		t.ResponseHeaderTimeout = opts.Timeout
 		t.MaxIdleConnsPerHost = 8
 		transport = t

@@ -47,6 +47,7 @@ type apiClient struct {
 	base   string
 	target string // for messages
 	close  func()
+	token  string // the daemon's local token, sent when set
 }
 
 func newAPIClient(cf clientFlags, getenv func(string) string, stderr io.Writer) (*apiClient, error) {
@@ -61,7 +62,7 @@ func newAPIClient(cf clientFlags, getenv func(string) string, stderr io.Writer) 
 	if addr == "" {
 		addr = cfg.Listen
 	}
-	c := &apiClient{base: "http://" + addr, target: addr, close: func() {}}
+	c := &apiClient{base: "http://" + addr, target: addr, close: func() {}, token: cfg.token}
 	tr := &http.Transport{}
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		c.base = "http://runtimesd"
@@ -175,6 +176,9 @@ func (c *apiClient) do(method, path string, body any) ([]byte, error) {
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

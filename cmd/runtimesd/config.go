@@ -23,6 +23,8 @@ import (
 const (
 	EnvBaseURL = "KUBIYA_CONTROL_PLANE_BASE_URL"
 	EnvAPIKey  = "KUBIYA_API_KEY"
+	// EnvToken is the sidecar's own local bearer token (else http.token_file).
+	EnvToken = "RUNTIMESD_TOKEN"
 )
 
 // Config is runtimesd's configuration: defaults, then the YAML file, then the environment,
@@ -44,6 +46,8 @@ type Config struct {
 
 	// apiKey is read from the environment or APIKeyFile, never from YAML or flags.
 	apiKey string
+	// token is the local bearer token, from RUNTIMESD_TOKEN or http.token_file.
+	token string
 }
 
 // LogConfig configures logging.
@@ -56,7 +60,11 @@ type LogConfig struct {
 type ControlPlaneConfig struct {
 	BaseURL string `yaml:"base_url"`
 	// APIKeyFile is a file holding the API key (used when KUBIYA_API_KEY is unset).
-	APIKeyFile              string        `yaml:"api_key_file"`
+	APIKeyFile string `yaml:"api_key_file"`
+	// CAFile adds CAs trusted for the control plane's certificate.
+	CAFile string `yaml:"ca_file"`
+	// InsecureSkipVerify turns TLS verification off (a warning says so at start).
+	InsecureSkipVerify      bool          `yaml:"insecure_skip_verify"`
 	Timeout                 Duration      `yaml:"timeout"`
 	MaxResponseBytes        int64         `yaml:"max_response_bytes"`
 	RequirementsMode        string        `yaml:"requirements_mode"`
@@ -134,6 +142,12 @@ type HealthConfig struct {
 
 // HTTPConfig configures the local API.
 type HTTPConfig struct {
+	// TokenFile holds the local bearer token (when RUNTIMESD_TOKEN is unset).
+	TokenFile string `yaml:"token_file"`
+	// TokenReads requires the token on reads too (all routes but /healthz and /readyz).
+	TokenReads bool `yaml:"token_reads"`
+	// CORSOrigins are the browser origins allowed to call the API; none by default.
+	CORSOrigins     []string `yaml:"cors_origins"`
 	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
 	DefaultWait     Duration `yaml:"default_wait"`
 	MaxWait         Duration `yaml:"max_wait"`
@@ -198,6 +212,7 @@ func DefaultConfig() Config {
 			Chains: map[string][]string{}},
 		Health: HealthConfig{MaxStale: Duration(5 * time.Minute), StatusMap: map[string]string{}},
 		HTTP: HTTPConfig{
+			CORSOrigins:     []string{},
 			MaxBodyBytes:    1 << 20,
 			DefaultWait:     Duration(5 * time.Minute),
 			MaxWait:         Duration(10 * time.Minute),
@@ -251,6 +266,17 @@ func LoadConfigFile(path string) (Config, error) {
 func (c *Config) ApplyEnv(getenv func(string) string) error {
 	if v := strings.TrimSpace(getenv(EnvBaseURL)); v != "" {
 		c.ControlPlane.BaseURL = v
+	}
+	if v := strings.TrimSpace(getenv(EnvToken)); v != "" {
+		c.token = v
+	} else if c.HTTP.TokenFile != "" {
+		b, err := os.ReadFile(c.HTTP.TokenFile)
+		if err != nil {
+			return &keyFileError{fmt.Errorf("http.token_file: %w", err)}
+		}
+		if c.token = strings.TrimSpace(string(b)); c.token == "" {
+			return &keyFileError{fmt.Errorf("http.token_file: %s is empty", c.HTTP.TokenFile)}
+		}
 	}
 	if v := strings.TrimSpace(getenv(EnvAPIKey)); v != "" {
 		c.apiKey = v
@@ -364,6 +390,14 @@ func (c *Config) Validate() error {
 	if c.Store.ChangeLogSize < 1 {
 		bad("store.change_log_size", "must be at least 1")
 	}
+	if c.HTTP.TokenReads && c.HTTP.TokenFile == "" && c.token == "" {
+		bad("http.token_reads", "needs a token: set %s or http.token_file", EnvToken)
+	}
+	for _, o := range c.HTTP.CORSOrigins {
+		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			bad("http.cors_origins", "%q: want an origin like https://example.org", o)
+		}
+	}
 	if c.HTTP.MaxBodyBytes < 1024 {
 		bad("http.max_body_bytes", "%d is too small (at least 1024)", c.HTTP.MaxBodyBytes)
 	}
@@ -424,9 +458,12 @@ func (c *Config) ResolvedDataDir(getenv func(string) string) (string, error) {
 // or unset.
 func (c Config) Redacted() string {
 	out, _ := yaml.Marshal(c)
-	key := "(unset)"
-	if c.apiKey != "" {
-		key = "[redacted]"
+	state := func(secret string) string {
+		if secret != "" {
+			return "[redacted]"
+		}
+		return "(unset)"
 	}
-	return string(out) + "# api key (" + EnvAPIKey + " or control_plane.api_key_file): " + key + "\n"
+	return string(out) + "# api key (" + EnvAPIKey + " or control_plane.api_key_file): " + state(c.apiKey) + "\n" +
+		"# local token (" + EnvToken + " or http.token_file): " + state(c.token) + "\n"
 }

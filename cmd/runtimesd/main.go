@@ -263,17 +263,19 @@ func newClient(cfg Config, breakers *health.Breakers, logger *slog.Logger, onCal
 		retries = -1 // none
 	}
 	return rsync.NewClient(rsync.ClientOptions{
-		BaseURL:          cfg.ControlPlane.BaseURL,
-		APIKey:           cfg.apiKey,
-		Timeout:          cfg.ControlPlane.Timeout.D(),
-		MaxResponseBytes: cfg.ControlPlane.MaxResponseBytes,
-		Breakers:         breakers,
-		Retries:          retries,
-		RetryBase:        cfg.ControlPlane.Retry.Base.D(),
-		RetryMax:         cfg.ControlPlane.Retry.Max.D(),
-		UserAgent:        "runtimesd/" + version,
-		Logger:           logger,
-		OnCall:           onCall,
+		BaseURL:            cfg.ControlPlane.BaseURL,
+		APIKey:             cfg.apiKey,
+		Timeout:            cfg.ControlPlane.Timeout.D(),
+		MaxResponseBytes:   cfg.ControlPlane.MaxResponseBytes,
+		Breakers:           breakers,
+		Retries:            retries,
+		RetryBase:          cfg.ControlPlane.Retry.Base.D(),
+		RetryMax:           cfg.ControlPlane.Retry.Max.D(),
+		UserAgent:          "runtimesd/" + version,
+		Logger:             logger,
+		OnCall:             onCall,
+		CAFile:             cfg.ControlPlane.CAFile,
+		InsecureSkipVerify: cfg.ControlPlane.InsecureSkipVerify,
 	})
 }
 
@@ -451,6 +453,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		ControlPlaneURL:   cfg.ControlPlane.BaseURL,
 		Registerer:        m.reg,
 		Gatherer:          m.reg,
+		Token:             cfg.token,
+		TokenReads:        cfg.HTTP.TokenReads,
+		CORSOrigins:       cfg.HTTP.CORSOrigins,
 		MaxBodyBytes:      cfg.HTTP.MaxBodyBytes,
 		DefaultWait:       cfg.HTTP.DefaultWait.D(),
 		MaxWait:           cfg.HTTP.MaxWait.D(),
@@ -472,8 +477,15 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		return err
 	}
 	if !isLoopback(cfg.Listen) {
-		logger.Warn("listening beyond loopback: anyone who can reach this address can read the catalog and trigger syncs",
-			"listen", cfg.Listen)
+		if cfg.token == "" {
+			logger.Warn("SECURITY: listening beyond loopback WITHOUT a token: anyone who can reach this address can read the catalog and trigger syncs; set "+EnvToken+" (and http.token_reads) or listen on 127.0.0.1",
+				"listen", cfg.Listen)
+		} else if !cfg.HTTP.TokenReads {
+			logger.Warn("listening beyond loopback: reads are open to anyone who can reach this address (http.token_reads is off)", "listen", cfg.Listen)
+		}
+	}
+	if cfg.ControlPlane.InsecureSkipVerify {
+		logger.Warn("SECURITY: TLS verification of the control plane is OFF (control_plane.insecure_skip_verify): the API key can be sent to an impostor")
 	}
 	api.Serve()
 	logger.Info("listening", "addr", api.Addr(), "version", version, "control_plane", cfg.ControlPlane.BaseURL,

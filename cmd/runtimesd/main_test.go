@@ -120,6 +120,19 @@ func get(t *testing.T, url string) (*http.Response, []byte) {
 	return resp, b
 }
 
+func newRequest(method, url string) (*http.Request, error) { return http.NewRequest(method, url, nil) }
+
+func doReq(t *testing.T, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
 func post(t *testing.T, url string) (*http.Response, []byte) {
 	t.Helper()
 	resp, err := http.Post(url, "application/json", nil)

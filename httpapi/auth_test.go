@@ -1,0 +1,74 @@
+package httpapi_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/runtimesd/runtimesd/httpapi"
+	rsync "github.com/runtimesd/runtimesd/sync"
+	"github.com/runtimesd/runtimesd/sync/fakecp"
+)
+
+func TestToken(t *testing.T) {
+	const token = "local-token-123"
+	t.Run("MutatingOnly", func(t *testing.T) {
+		h := newHarness(t, fakecp.Options{}, func(o *httpapi.Options, _ *rsync.Client) { o.Token = token })
+		a := do(t, "POST", h.url+"/v1/sync", "")
+		if a.status != 401 || a.header.Get("WWW-Authenticate") == "" || a.json(t)["error"].(map[string]any)["code"] != "unauthorized" {
+			t.Fatalf("POST /v1/sync without token: %d %v %s", a.status, a.header, a.body)
+		}
+		if strings.Contains(string(a.body), token) {
+			t.Error("the token leaked into an error")
+		}
+		if a := do(t, "POST", h.url+"/v1/sync", "", "Authorization", "Bearer wrong"); a.status != 401 {
+			t.Errorf("wrong token: %d", a.status)
+		}
+		if a := do(t, "POST", h.url+"/v1/sync", "", "Authorization", "Bearer "+token); a.status != 200 {
+			t.Errorf("right token: %d %s", a.status, a.body)
+		}
+		if a := do(t, "GET", h.url+"/v1/runtimes", ""); a.status != 200 {
+			t.Errorf("reads stay open without token_reads: %d", a.status)
+		}
+	})
+	t.Run("Reads", func(t *testing.T) {
+		h := newHarness(t, fakecp.Options{}, func(o *httpapi.Options, _ *rsync.Client) { o.Token, o.TokenReads = token, true })
+		for _, path := range []string{"/v1/runtimes", "/api/v1/runtimes", "/v1/health", "/metrics", "/dashboard"} {
+			if a := do(t, "GET", h.url+path, ""); a.status != 401 {
+				t.Errorf("%s without token: %d", path, a.status)
+			}
+		}
+		if a := do(t, "GET", h.url+"/api/v1/runtimes", ""); a.json(t)["detail"] == nil {
+			t.Errorf("drop-in 401 in the control plane's shape: %s", a.body)
+		}
+		for _, path := range []string{"/healthz", "/readyz"} {
+			if a := do(t, "GET", h.url+path, ""); a.status != 200 {
+				t.Errorf("probe %s must stay open: %d", path, a.status)
+			}
+		}
+		if a := do(t, "GET", h.url+"/v1/runtimes", "", "Authorization", "Bearer "+token); a.status != 200 {
+			t.Errorf("with token: %d", a.status)
+		}
+	})
+}
+
+func TestCORS(t *testing.T) {
+	h := newHarness(t, fakecp.Options{})
+	if a := do(t, "GET", h.url+"/v1/runtimes", "", "Origin", "https://evil.example"); a.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("no CORS unless configured: %v", a.header)
+	}
+	h = newHarness(t, fakecp.Options{}, func(o *httpapi.Options, _ *rsync.Client) { o.CORSOrigins = []string{"https://ok.example"} })
+	if a := do(t, "GET", h.url+"/v1/runtimes", "", "Origin", "https://ok.example"); a.header.Get("Access-Control-Allow-Origin") != "https://ok.example" {
+		t.Errorf("configured origin: %v", a.header)
+	}
+	if a := do(t, "GET", h.url+"/v1/runtimes", "", "Origin", "https://evil.example"); a.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("other origin: %v", a.header)
+	}
+}
+
+func TestDashboardCSP(t *testing.T) {
+	h := newHarness(t, fakecp.Options{})
+	csp := do(t, "GET", h.url+"/dashboard", "").header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "script-src 'sha256-") || strings.Contains(csp, "unsafe") {
+		t.Errorf("CSP %q", csp)
+	}
+}
