@@ -226,8 +226,8 @@ func New(opts Options) (*Server, error) {
 	}))
 	if len(opts.CORSOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{AllowOrigins: opts.CORSOrigins,
-			AllowMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost},
-			AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType, "Cache-Control", "If-None-Match", "Last-Event-ID"},
+			AllowMethods:  []string{http.MethodGet, http.MethodHead, http.MethodPost},
+			AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType, "Cache-Control", "If-None-Match", "Last-Event-ID"},
 			ExposeHeaders: []string{"ETag", "Age", HeaderCache, HeaderRevision, HeaderSource, HeaderValidatedBy}}))
 	}
 	e.Use(s.requireToken)
