@@ -26,9 +26,9 @@ type Fault string
 const (
 	FaultNone      Fault = ""
 	Fault500       Fault = "500"
-	Fault503       Fault = "503"       // with Retry-After: 7
+	Fault503       Fault = "503"       // with Retry-After (SetRetryAfter; default 7)
 	Fault401       Fault = "401"       // credentials rejected
-	Fault429       Fault = "429"       // with Retry-After: 7
+	Fault429       Fault = "429"       // with Retry-After (SetRetryAfter; default 7)
 	FaultHang      Fault = "hang"      // no answer until the client gives up or the fake closes
 	FaultGarbage   Fault = "garbage"   // 200 with a body that is not JSON
 	FaultTruncated Fault = "truncated" // 200 with a body cut in the middle
@@ -36,7 +36,13 @@ const (
 	FaultObject    Fault = "object"    // 200 with a JSON object where the array belongs
 	FaultReset     Fault = "reset"     // connection closed without an answer
 	FaultRedirect  Fault = "redirect"  // 307 to another host
+	Fault403       Fault = "403"       // forbidden
+	FaultHuge      Fault = "huge"      // 200 with a valid body of HugeBytes (beyond a client's cap)
+	FaultFlap      Fault = "flap"      // every other list request answers 500
 )
+
+// HugeBytes is the size of FaultHuge's body.
+const HugeBytes = 8 << 20
 
 // Options configure a Server.
 type Options struct {
@@ -72,6 +78,15 @@ type Server struct {
 	redirectTo   string
 	counts       map[string]int
 	authSeen     map[string]int // Authorization header values seen, by host header
+	retryAfter   string         // Retry-After of 429 and 503 (default "7")
+	flap         int            // requests seen under FaultFlap
+}
+
+// SetRetryAfter sets the Retry-After header value of 429 and 503 answers.
+func (s *Server) SetRetryAfter(v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retryAfter = v
 }
 
 // Start listens and serves. Close stops it.
@@ -82,7 +97,7 @@ func Start(opts Options) (*Server, error) {
 	if opts.Catalog == nil {
 		opts.Catalog = store.SeedJSON()
 	}
-	s := &Server{opts: opts, stop: make(chan struct{}), counts: map[string]int{}, reqFaults: map[string]int{}, authSeen: map[string]int{}}
+	s := &Server{opts: opts, stop: make(chan struct{}), counts: map[string]int{}, reqFaults: map[string]int{}, authSeen: map[string]int{}, retryAfter: "7"}
 	if err := s.SetCatalog(opts.Catalog); err != nil {
 		return nil, err
 	}
@@ -368,12 +383,37 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, fault Fault)
 		return false
 	case Fault500:
 		writeJSON(w, http.StatusInternalServerError, []byte(`{"detail":"Internal Server Error"}`))
-	case Fault503:
-		w.Header().Set("Retry-After", "7")
-		writeJSON(w, http.StatusServiceUnavailable, []byte(`{"detail":"Service Unavailable"}`))
-	case Fault429:
-		w.Header().Set("Retry-After", "7")
-		writeJSON(w, http.StatusTooManyRequests, []byte(`{"detail":"Too Many Requests"}`))
+	case Fault503, Fault429:
+		s.mu.Lock()
+		w.Header().Set("Retry-After", s.retryAfter)
+		s.mu.Unlock()
+		if fault == Fault503 {
+			writeJSON(w, http.StatusServiceUnavailable, []byte(`{"detail":"Service Unavailable"}`))
+		} else {
+			writeJSON(w, http.StatusTooManyRequests, []byte(`{"detail":"Too Many Requests"}`))
+		}
+	case Fault403:
+		writeJSON(w, http.StatusForbidden, []byte(`{"detail":"Forbidden"}`))
+	case FaultHuge:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		chunk := bytes.Repeat([]byte(`{"id":"x","pad":"................................................................"},`), 1024)
+		_, _ = w.Write([]byte("["))
+		for n := 0; n < HugeBytes; n += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return true
+			}
+		}
+		_, _ = w.Write([]byte(`{"id":"last"}]`))
+	case FaultFlap:
+		s.mu.Lock()
+		s.flap++
+		fail := s.flap%2 == 1
+		s.mu.Unlock()
+		if !fail {
+			return false
+		}
+		writeJSON(w, http.StatusInternalServerError, []byte(`{"detail":"flapping"}`))
 	case Fault401:
 		writeJSON(w, http.StatusUnauthorized, []byte(`{"detail":"Invalid or missing API key"}`))
 	case FaultHang:
