@@ -57,6 +57,10 @@ type Options struct {
 	ETags bool
 	// Addr to listen on (default 127.0.0.1:0).
 	Addr string
+	// ChangeEveryList makes every list request see a new version of every runtime: each
+	// object's "version" field (and its requirements' model_requirement description) is set
+	// to the number of list requests so far. A consistent snapshot has one version throughout.
+	ChangeEveryList bool
 }
 
 // Server is a running fake control plane.
@@ -79,6 +83,7 @@ type Server struct {
 	counts       map[string]int
 	authSeen     map[string]int // Authorization header values seen, by host header
 	retryAfter   string         // Retry-After of 429 and 503 (default "7")
+	version      int            // list requests seen under ChangeEveryList
 	flap         int            // requests seen under FaultFlap
 }
 
@@ -318,10 +323,33 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, fault Fault) 
 		return
 	}
 	s.mu.Lock()
+	if s.opts.ChangeEveryList {
+		s.bumpVersion()
+	}
 	body := s.listBody(s.opts.NoInline)
 	etags := s.opts.ETags
 	s.mu.Unlock()
 	serveBody(w, r, body, etags)
+}
+
+// bumpVersion stamps a new version into every runtime; s.mu must be held.
+func (s *Server) bumpVersion() {
+	s.version++
+	for _, id := range s.order {
+		var m map[string]any
+		if json.Unmarshal(s.objects[id], &m) != nil {
+			continue
+		}
+		m["version"] = s.version
+		if req, ok := m["requirements"].(map[string]any); ok {
+			if mr, ok := req["model_requirement"].(map[string]any); ok {
+				mr["description"] = fmt.Sprintf("version %d", s.version)
+			}
+			raw, _ := json.Marshal(req)
+			s.requirements[id] = raw
+		}
+		s.objects[id], _ = json.Marshal(m)
+	}
 }
 
 func (s *Server) serveRequirements(w http.ResponseWriter, r *http.Request, id string, fault Fault) {
