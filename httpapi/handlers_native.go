@@ -3,11 +3,15 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -39,8 +43,15 @@ func pathParam(c echo.Context, name string) (string, error) {
 	return d, nil
 }
 
-// checkQuery rejects query parameters the route does not know, and empty values, so a
-// typo is a 400 rather than a silently ignored filter.
+// repeatable are the query parameters that may be given more than once.
+var repeatable = map[string]bool{"feature": true}
+
+// maxParamLen bounds a query parameter's value.
+const maxParamLen = 512
+
+// checkQuery rejects query parameters the route does not know, empty, repeated (but feature),
+// overlong values and values with control characters or invalid UTF-8, so a typo or garbage
+// is a 400 rather than a silently ignored or empty filter.
 func checkQuery(c echo.Context, allowed ...string) (url.Values, error) {
 	q := c.QueryParams()
 	for k, vs := range q {
@@ -48,9 +59,17 @@ func checkQuery(c echo.Context, allowed ...string) (url.Values, error) {
 			return nil, errorf(http.StatusBadRequest, "unknown_parameter",
 				"unknown query parameter %q; this route takes %v", k, allowed)
 		}
+		if len(vs) > 1 && !repeatable[k] || len(vs) > 32 {
+			return nil, errorf(http.StatusBadRequest, "bad_parameter", "query parameter %q is given %d times", k, len(vs))
+		}
 		for _, v := range vs {
-			if v == "" {
+			switch {
+			case v == "":
 				return nil, errorf(http.StatusBadRequest, "bad_parameter", "query parameter %q is empty", k)
+			case len(v) > maxParamLen:
+				return nil, errorf(http.StatusBadRequest, "bad_parameter", "query parameter %q is longer than %d bytes", k, maxParamLen)
+			case !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl):
+				return nil, errorf(http.StatusBadRequest, "bad_parameter", "query parameter %q has control characters or invalid UTF-8", k)
 			}
 		}
 	}
@@ -227,6 +246,9 @@ func (s *Server) handleSyncStatus(c echo.Context) error {
 func (s *Server) handleSyncTrigger(c echo.Context) error {
 	if _, err := checkQuery(c); err != nil {
 		return err
+	}
+	if b, err := io.ReadAll(io.LimitReader(c.Request().Body, 1)); err != nil || len(b) > 0 {
+		return errorf(http.StatusBadRequest, "bad_body", "POST /v1/sync takes no body")
 	}
 	if st := s.opts.Syncer.Status(); !st.Enabled {
 		return errorf(http.StatusConflict, "sync_disabled", "sync is disabled: %s", st.DisabledReason)

@@ -10,7 +10,9 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -211,6 +213,9 @@ func decodeNativeValidate(body []byte) (nativeValidateRequest, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return out, errorf(http.StatusBadRequest, "bad_body", "the body is empty; send a JSON object with at least runtime_type")
 	}
+	if !utf8.Valid(body) {
+		return out, errorf(http.StatusBadRequest, "bad_body", "the body is not valid UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&out.raw); err != nil {
@@ -250,6 +255,9 @@ func decodeNativeValidate(body []byte) (nativeValidateRequest, error) {
 		if err := d.Decode(&out.AgentConfig); err != nil || out.AgentConfig == nil {
 			return out, errorf(http.StatusBadRequest, "bad_field", "agent_config must be a JSON object or null")
 		}
+		if path := outOfRange(out.AgentConfig, "agent_config"); path != "" {
+			return out, errorf(http.StatusBadRequest, "bad_field", "%s is a number beyond what a double can hold", path)
+		}
 	}
 	if err := field("system_prompt", &prompt, "a string or null"); err != nil {
 		return out, err
@@ -259,6 +267,29 @@ func decodeNativeValidate(body []byte) (nativeValidateRequest, error) {
 		return out, err
 	}
 	return out, nil
+}
+
+// outOfRange returns the path of the first number in v that overflows float64, or "".
+func outOfRange(v any, path string) string {
+	switch t := v.(type) {
+	case json.Number:
+		if _, err := strconv.ParseFloat(string(t), 64); err != nil {
+			return path
+		}
+	case map[string]any:
+		for k, child := range t {
+			if p := outOfRange(child, path+"."+k); p != "" {
+				return p
+			}
+		}
+	case []any:
+		for i, child := range t {
+			if p := outOfRange(child, fmt.Sprintf("%s[%d]", path, i)); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }
 
 // requirementsMet is the per-rule summary of POST /v1/validate.

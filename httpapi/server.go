@@ -358,7 +358,8 @@ func redirectTrailingSlash(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		p := r.URL.Path
-		if len(p) > 1 && strings.HasSuffix(p, "/") {
+		// Only a literal trailing slash: an encoded one (%2F) is part of an id.
+		if len(p) > 1 && strings.HasSuffix(p, "/") && strings.HasSuffix(r.URL.EscapedPath(), "/") {
 			u := *r.URL
 			u.Path = strings.TrimRight(p, "/")
 			if u.Path == "" {
