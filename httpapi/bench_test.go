@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/runtimesd/runtimesd/httpapi"
 	"github.com/runtimesd/runtimesd/store"
 	"github.com/runtimesd/runtimesd/sync/fakecp"
@@ -25,7 +27,8 @@ func benchServer(b *testing.B, n int) http.Handler {
 		b.Fatal(err)
 	}
 	live := store.NewLive(&store.Snapshot{Revision: 1, Source: store.SourceUpstream, Catalog: cat})
-	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}})
+	reg := prometheus.NewRegistry() // metrics on, as in the daemon
+	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}, Registerer: reg, Gatherer: reg})
 	if err != nil {
 		b.Fatal(err)
 	}

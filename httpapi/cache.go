@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
+	stdsync "sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -41,26 +41,51 @@ const (
 // gzipMinSize is the smallest body worth compressing.
 const gzipMinSize = 1024
 
-// representation is one read answer built from a snapshot: its validator and its body in
-// parts, with gzip members for the parts that are pre-compressed once per catalog.
-type representation struct {
-	etag        string   // complete ETag value (W/ included when weak)
-	parts       [][]byte // the body is their concatenation
-	gz          [][]byte // gz[i], when non-nil, is a gzip member of parts[i]
-	contentType string   // default application/json
-	release     func()   // called once the answer is written (pooled buffers)
+// etagPair is a representation's ETag and that of its gzip variant, as header values built
+// once (a cached read sets them without allocating).
+type etagPair struct{ id, gz []string }
+
+func newETag(tag string) etagPair {
+	return etagPair{id: []string{tag}, gz: []string{tag[:len(tag)-1] + `-gzip"`}}
 }
 
-func (r representation) size() int {
+// representation is one read answer built from a snapshot: its validator and its body in up
+// to three parts, with gzip members for the parts that are pre-compressed once per catalog.
+type representation struct {
+	etag        etagPair
+	parts       [3][]byte // the body is the concatenation of parts[:n]
+	gz          [3][]byte // gz[i], when non-nil, is a gzip member of parts[i]
+	n           int
+	contentType []string // nil: application/json
+	pooled      [2]*[]byte
+}
+
+func (r *representation) add(part, gz []byte) {
+	r.parts[r.n], r.gz[r.n] = part, gz
+	r.n++
+}
+
+func single(etag etagPair, body []byte) representation {
+	r := representation{etag: etag}
+	r.add(body, nil)
+	return r
+}
+
+func (r *representation) size() int {
 	n := 0
-	for _, p := range r.parts {
+	for _, p := range r.parts[:r.n] {
 		n += len(p)
 	}
 	return n
 }
 
-// builder makes a representation from the snapshot a read is answered from.
-type builder func(snap *store.Snapshot, now time.Time) (representation, error)
+func (r *representation) release() {
+	for _, p := range r.pooled {
+		if p != nil {
+			bufPool.Put(p)
+		}
+	}
+}
 
 // cacheControl is what runtimesd honours of a request's Cache-Control.
 type cacheControl struct {
@@ -134,60 +159,81 @@ func (s *Server) parseBlocking(c echo.Context) (blocking, error) {
 	return b, nil
 }
 
-// serveRead answers a read: blocking until the revision passes ?index, refreshing first when
-// Cache-Control asks for fresher data, then the cache headers, conditional requests (304),
-// and gzip when the client accepts it.
-func (s *Server) serveRead(c echo.Context, build builder) error {
+// readState is what beginRead decided: the snapshot to answer from and the cache result.
+type readState struct {
+	snap     *store.Snapshot
+	now      time.Time
+	xcache   string
+	warning  string
+	accepted bool // the client accepts gzip
+}
+
+// beginRead prepares a read: blocking until the revision passes ?index, refreshing first when
+// Cache-Control asks for fresher data. The handler then builds its representation from
+// st.snap and calls finishRead.
+func (s *Server) beginRead(c echo.Context) (readState, error) {
+	var st readState
 	req := c.Request()
-	cc, err := parseCacheControl(req.Header.Values("Cache-Control"))
+	cc, err := parseCacheControl(req.Header["Cache-Control"])
 	if err != nil {
-		return err
+		return st, err
 	}
-	bl, err := s.parseBlocking(c)
-	if err != nil {
-		return err
+	var bl blocking
+	if raw := req.URL.RawQuery; strings.Contains(raw, "index") || strings.Contains(raw, "wait") { // parsing allocates
+		if bl, err = s.parseBlocking(c); err != nil {
+			return st, err
+		}
 	}
 	snap, err := s.snapshot()
 	if err != nil {
-		return err
+		return st, err
 	}
 	if bl.on {
 		snap = s.block(req.Context(), snap, bl)
 	}
 	now := s.opts.Now()
-	xcache, warning := "", ""
 	if cc.maxAge >= 0 && effectiveAge(snap, now) > cc.maxAge || cc.maxAge == 0 {
 		outcome, rerr := s.refresh(req.Context(), req.URL.Path)
 		now = s.opts.Now()
 		switch {
 		case rerr == nil:
 			snap, _ = s.snapshot()
-			xcache = cacheRevalidated
+			st.xcache = cacheRevalidated
 			if outcome == health.OutcomeChanged {
-				xcache = cacheMiss
+				st.xcache = cacheMiss
 			}
 		case cc.staleIfError >= 0 && effectiveAge(snap, now) <= cc.staleIfError:
-			xcache = cacheStale
-			warning = `111 runtimesd "Revalidation Failed: ` + sanitizeHeader(strings.ReplaceAll(rerr.Error(), `"`, "'")) + `"`
+			st.xcache = cacheStale
+			st.warning = `111 runtimesd "Revalidation Failed: ` + sanitizeHeader(strings.ReplaceAll(rerr.Error(), `"`, "'")) + `"`
 		default:
 			var limited *rateLimitedError
 			if errors.As(rerr, &limited) {
 				c.Response().Header().Set("Retry-After", strconv.Itoa(limited.retryAfterSeconds()))
-				return errorf(http.StatusTooManyRequests, "refresh_rate_limited",
+				return st, errorf(http.StatusTooManyRequests, "refresh_rate_limited",
 					"forced refreshes of %s are rate-limited; the data is %s old (send stale-if-error to accept it)", req.URL.Path, ageText(snap, now))
 			}
-			return errorf(http.StatusGatewayTimeout, "refresh_failed",
+			return st, errorf(http.StatusGatewayTimeout, "refresh_failed",
 				"the data is %s old, older than the max-age asked for, and refreshing it failed: %v", ageText(snap, now), rerr)
 		}
 	}
-	rep, err := build(snap, now)
+	st.snap, st.now = snap, now
+	if ae := req.Header["Accept-Encoding"]; len(ae) > 0 {
+		st.accepted = acceptsGzip(ae[0])
+	}
+	return st, nil
+}
+
+// serveRead is beginRead, build, finishRead: for reads whose bodies are built per request.
+func (s *Server) serveRead(c echo.Context, build func(*store.Snapshot, time.Time) (representation, error)) error {
+	st, err := s.beginRead(c)
 	if err != nil {
 		return err
 	}
-	if rep.release != nil {
-		defer rep.release()
+	rep, err := build(st.snap, st.now)
+	if err != nil {
+		return err
 	}
-	return s.write(c, snap, now, rep, xcache, warning)
+	return s.finishRead(c, st, rep)
 }
 
 // effectiveAge is the snapshot's age; data never fetched from the control plane counts as
@@ -285,53 +331,149 @@ func (s *Server) limiter(resource string) *rate.Limiter {
 	return l
 }
 
-// write sends a representation with the cache headers, answering 304 to a matching
-// If-None-Match (or, without one, If-Modified-Since), and gzip when accepted.
-func (s *Server) write(c echo.Context, snap *store.Snapshot, now time.Time, rep representation, xcache, warning string) error {
+// Header values that never change, set without allocating.
+var (
+	hvJSON        = []string{echo.MIMEApplicationJSON}
+	hvNoCache     = []string{"no-cache"}
+	hvVary        = []string{echo.HeaderAcceptEncoding}
+	hvGzip        = []string{"gzip"}
+	hvHit         = []string{cacheHit}
+	hvStale       = []string{cacheStale}
+	hvRevalidated = []string{cacheRevalidated}
+	hvMiss        = []string{cacheMiss}
+)
+
+// smallInts are header values for the integers most headers carry (Age, short lengths).
+var smallInts = func() (v [4096][]string) {
+	for i := range v {
+		v[i] = []string{strconv.Itoa(i)}
+	}
+	return v
+}()
+
+func intHeader(n int) []string {
+	if n >= 0 && n < len(smallInts) {
+		return smallInts[n]
+	}
+	return []string{strconv.Itoa(n)}
+}
+
+// snapHeaders are the header values of one snapshot, built once.
+type snapHeaders struct {
+	snap         *store.Snapshot
+	revision     []string
+	source       []string
+	lastModified []string
+	nativeAll    etagPair // the unfiltered native list's ETag
+	mu           stdsync.Mutex
+	items        map[string]etagPair // native single-runtime ETags, made on first use
+	lengths      map[int][]string    // Content-Length values seen
+}
+
+func (s *Server) headersFor(snap *store.Snapshot) *snapHeaders {
+	if h := s.snapHdr.Load(); h != nil && h.snap == snap {
+		return h
+	}
+	h := &snapHeaders{snap: snap, revision: []string{strconv.FormatUint(snap.Revision, 10)},
+		source: []string{string(snap.Source)}, items: map[string]etagPair{}, lengths: map[int][]string{}}
+	if !snap.UpdatedAt.IsZero() {
+		h.lastModified = []string{snap.UpdatedAt.UTC().Format(http.TimeFormat)}
+	}
+	h.nativeAll = newETag(revETag(s.encodedFor(snap.Catalog).allETag, snap))
+	s.snapHdr.Store(h)
+	return h
+}
+
+// itemETag is the ETag of a native answer about one runtime (etag of its item, revision).
+func (h *snapHeaders) itemETag(key, base string) etagPair {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e, ok := h.items[key]; ok {
+		return e
+	}
+	e := newETag(revETag(base, h.snap))
+	if len(h.items) < 100000 {
+		h.items[key] = e
+	}
+	return e
+}
+
+func (h *snapHeaders) length(n int) []string {
+	if n < len(smallInts) {
+		return smallInts[n]
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if v, ok := h.lengths[n]; ok {
+		return v
+	}
+	v := []string{strconv.Itoa(n)}
+	if len(h.lengths) < 4096 {
+		h.lengths[n] = v
+	}
+	return v
+}
+
+// finishRead sends a representation with the cache headers, answering 304 to a matching
+// If-None-Match (or, without one, If-Modified-Since), and gzip when accepted. A cached read
+// sets every header from values built once per snapshot.
+func (s *Server) finishRead(c echo.Context, st readState, rep representation) error {
+	defer rep.release()
 	req := c.Request()
 	h := c.Response().Header()
-	ct := rep.contentType
-	if ct == "" {
-		ct = echo.MIMEApplicationJSON
+	snap, sh := st.snap, s.headersFor(st.snap)
+	if rep.contentType != nil {
+		h["Content-Type"] = rep.contentType
+	} else {
+		h["Content-Type"] = hvJSON
 	}
-	h.Set(echo.HeaderContentType, ct)
 	// Clients may keep an answer but must revalidate it (If-None-Match) before reusing it.
-	h.Set("Cache-Control", "no-cache")
+	h["Cache-Control"] = hvNoCache
 	if !snap.FetchedAt.IsZero() {
-		h.Set("Age", strconv.FormatInt(int64(snap.Age(now)/time.Second), 10))
+		h["Age"] = intHeader(int(snap.Age(st.now) / time.Second))
 	}
-	if !snap.UpdatedAt.IsZero() {
-		h.Set(echo.HeaderLastModified, snap.UpdatedAt.UTC().Format(http.TimeFormat))
+	if sh.lastModified != nil {
+		h["Last-Modified"] = sh.lastModified
 	}
+	xcache := st.xcache
 	if xcache == "" {
 		xcache = cacheHit
-		if stale, _ := s.staleness(snap, now); stale {
+		if stale, _ := s.staleness(snap, st.now); stale {
 			xcache = cacheStale
 		}
 	}
-	h.Set(HeaderCache, xcache)
+	switch xcache {
+	case cacheHit:
+		h[HeaderCache] = hvHit
+	case cacheStale:
+		h[HeaderCache] = hvStale
+	case cacheRevalidated:
+		h[HeaderCache] = hvRevalidated
+	default:
+		h[HeaderCache] = hvMiss
+	}
 	if s.metrics != nil {
-		s.metrics.cache.WithLabelValues(strings.ToLower(xcache)).Inc()
+		s.metrics.cacheResult(xcache)
 	}
-	if warning != "" {
-		h.Set("Warning", warning)
+	if st.warning != "" {
+		h.Set("Warning", st.warning)
 	}
-	h.Set(HeaderRevision, strconv.FormatUint(snap.Revision, 10))
-	h.Set(HeaderSource, string(snap.Source))
+	h[HeaderRevision] = sh.revision
+	h[HeaderSource] = sh.source
 
 	size := rep.size()
 	useGzip := false
 	if size >= gzipMinSize {
-		h.Set(echo.HeaderVary, echo.HeaderAcceptEncoding)
-		useGzip = acceptsGzip(req.Header.Get(echo.HeaderAcceptEncoding))
+		h["Vary"] = hvVary
+		useGzip = st.accepted
 	}
-	etag := rep.etag
+	etag := rep.etag.id
 	if useGzip {
-		etag = etag[:len(etag)-1] + `-gzip"`
+		etag = rep.etag.gz
 	}
-	h.Set("ETag", etag)
-	if inm := req.Header.Get("If-None-Match"); inm != "" {
-		if etagMatches(inm, etag) {
+	h["Etag"] = etag
+	if inm := req.Header["If-None-Match"]; len(inm) > 0 {
+		if etagMatches(strings.Join(inm, ","), etag[0]) {
 			c.Response().WriteHeader(http.StatusNotModified)
 			return nil
 		}
@@ -343,28 +485,27 @@ func (s *Server) write(c echo.Context, snap *store.Snapshot, now time.Time, rep 
 	}
 	parts := rep.parts
 	if useGzip {
-		parts = make([][]byte, len(rep.parts))
-		for i, p := range rep.parts {
-			if rep.gz != nil && rep.gz[i] != nil {
+		for i := range rep.n {
+			if rep.gz[i] != nil {
 				parts[i] = rep.gz[i]
 			} else {
-				parts[i] = gzipMember(p)
+				parts[i] = gzipMember(rep.parts[i])
 			}
 		}
 		// Several gzip members one after another are one valid gzip stream (RFC 1952 2.2):
 		// the parts compressed once per catalog are sent as they are.
-		h.Set(echo.HeaderContentEncoding, "gzip")
+		h["Content-Encoding"] = hvGzip
 		size = 0
-		for _, p := range parts {
+		for _, p := range parts[:rep.n] {
 			size += len(p)
 		}
 	}
-	h.Set(echo.HeaderContentLength, strconv.Itoa(size))
+	h["Content-Length"] = sh.length(size)
 	c.Response().WriteHeader(http.StatusOK)
 	if req.Method == http.MethodHead {
 		return nil
 	}
-	for _, p := range parts {
+	for _, p := range parts[:rep.n] {
 		if _, err := c.Response().Write(p); err != nil {
 			return nil // the client went away; nothing more to tell it
 		}
@@ -393,7 +534,7 @@ func acceptsGzip(header string) bool {
 	return false
 }
 
-var gzipPool = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed); return w }}
+var gzipPool = stdsync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed); return w }}
 
 // gzipMember compresses b into one gzip member (fast, for parts built per request).
 func gzipMember(b []byte) []byte {
@@ -439,7 +580,7 @@ func jsonRep(v any) (representation, error) {
 	if err != nil {
 		return representation{}, err
 	}
-	return representation{etag: weakETag(withoutAges(b)), parts: [][]byte{b}}, nil
+	return single(newETag(weakETag(withoutAges(b))), b), nil
 }
 
 // withoutAges returns b with the value of every "age_seconds" field removed.

@@ -18,11 +18,15 @@ type encoded struct {
 	cat *store.Catalog
 	// list is the drop-in GET /api/v1/runtimes body: upstream's objects verbatim.
 	list     []byte
-	listETag string
+	listETag etagPair
 	// items is the native JSON of each runtime, by id; all is every item joined by commas.
 	items   map[string]*encodedRuntime
 	all     []byte
 	allETag string
+
+	// filtered memoises filtered native lists by query.
+	filterMu sync.RWMutex
+	filtered map[string]*filteredList
 
 	// Gzip members of list and all, made on first use (only if a client asks for gzip).
 	listGzOnce, allGzOnce sync.Once
@@ -41,8 +45,48 @@ func (e *encoded) allGzip() []byte {
 
 type encodedRuntime struct {
 	item     []byte
-	itemETag string
-	reqETag  string // of the requirements object verbatim
+	itemETag string   // base of native ETags about this runtime (the revision is added)
+	reqETag  etagPair // of the requirements object verbatim
+	reqNativ string   // base of the native requirements answer's ETag
+}
+
+// filteredList is one memoised filtered native list.
+type filteredList struct {
+	items []byte
+	count int
+	etag  etagPair
+}
+
+// memoFilter returns the filtered list memoised under key, if any.
+func (e *encoded) memoFilter(key string) (*filteredList, bool) {
+	e.filterMu.RLock()
+	defer e.filterMu.RUnlock()
+	fl, ok := e.filtered[key]
+	return fl, ok
+}
+
+// filter returns the matching items of f, computed once per catalog and key. A catalog
+// belongs to one revision, so the ETag is memoised with it.
+func (e *encoded) filter(key string, f store.Filter, snap *store.Snapshot) *filteredList {
+	if fl, ok := e.memoFilter(key); ok {
+		return fl
+	}
+	matched := f.Apply(e.cat)
+	var items []byte
+	for i, rt := range matched {
+		if i > 0 {
+			items = append(items, ',')
+		}
+		items = append(items, e.items[rt.ID].item...)
+	}
+	fl := &filteredList{items: items, count: len(matched), etag: newETag(revETag(weakETag(items), snap))}
+	e.filterMu.Lock()
+	if e.filtered == nil || len(e.filtered) >= 1024 { // bounded: a client sweeping filters resets it
+		e.filtered = map[string]*filteredList{}
+	}
+	e.filtered[key] = fl
+	e.filterMu.Unlock()
+	return fl
 }
 
 // nativeRuntime is the native view of one runtime: normalised fields next to upstream's
@@ -88,12 +132,15 @@ func encodeCatalog(cat *store.Catalog) *encoded {
 		all = append(all, item...)
 		er := &encodedRuntime{item: item, itemETag: weakETag(item)}
 		if rt.RequirementsRaw != nil {
-			er.reqETag = strongETag(rt.RequirementsRaw)
+			er.reqETag = newETag(strongETag(rt.RequirementsRaw))
+			er.reqNativ = weakETag(rt.RequirementsRaw)
+		} else {
+			er.reqNativ = weakETag([]byte("null"))
 		}
 		e.items[rt.ID] = er
 	}
 	list = append(list, ']')
-	e.list, e.listETag = list, strongETag(list)
+	e.list, e.listETag = list, newETag(strongETag(list))
 	e.all, e.allETag = all, weakETag(all)
 	return e
 }

@@ -45,6 +45,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	if c.Path() == "" && s.metrics != nil { // no route matched: observe never ran
+		defer func() { s.metrics.observe("unmatched", c.Request().Method, c.Response().Status, 0) }()
+	}
 	var apiErr *Error
 	var he *echo.HTTPError
 	switch {

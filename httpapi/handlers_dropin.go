@@ -7,20 +7,22 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/runtimesd/runtimesd/store"
 )
 
 // handleDropInList is GET /api/v1/runtimes: upstream's runtime objects verbatim.
 func (s *Server) handleDropInList(c echo.Context) error {
-	return s.serveRead(c, func(snap *store.Snapshot, _ time.Time) (representation, error) {
-		enc := s.encodedFor(snap.Catalog)
-		rep := representation{etag: enc.listETag, parts: [][]byte{enc.list}}
-		if acceptsGzip(c.Request().Header.Get(echo.HeaderAcceptEncoding)) {
-			rep.gz = [][]byte{enc.listGzip()}
-		}
-		return rep, nil
-	})
+	st, err := s.beginRead(c)
+	if err != nil {
+		return err
+	}
+	enc := s.encodedFor(st.snap.Catalog)
+	rep := representation{etag: enc.listETag}
+	var gz []byte
+	if st.accepted {
+		gz = enc.listGzip()
+	}
+	rep.add(enc.list, gz)
+	return s.finishRead(c, st, rep)
 }
 
 // handleDropInRequirements is GET /api/v1/runtimes/{id}/requirements: the requirements
@@ -30,15 +32,17 @@ func (s *Server) handleDropInRequirements(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.serveRead(c, func(snap *store.Snapshot, _ time.Time) (representation, error) {
-		rt, ok := snap.Catalog.Get(id)
-		if !ok || rt.RequirementsRaw == nil {
-			return representation{}, &Error{Status: http.StatusNotFound, Code: "requirements_not_found",
-				Message: fmt.Sprintf("Runtime '%s' not found or has no requirements", pythonReplace(id))}
-		}
-		enc := s.encodedFor(snap.Catalog)
-		return representation{etag: enc.items[id].reqETag, parts: [][]byte{rt.RequirementsRaw}}, nil
-	})
+	st, err := s.beginRead(c)
+	if err != nil {
+		return err
+	}
+	rt, ok := st.snap.Catalog.Get(id)
+	if !ok || rt.RequirementsRaw == nil {
+		return &Error{Status: http.StatusNotFound, Code: "requirements_not_found",
+			Message: fmt.Sprintf("Runtime '%s' not found or has no requirements", pythonReplace(id))}
+	}
+	enc := s.encodedFor(st.snap.Catalog)
+	return s.finishRead(c, st, single(enc.items[id].reqETag, rt.RequirementsRaw))
 }
 
 // handleDropInHealth is GET /api/health, shaped like the control plane's own.

@@ -80,55 +80,63 @@ func checkQuery(c echo.Context, allowed ...string) (url.Values, error) {
 var readParams = []string{"index", "wait"}
 
 // handleRuntimeList is GET /v1/runtimes with filters status, type, provider and feature
-// (repeatable; all must match).
+// (repeatable; all must match). Filtered lists are memoised per catalog.
 func (s *Server) handleRuntimeList(c echo.Context) error {
-	q, err := checkQuery(c, append([]string{"status", "type", "provider", "feature"}, readParams...)...)
+	st, err := s.beginRead(c)
 	if err != nil {
 		return err
 	}
-	f := store.Filter{Status: q.Get("status"), Type: q.Get("type"), Provider: q.Get("provider"), Features: q["feature"]}
-	filtered := f.Status != "" || f.Type != "" || f.Provider != "" || len(f.Features) > 0
-	gz := acceptsGzip(c.Request().Header.Get(echo.HeaderAcceptEncoding))
-	return s.serveRead(c, func(snap *store.Snapshot, now time.Time) (representation, error) {
-		enc := s.encodedFor(snap.Catalog)
-		bp := bufPool.Get().(*[]byte)
-		b := append((*bp)[:0], '{')
-		b = s.appendProvenance(b, snap, now)
-		b = append(b, `,"count":`...)
-		if !filtered {
-			b = strconv.AppendInt(b, int64(snap.Catalog.Len()), 10)
-			b = append(b, `,"runtimes":[`...)
-			*bp = b
-			rep := representation{
-				etag:    revETag(enc.allETag, snap),
-				parts:   [][]byte{b, enc.all, []byte("]}")},
-				release: func() { bufPool.Put(bp) },
+	snap := st.snap
+	enc := s.encodedFor(snap.Catalog)
+	var fl *filteredList
+	if raw := c.Request().URL.RawQuery; raw != "" {
+		// A query answered before is valid and its list memoised: no parsing at all.
+		if memo, ok := enc.memoFilter(raw); ok {
+			fl = memo
+		} else {
+			q, err := checkQuery(c, append([]string{"status", "type", "provider", "feature"}, readParams...)...)
+			if err != nil {
+				return err
 			}
-			if gz {
-				rep.gz = [][]byte{nil, enc.allGzip(), nil}
+			f := store.Filter{Status: q.Get("status"), Type: q.Get("type"), Provider: q.Get("provider"), Features: q["feature"]}
+			if f.Status != "" || f.Type != "" || f.Provider != "" || len(f.Features) > 0 {
+				key := raw
+				if q.Has("index") || q.Has("wait") { // varying values: memoise by the filter alone
+					key = strings.Join([]string{f.Status, f.Type, f.Provider, strings.Join(f.Features, "\x01")}, "\x00")
+				}
+				fl = enc.filter(key, f, snap)
 			}
-			return rep, nil
 		}
-		matched := f.Apply(snap.Catalog)
-		b = strconv.AppendInt(b, int64(len(matched)), 10)
+	}
+	bp := bufPool.Get().(*[]byte)
+	b := append((*bp)[:0], '{')
+	b = s.appendProvenance(b, snap, st.now)
+	b = append(b, `,"count":`...)
+	rep := representation{pooled: [2]*[]byte{bp}}
+	if fl == nil {
+		b = strconv.AppendInt(b, int64(snap.Catalog.Len()), 10)
 		b = append(b, `,"runtimes":[`...)
 		*bp = b
-		ip := bufPool.Get().(*[]byte)
-		items := (*ip)[:0]
-		for i, rt := range matched {
-			if i > 0 {
-				items = append(items, ',')
-			}
-			items = append(items, enc.items[rt.ID].item...)
+		rep.etag = s.headersFor(snap).nativeAll
+		rep.add(b, nil)
+		var gz []byte
+		if st.accepted {
+			gz = enc.allGzip()
 		}
-		*ip = items
-		return representation{
-			etag:    revETag(weakETag(items), snap),
-			parts:   [][]byte{b, items, []byte("]}")},
-			release: func() { bufPool.Put(bp); bufPool.Put(ip) },
-		}, nil
-	})
+		rep.add(enc.all, gz)
+	} else {
+		b = strconv.AppendInt(b, int64(fl.count), 10)
+		b = append(b, `,"runtimes":[`...)
+		*bp = b
+		rep.etag = fl.etag
+		rep.add(b, nil)
+		rep.add(fl.items, nil)
+	}
+	rep.add(listSuffix, nil)
+	return s.finishRead(c, st, rep)
 }
+
+var listSuffix = []byte("]}")
 
 // revETag ties a native body's ETag to the revision in its provenance.
 func revETag(etag string, snap *store.Snapshot) string {
@@ -141,21 +149,25 @@ func (s *Server) handleRuntimeGet(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.serveRead(c, func(snap *store.Snapshot, now time.Time) (representation, error) {
-		rt, err := lookup(snap, id)
-		if err != nil {
-			return representation{}, err
-		}
-		er := s.encodedFor(snap.Catalog).items[rt.ID]
-		bp := bufPool.Get().(*[]byte)
-		b := append((*bp)[:0], '{')
-		b = s.appendProvenance(b, snap, now)
-		b = append(b, `,"runtime":`...)
-		b = append(b, er.item...)
-		b = append(b, '}')
-		*bp = b
-		return representation{etag: revETag(er.itemETag, snap), parts: [][]byte{b}, release: func() { bufPool.Put(bp) }}, nil
-	})
+	st, err := s.beginRead(c)
+	if err != nil {
+		return err
+	}
+	rt, err := lookup(st.snap, id)
+	if err != nil {
+		return err
+	}
+	er := s.encodedFor(st.snap.Catalog).items[rt.ID]
+	bp := bufPool.Get().(*[]byte)
+	b := append((*bp)[:0], '{')
+	b = s.appendProvenance(b, st.snap, st.now)
+	b = append(b, `,"runtime":`...)
+	b = append(b, er.item...)
+	b = append(b, '}')
+	*bp = b
+	rep := single(s.headersFor(st.snap).itemETag(rt.ID, er.itemETag), b)
+	rep.pooled[0] = bp
+	return s.finishRead(c, st, rep)
 }
 
 // handleRuntimeRequirements is GET /v1/runtimes/{id}/requirements: the requirements object
@@ -165,35 +177,41 @@ func (s *Server) handleRuntimeRequirements(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.serveRead(c, func(snap *store.Snapshot, now time.Time) (representation, error) {
-		rt, err := lookup(snap, id)
-		if err != nil {
-			return representation{}, err
-		}
-		bp := bufPool.Get().(*[]byte)
-		b := append((*bp)[:0], '{')
-		b = s.appendProvenance(b, snap, now)
-		b = append(b, `,"id":`...)
-		idJSON, _ := marshalNoEscape(rt.ID)
-		b = append(b, idJSON...)
-		b = append(b, `,"degraded":`...)
-		b = strconv.AppendBool(b, rt.Degraded != "")
-		b = append(b, `,"requirements":`...)
-		req := rt.RequirementsRaw
-		if req == nil {
-			req = []byte("null")
-		}
-		b = append(b, req...)
-		b = append(b, '}')
-		*bp = b
-		return representation{etag: revETag(weakETag(req), snap), parts: [][]byte{b}, release: func() { bufPool.Put(bp) }}, nil
-	})
+	st, err := s.beginRead(c)
+	if err != nil {
+		return err
+	}
+	rt, err := lookup(st.snap, id)
+	if err != nil {
+		return err
+	}
+	er := s.encodedFor(st.snap.Catalog).items[rt.ID]
+	bp := bufPool.Get().(*[]byte)
+	b := append((*bp)[:0], '{')
+	b = s.appendProvenance(b, st.snap, st.now)
+	b = append(b, `,"id":`...)
+	b = strconv.AppendQuote(b, rt.ID)
+	b = append(b, `,"degraded":`...)
+	b = strconv.AppendBool(b, rt.Degraded != "")
+	b = append(b, `,"requirements":`...)
+	if rt.RequirementsRaw == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, rt.RequirementsRaw...)
+	}
+	b = append(b, '}')
+	*bp = b
+	rep := single(s.headersFor(st.snap).itemETag("req:"+rt.ID, er.reqNativ), b)
+	rep.pooled[0] = bp
+	return s.finishRead(c, st, rep)
 }
 
 // lookupParams checks a single-runtime read's query and returns the decoded id.
 func (s *Server) lookupParams(c echo.Context) (string, error) {
-	if _, err := checkQuery(c, readParams...); err != nil {
-		return "", err
+	if c.Request().URL.RawQuery != "" {
+		if _, err := checkQuery(c, readParams...); err != nil {
+			return "", err
+		}
 	}
 	return pathParam(c, "id")
 }

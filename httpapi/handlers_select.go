@@ -70,6 +70,11 @@ func (s *Server) handleSelect(c echo.Context) error {
 	}{s.provenanceOf(snap, now), sel})
 }
 
+var (
+	hvTextPlain = []string{"text/plain; charset=utf-8"}
+	hvTextCSV   = []string{"text/csv; charset=utf-8"}
+)
+
 // matrixRow is a matrix row with the runtime's health class.
 type matrixRow struct {
 	store.MatrixRow
@@ -139,7 +144,9 @@ func (s *Server) matrix(snap *store.Snapshot, now time.Time, format string) (rep
 			fmt.Fprintln(tw, strings.Join(row, "\t"))
 		}
 		tw.Flush()
-		return representation{etag: weakETag(b.Bytes()), parts: [][]byte{b.Bytes()}, contentType: "text/plain; charset=utf-8"}, nil
+		rep := single(newETag(weakETag(b.Bytes())), b.Bytes())
+		rep.contentType = hvTextPlain
+		return rep, nil
 	default: // csv
 		w := csv.NewWriter(&b)
 		_ = w.Write(header)
@@ -147,6 +154,8 @@ func (s *Server) matrix(snap *store.Snapshot, now time.Time, format string) (rep
 			_ = w.Write(cells(r, ";"))
 		}
 		w.Flush()
-		return representation{etag: weakETag(b.Bytes()), parts: [][]byte{b.Bytes()}, contentType: "text/csv; charset=utf-8"}, nil
+		rep := single(newETag(weakETag(b.Bytes())), b.Bytes())
+		rep.contentType = hvTextCSV
+		return rep, nil
 	}
 }

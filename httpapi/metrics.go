@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	stdsync "sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -17,6 +18,53 @@ type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	cache    *prometheus.CounterVec
+
+	// Resolved series, so counting a request does not build label slices.
+	cacheHit, cacheStale, cacheRevalidated, cacheMiss prometheus.Counter
+	mu                                                stdsync.RWMutex
+	series                                            map[seriesKey]series
+}
+
+type seriesKey struct {
+	route, method string
+	code          int
+}
+
+type series struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+func (m *httpMetrics) cacheResult(xcache string) {
+	switch xcache {
+	case cacheHit:
+		m.cacheHit.Inc()
+	case cacheStale:
+		m.cacheStale.Inc()
+	case cacheRevalidated:
+		m.cacheRevalidated.Inc()
+	default:
+		m.cacheMiss.Inc()
+	}
+}
+
+// observe counts one request; the series of a route, method and code are resolved once.
+func (m *httpMetrics) observe(route, method string, code int, took time.Duration) {
+	k := seriesKey{route, method, code}
+	m.mu.RLock()
+	sr, ok := m.series[k]
+	m.mu.RUnlock()
+	if !ok {
+		sr = series{count: m.requests.WithLabelValues(route, method, strconv.Itoa(code)),
+			duration: m.duration.WithLabelValues(route, method)}
+		m.mu.Lock()
+		if len(m.series) < 10000 {
+			m.series[k] = sr
+		}
+		m.mu.Unlock()
+	}
+	sr.count.Inc()
+	sr.duration.Observe(took.Seconds())
 }
 
 func newHTTPMetrics(reg prometheus.Registerer, waiting func() float64) (*httpMetrics, error) {
@@ -44,6 +92,9 @@ func newHTTPMetrics(reg prometheus.Registerer, waiting func() float64) (*httpMet
 			return nil, err
 		}
 	}
+	m.cacheHit, m.cacheStale = m.cache.WithLabelValues("hit"), m.cache.WithLabelValues("stale")
+	m.cacheRevalidated, m.cacheMiss = m.cache.WithLabelValues("revalidated"), m.cache.WithLabelValues("miss")
+	m.series = map[seriesKey]series{}
 	return m, nil
 }
 
@@ -64,8 +115,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		took := time.Since(start)
 		code := c.Response().Status
 		if s.metrics != nil {
-			s.metrics.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(code)).Inc()
-			s.metrics.duration.WithLabelValues(route, c.Request().Method).Observe(took.Seconds())
+			s.metrics.observe(route, c.Request().Method, code, took)
 		}
 		if s.opts.Logger.Enabled(c.Request().Context(), slog.LevelDebug) { // a level reload applies at once
 			s.opts.Logger.Debug("request", "method", c.Request().Method, "path", c.Request().URL.Path,

@@ -26,7 +26,7 @@ func TestServer_PanicRecovered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.echo.GET("/v1/boom", func(echo.Context) error { panic("boom") })
+	s.get("/v1/boom", func(echo.Context) error { panic("boom") })
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 

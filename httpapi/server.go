@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	stdsync "sync"
 	"sync/atomic"
@@ -161,7 +162,10 @@ type Server struct {
 
 	metrics *httpMetrics
 
+	chain, postChain []echo.MiddlewareFunc
+
 	reloadable atomic.Pointer[Reloadable]
+	snapHdr    atomic.Pointer[snapHeaders]
 }
 
 // Reloadable are the options a config reload can change while the server runs. Requests read
@@ -213,9 +217,11 @@ func New(opts Options) (*Server, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Pre(redirectTrailingSlash)
-	e.Use(s.observe) // outermost: counts every answer, panics turned into 500s included
-	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+	// Middleware is composed with each route's handler once, at registration, rather than
+	// given to echo, which composes it again for every request: a cached read allocates
+	// nothing for its middleware. Order: observe (counts every answer, panics included), recover,
+	// token; POST routes add the body limit.
+	recoverMW := middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll:   true,
 		DisablePrintStack: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -223,15 +229,15 @@ func New(opts Options) (*Server, error) {
 				"path", c.Request().URL.Path, "panic", err.Error(), "stack", string(stack))
 			return err
 		},
-	}))
-	if len(opts.CORSOrigins) > 0 {
+	})
+	s.chain = []echo.MiddlewareFunc{s.observe, recoverMW, s.requireToken}
+	s.postChain = append(slices.Clone(s.chain), middleware.BodyLimit(fmt.Sprint(opts.MaxBodyBytes)+"B"))
+	if len(opts.CORSOrigins) > 0 { // preflights reach no route: this one must be global
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{AllowOrigins: opts.CORSOrigins,
 			AllowMethods:  []string{http.MethodGet, http.MethodHead, http.MethodPost},
 			AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType, "Cache-Control", "If-None-Match", "Last-Event-ID"},
 			ExposeHeaders: []string{"ETag", "Age", HeaderCache, HeaderRevision, HeaderSource, HeaderValidatedBy}}))
 	}
-	e.Use(s.requireToken)
-	e.Use(middleware.BodyLimit(fmt.Sprint(opts.MaxBodyBytes) + "B"))
 	s.echo = e
 	s.routes()
 	return s, nil
@@ -241,7 +247,7 @@ func (s *Server) routes() {
 	// Drop-in: the control plane's paths and JSON.
 	s.get("/api/v1/runtimes", s.handleDropInList)
 	s.get("/api/v1/runtimes/:id/requirements", s.handleDropInRequirements)
-	s.echo.POST("/api/v1/runtimes/validate", s.handleDropInValidate)
+	s.post("/api/v1/runtimes/validate", s.handleDropInValidate)
 	s.get("/api/health", s.handleDropInHealth)
 	s.get("/api/ready", s.handleDropInReady)
 
@@ -249,11 +255,11 @@ func (s *Server) routes() {
 	s.get("/v1/runtimes", s.handleRuntimeList)
 	s.get("/v1/runtimes/:id", s.handleRuntimeGet)
 	s.get("/v1/runtimes/:id/requirements", s.handleRuntimeRequirements)
-	s.echo.POST("/v1/validate", s.handleValidate)
-	s.echo.POST("/v1/select", s.handleSelect)
+	s.post("/v1/validate", s.handleValidate)
+	s.post("/v1/select", s.handleSelect)
 	s.get("/v1/matrix", s.handleMatrix)
 	s.get("/v1/sync", s.handleSyncStatus)
-	s.echo.POST("/v1/sync", s.handleSyncTrigger)
+	s.post("/v1/sync", s.handleSyncTrigger)
 	s.get("/v1/changes", s.handleChanges)
 	s.get("/v1/watch", s.handleWatch)
 	s.get("/v1/health", s.handleHealth)
@@ -266,17 +272,55 @@ func (s *Server) routes() {
 	s.get("/readyz", s.handleReadyz)
 }
 
+// compose wraps h in middleware once. (echo v4 applies the middleware given to a route
+// again on every request, allocating each time; composing at registration does not.)
+func compose(h echo.HandlerFunc, mw []echo.MiddlewareFunc) echo.HandlerFunc {
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	return h
+}
+
 // get registers h for GET and HEAD (net/http drops the body of a HEAD answer).
 func (s *Server) get(path string, h echo.HandlerFunc) {
+	h = compose(h, s.chain)
 	s.echo.GET(path, h)
 	s.echo.HEAD(path, h)
 }
 
+// post registers h for POST, with the body limit.
+func (s *Server) post(path string, h echo.HandlerFunc) {
+	s.echo.POST(path, compose(h, s.postChain))
+}
+
 // Routes lists every route (method and path pattern).
-func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }
+func (s *Server) Routes() []*echo.Route {
+	return s.echo.Routes()
+}
 
 // Handler is the API as an http.Handler (tests, benchmarks).
-func (s *Server) Handler() http.Handler { return s.echo }
+func (s *Server) Handler() http.Handler { return s }
+
+// ServeHTTP answers a path with a trailing slash with a 307 to the path without it, as the
+// control plane (FastAPI) does, and hands everything else to echo.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.Path; len(p) > 1 && p[len(p)-1] == '/' && strings.HasSuffix(r.URL.EscapedPath(), "/") {
+		u := *r.URL
+		u.Path = strings.TrimRight(p, "/")
+		if u.Path == "" {
+			u.Path = "/"
+		}
+		u.RawPath = ""
+		if r.URL.RawPath != "" {
+			u.RawPath = strings.TrimRight(r.URL.RawPath, "/")
+		}
+		u.Scheme, u.Host = "", ""
+		w.Header().Set(echo.HeaderLocation, u.RequestURI())
+		w.WriteHeader(http.StatusTemporaryRedirect)
+		return
+	}
+	s.echo.ServeHTTP(w, r)
+}
 
 // Listen binds addr synchronously, so a busy port fails at start: "host:port" for TCP
 // (":0" picks a free port) or "unix:/path/to.sock" for a unix socket (created 0600).
@@ -317,7 +361,7 @@ func (s *Server) Addr() string {
 // Serve serves on the bound listener in a goroutine.
 func (s *Server) Serve() {
 	s.httpSrv = &http.Server{
-		Handler:           s.echo,
+		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -350,29 +394,4 @@ func (s *Server) Shutdown() error {
 	}
 	<-s.served
 	return err
-}
-
-// redirectTrailingSlash answers a path ending in "/" with a 307 to the path without it,
-// as the control plane (FastAPI) does, keeping the method and body.
-func redirectTrailingSlash(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		r := c.Request()
-		p := r.URL.Path
-		// Only a literal trailing slash: an encoded one (%2F) is part of an id.
-		if len(p) > 1 && strings.HasSuffix(p, "/") && strings.HasSuffix(r.URL.EscapedPath(), "/") {
-			u := *r.URL
-			u.Path = strings.TrimRight(p, "/")
-			if u.Path == "" {
-				u.Path = "/"
-			}
-			u.RawPath = ""
-			if r.URL.RawPath != "" {
-				u.RawPath = strings.TrimRight(r.URL.RawPath, "/")
-			}
-			u.Scheme, u.Host = "", ""
-			c.Response().Header().Set(echo.HeaderLocation, u.RequestURI())
-			return c.NoContent(http.StatusTemporaryRedirect)
-		}
-		return next(c)
-	}
 }
