@@ -76,9 +76,13 @@ func Select(c *store.Catalog, cls *Classifier, modelOK func(*store.Runtime, stri
 			return Selection{}, fmt.Errorf("%w: %s", ErrUnknownCandidates, strings.Join(unknown, ", "))
 		}
 	}
+	matchers := make([]store.FeatureMatcher, len(req.Features))
+	for i, f := range req.Features {
+		matchers[i] = store.NewFeatureMatcher(f)
+	}
 	ranked := make([]Ranked, 0, len(pool))
 	for _, rt := range pool {
-		ranked = append(ranked, rank(rt, cls, modelOK, req))
+		ranked = append(ranked, rank(rt, cls, modelOK, req, matchers))
 	}
 	slices.SortStableFunc(ranked, func(a, b Ranked) int {
 		if a.Eligible != b.Eligible {
@@ -103,11 +107,11 @@ func Select(c *store.Catalog, cls *Classifier, modelOK func(*store.Runtime, stri
 	return sel, nil
 }
 
-func rank(rt *store.Runtime, cls *Classifier, modelOK func(*store.Runtime, string) bool, req SelectRequest) Ranked {
+func rank(rt *store.Runtime, cls *Classifier, modelOK func(*store.Runtime, string) bool, req SelectRequest, matchers []store.FeatureMatcher) Ranked {
 	r := Ranked{ID: rt.ID, Name: rt.Name, Status: rt.Status, Health: cls.Of(rt),
 		MatchedFeatures: []string{}, MissingFeatures: []string{}}
-	for _, f := range req.Features {
-		if store.HasFeature(rt, f) {
+	for i, f := range req.Features {
+		if matchers[i].Match(rt) {
 			r.MatchedFeatures = append(r.MatchedFeatures, f)
 		} else {
 			r.MissingFeatures = append(r.MissingFeatures, f)

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/runtimesd/runtimesd/health"
 	"github.com/runtimesd/runtimesd/httpapi"
 	"github.com/runtimesd/runtimesd/store"
 	"github.com/runtimesd/runtimesd/sync/fakecp"
@@ -28,41 +30,75 @@ func benchServer(b *testing.B, n int) http.Handler {
 	}
 	live := store.NewLive(&store.Snapshot{Revision: 1, Source: store.SourceUpstream, Catalog: cat})
 	reg := prometheus.NewRegistry() // metrics on, as in the daemon
-	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}, Registerer: reg, Gatherer: reg})
+	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}, Registerer: reg, Gatherer: reg,
+		Fallback: health.FallbackRules{Chains: map[string][]string{"rt-1": {"rt-0"}}, Default: "rt-0"}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	return api.Handler()
 }
 
-func benchGet(b *testing.B, h http.Handler, target string) {
-	req := httptest.NewRequest("GET", target, nil)
+func benchRequest(b *testing.B, h http.Handler, method, target, body string, headers ...string) {
 	w := &discard{h: http.Header{}}
+	newReq := func() *http.Request {
+		r := httptest.NewRequest(method, target, strings.NewReader(body))
+		for i := 0; i+1 < len(headers); i += 2 {
+			r.Header.Set(headers[i], headers[i+1])
+		}
+		return r
+	}
+	req := newReq()
 	h.ServeHTTP(w, req) // encode once, outside the timing
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
+		if body != "" {
+			req = newReq() // a body can be read once
+		}
 		clear(w.h)
 		h.ServeHTTP(w, req)
 	}
 }
 
-func BenchmarkDropInList(b *testing.B) {
+// BenchmarkReadRoutes is every read route through the real echo stack, in-process.
+func BenchmarkReadRoutes(b *testing.B) {
+	routes := []string{
+		"/api/v1/runtimes", "/api/v1/runtimes/rt-1/requirements",
+		"/v1/runtimes", "/v1/runtimes?status=beta", "/v1/runtimes?feature=session_management&provider=openai",
+		"/v1/runtimes/rt-1", "/v1/runtimes/rt-1/requirements",
+		"/v1/matrix", "/v1/matrix?format=table", "/v1/changes?since=0", "/v1/resolve/rt-1",
+		"/v1/health", "/v1/sync", "/healthz", "/readyz",
+	}
 	for _, n := range []int{2, 1000} {
-		b.Run(fmt.Sprint(n), func(b *testing.B) { benchGet(b, benchServer(b, n), "/api/v1/runtimes") })
+		h := benchServer(b, n)
+		for _, r := range routes {
+			b.Run(fmt.Sprintf("%d%s", n, r), func(b *testing.B) { benchRequest(b, h, "GET", r, "") })
+		}
 	}
 }
 
-func BenchmarkNativeList(b *testing.B) {
-	for _, n := range []int{2, 1000} {
-		b.Run(fmt.Sprint(n), func(b *testing.B) { benchGet(b, benchServer(b, n), "/v1/runtimes") })
+// BenchmarkReadGzip is the large cached reads with Accept-Encoding: gzip (pre-compressed).
+func BenchmarkReadGzip(b *testing.B) {
+	h := benchServer(b, 1000)
+	for _, r := range []string{"/api/v1/runtimes", "/v1/runtimes"} {
+		b.Run(r, func(b *testing.B) { benchRequest(b, h, "GET", r, "", "Accept-Encoding", "gzip") })
 	}
 }
 
-func BenchmarkNativeListFiltered(b *testing.B) {
-	benchGet(b, benchServer(b, 1000), "/v1/runtimes?status=beta&feature=session_management")
+func BenchmarkNotModified(b *testing.B) {
+	h := benchServer(b, 1000)
+	w := &discard{h: http.Header{}}
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/api/v1/runtimes", nil))
+	benchRequest(b, h, "GET", "/api/v1/runtimes", "", "If-None-Match", w.h.Get("ETag"))
 }
 
-func BenchmarkDropInRequirements(b *testing.B) {
-	benchGet(b, benchServer(b, 1000), "/api/v1/runtimes/rt-500/requirements")
+func BenchmarkPostRoutes(b *testing.B) {
+	h := benchServer(b, 1000)
+	for _, r := range []struct{ path, body string }{
+		{"/api/v1/runtimes/validate", `{"runtime_type":"rt-3","model_id":"gpt-4","agent_config":{"timeout":30}}`},
+		{"/v1/validate", `{"runtime_type":"rt-3","model_id":"gpt-4","agent_config":{"timeout":30},"features":["session management"]}`},
+		{"/v1/select", `{"features":["session management"],"model_provider":"openai"}`},
+	} {
+		b.Run(r.path, func(b *testing.B) { benchRequest(b, h, "POST", r.path, r.body, "Content-Type", "application/json") })
+	}
 }

@@ -367,6 +367,7 @@ type snapHeaders struct {
 	nativeAll    etagPair // the unfiltered native list's ETag
 	mu           stdsync.Mutex
 	items        map[string]etagPair // native single-runtime ETags, made on first use
+	reqs         map[string]etagPair // native requirements ETags, made on first use
 	lengths      map[int][]string    // Content-Length values seen
 }
 
@@ -375,7 +376,8 @@ func (s *Server) headersFor(snap *store.Snapshot) *snapHeaders {
 		return h
 	}
 	h := &snapHeaders{snap: snap, revision: []string{strconv.FormatUint(snap.Revision, 10)},
-		source: []string{string(snap.Source)}, items: map[string]etagPair{}, lengths: map[int][]string{}}
+		source: []string{string(snap.Source)}, items: map[string]etagPair{}, reqs: map[string]etagPair{},
+		lengths: map[int][]string{}}
 	if !snap.UpdatedAt.IsZero() {
 		h.lastModified = []string{snap.UpdatedAt.UTC().Format(http.TimeFormat)}
 	}
@@ -385,15 +387,20 @@ func (s *Server) headersFor(snap *store.Snapshot) *snapHeaders {
 }
 
 // itemETag is the ETag of a native answer about one runtime (etag of its item, revision).
-func (h *snapHeaders) itemETag(key, base string) etagPair {
+func (h *snapHeaders) itemETag(id, base string) etagPair { return h.memoETag(h.items, id, base) }
+
+// reqETag is the ETag of a native requirements answer.
+func (h *snapHeaders) reqETag(id, base string) etagPair { return h.memoETag(h.reqs, id, base) }
+
+func (h *snapHeaders) memoETag(m map[string]etagPair, key, base string) etagPair {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if e, ok := h.items[key]; ok {
+	if e, ok := m[key]; ok {
 		return e
 	}
 	e := newETag(revETag(base, h.snap))
-	if len(h.items) < 100000 {
-		h.items[key] = e
+	if len(m) < 100000 {
+		m[key] = e
 	}
 	return e
 }

@@ -28,6 +28,10 @@ type encoded struct {
 	filterMu sync.RWMutex
 	filtered map[string]*filteredList
 
+	// matrices memoises the matrix per classifier and format.
+	matrixMu sync.Mutex
+	matrices map[matrixKey]*matrixMemo
+
 	// Gzip members of list and all, made on first use (only if a client asks for gzip).
 	listGzOnce, allGzOnce sync.Once
 	listGz, allGz         []byte
@@ -48,6 +52,33 @@ type encodedRuntime struct {
 	itemETag string   // base of native ETags about this runtime (the revision is added)
 	reqETag  etagPair // of the requirements object verbatim
 	reqNativ string   // base of the native requirements answer's ETag
+}
+
+type matrixKey struct {
+	cls    any // the classifier in force (a reload replaces it)
+	format string
+}
+
+type matrixMemo struct {
+	rep representation
+	err error
+}
+
+// matrixFor returns the matrix rendered by build, once per catalog, classifier and format.
+func (e *encoded) matrixFor(cls any, format string, build func() (representation, error)) *matrixMemo {
+	e.matrixMu.Lock()
+	defer e.matrixMu.Unlock()
+	k := matrixKey{cls, format}
+	if m, ok := e.matrices[k]; ok {
+		return m
+	}
+	rep, err := build()
+	m := &matrixMemo{rep: rep, err: err}
+	if e.matrices == nil || len(e.matrices) > 16 {
+		e.matrices = map[matrixKey]*matrixMemo{}
+	}
+	e.matrices[k] = m
+	return m
 }
 
 // filteredList is one memoised filtered native list.

@@ -201,7 +201,7 @@ func (s *Server) handleRuntimeRequirements(c echo.Context) error {
 	}
 	b = append(b, '}')
 	*bp = b
-	rep := single(s.headersFor(st.snap).itemETag("req:"+rt.ID, er.reqNativ), b)
+	rep := single(s.headersFor(st.snap).reqETag(rt.ID, er.reqNativ), b)
 	rep.pooled[0] = bp
 	return s.finishRead(c, st, rep)
 }

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -94,13 +93,36 @@ func (s *Server) handleMatrix(c echo.Context) error {
 	default:
 		return errorf(http.StatusBadRequest, "bad_parameter", "format %q: want json, table or csv", format)
 	}
-	return s.serveRead(c, func(snap *store.Snapshot, now time.Time) (representation, error) {
-		return s.matrix(snap, now, format)
-	})
+	st, err := s.beginRead(c)
+	if err != nil {
+		return err
+	}
+	enc := s.encodedFor(st.snap.Catalog)
+	cls := s.dyn().Classifier
+	memo := enc.matrixFor(cls, format, func() (representation, error) { return s.matrix(st.snap, format) })
+	if memo.err != nil {
+		return memo.err
+	}
+	if format == "table" || format == "csv" {
+		return s.finishRead(c, st, memo.rep)
+	}
+	// JSON: the provenance of this request, then the rows encoded once per catalog.
+	bp := bufPool.Get().(*[]byte)
+	b := append((*bp)[:0], '{')
+	b = s.appendProvenance(b, st.snap, st.now)
+	b = append(b, `,"runtimes":`...)
+	*bp = b
+	rep := representation{etag: memo.rep.etag, pooled: [2]*[]byte{bp}}
+	rep.add(b, nil)
+	rep.add(memo.rep.parts[0], nil)
+	rep.add(closeBrace, nil)
+	return s.finishRead(c, st, rep)
 }
 
-// matrix renders the compatibility matrix of snap in a format.
-func (s *Server) matrix(snap *store.Snapshot, now time.Time, format string) (representation, error) {
+var closeBrace = []byte("}")
+
+// matrix renders the rows of snap's matrix: the JSON array, or the whole table or CSV.
+func (s *Server) matrix(snap *store.Snapshot, format string) (representation, error) {
 	var rows []matrixRow
 	for i, r := range store.Matrix(snap.Catalog) {
 		rows = append(rows, matrixRow{r, s.dyn().Classifier.Of(snap.Catalog.Runtimes()[i])})
@@ -121,10 +143,11 @@ func (s *Server) matrix(snap *store.Snapshot, now time.Time, format string) (rep
 	var b bytes.Buffer
 	switch format {
 	case "", "json":
-		return jsonRep(struct {
-			provenance
-			Runtimes []matrixRow `json:"runtimes"`
-		}{s.provenanceOf(snap, now), rows})
+		b, err := marshalNoEscape(rows)
+		if err != nil {
+			return representation{}, err
+		}
+		return single(newETag(revETag(weakETag(b), snap)), b), nil
 	case "table":
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, strings.Join(header, "\t"))
@@ -144,7 +167,7 @@ func (s *Server) matrix(snap *store.Snapshot, now time.Time, format string) (rep
 			fmt.Fprintln(tw, strings.Join(row, "\t"))
 		}
 		tw.Flush()
-		rep := single(newETag(weakETag(b.Bytes())), b.Bytes())
+		rep := single(newETag(revETag(weakETag(b.Bytes()), snap)), b.Bytes())
 		rep.contentType = hvTextPlain
 		return rep, nil
 	default: // csv
@@ -154,7 +177,7 @@ func (s *Server) matrix(snap *store.Snapshot, now time.Time, format string) (rep
 			_ = w.Write(cells(r, ";"))
 		}
 		w.Flush()
-		rep := single(newETag(weakETag(b.Bytes())), b.Bytes())
+		rep := single(newETag(revETag(weakETag(b.Bytes()), snap)), b.Bytes())
 		rep.contentType = hvTextCSV
 		return rep, nil
 	}

@@ -32,11 +32,33 @@ func (f Filter) Match(rt *Runtime) bool {
 	return true
 }
 
+// matchers prepares the filter's features once for Apply.
+func (f Filter) matchers() []FeatureMatcher {
+	m := make([]FeatureMatcher, len(f.Features))
+	for i, x := range f.Features {
+		m[i] = NewFeatureMatcher(x)
+	}
+	return m
+}
+
 // Apply returns the runtimes of c that match, in catalog order.
 func (f Filter) Apply(c *Catalog) []*Runtime {
 	var out []*Runtime
+	feats := f.matchers()
+	g := f
+	g.Features = nil
 	for _, rt := range c.Runtimes() {
-		if f.Match(rt) {
+		if !g.Match(rt) {
+			continue
+		}
+		ok := true
+		for _, m := range feats {
+			if !m.Match(rt) {
+				ok = false
+				break
+			}
+		}
+		if ok {
 			out = append(out, rt)
 		}
 	}
@@ -52,14 +74,33 @@ func HasFeature(rt *Runtime, feature string) bool {
 	if want == "" {
 		return false
 	}
-	for _, have := range rt.Features {
-		h := NormalizeFeature(have)
-		if h == want || strings.Contains(" "+h+" ", " "+want+" ") {
+	return rt.hasFeatureKey(" " + want + " ")
+}
+
+// hasFeatureKey matches a normalised, space-padded feature against rt's.
+func (rt *Runtime) hasFeatureKey(key string) bool {
+	for _, have := range rt.featureKeys {
+		if strings.Contains(have, key) {
 			return true
 		}
 	}
 	return false
 }
+
+// FeatureMatcher matches one requested feature against many runtimes, normalising it once.
+type FeatureMatcher string
+
+// NewFeatureMatcher prepares feature for matching.
+func NewFeatureMatcher(feature string) FeatureMatcher {
+	n := NormalizeFeature(feature)
+	if n == "" {
+		return ""
+	}
+	return FeatureMatcher(" " + n + " ")
+}
+
+// Match reports whether rt has the feature (see HasFeature).
+func (m FeatureMatcher) Match(rt *Runtime) bool { return m != "" && rt.hasFeatureKey(string(m)) }
 
 // NormalizeFeature lowercases a feature name, trims it and folds runs of spaces, hyphens and
 // underscores into one space, so "Multi-step task_execution" equals "multi step task execution".

@@ -27,6 +27,9 @@ type Runtime struct {
 	Status string
 	// Features is features ∪ supported_features, in the order first seen.
 	Features []string
+	// featureKeys are Features normalised (NormalizeFeature) and padded with spaces, for
+	// whole-word matching without work per request.
+	featureKeys []string
 	// Providers and Families come from the requirements' model_requirement (and
 	// model_requirements when present), sorted and deduplicated.
 	Providers []string
@@ -134,6 +137,10 @@ func newRuntime(raw, reqRaw json.RawMessage, digest *[sha256.Size]byte) (*Runtim
 		Raw:    raw,
 	}
 	rt.Features = union(w.Features, w.SupportedFeatures)
+	rt.featureKeys = make([]string, len(rt.Features))
+	for i, f := range rt.Features {
+		rt.featureKeys[i] = " " + NormalizeFeature(f) + " "
+	}
 	var providers, families []string
 	if isNull(reqRaw) {
 		reqRaw = nil
