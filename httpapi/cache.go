@@ -368,6 +368,7 @@ type snapHeaders struct {
 	mu           stdsync.Mutex
 	items        map[string]etagPair // native single-runtime ETags, made on first use
 	reqs         map[string]etagPair // native requirements ETags, made on first use
+	dropInReqs   map[string]etagPair // drop-in requirements ETags, made on first use
 	lengths      map[int][]string    // Content-Length values seen
 }
 
@@ -376,7 +377,7 @@ func (s *Server) headersFor(snap *store.Snapshot) *snapHeaders {
 		return h
 	}
 	h := &snapHeaders{snap: snap, revision: []string{strconv.FormatUint(snap.Revision, 10)},
-		source: []string{string(snap.Source)}, items: map[string]etagPair{}, reqs: map[string]etagPair{},
+		source: []string{string(snap.Source)}, items: map[string]etagPair{}, reqs: map[string]etagPair{}, dropInReqs: map[string]etagPair{},
 		lengths: map[int][]string{}}
 	if !snap.UpdatedAt.IsZero() {
 		h.lastModified = []string{snap.UpdatedAt.UTC().Format(http.TimeFormat)}
@@ -386,19 +387,29 @@ func (s *Server) headersFor(snap *store.Snapshot) *snapHeaders {
 	return h
 }
 
-// itemETag is the ETag of a native answer about one runtime (etag of its item, revision).
-func (h *snapHeaders) itemETag(id, base string) etagPair { return h.memoETag(h.items, id, base) }
+// itemETag is the ETag of a native answer about one runtime: the hash of its item and the
+// revision, computed on first use.
+func (h *snapHeaders) itemETag(id string, item []byte) etagPair {
+	return h.memoETag(h.items, id, func() string { return revETag(weakETag(item), h.snap) })
+}
 
 // reqETag is the ETag of a native requirements answer.
-func (h *snapHeaders) reqETag(id, base string) etagPair { return h.memoETag(h.reqs, id, base) }
+func (h *snapHeaders) reqETag(id string, req []byte) etagPair {
+	return h.memoETag(h.reqs, id, func() string { return revETag(weakETag(req), h.snap) })
+}
 
-func (h *snapHeaders) memoETag(m map[string]etagPair, key, base string) etagPair {
+// dropInReqETag is the strong ETag of a drop-in requirements answer (the object verbatim).
+func (h *snapHeaders) dropInReqETag(id string, req []byte) etagPair {
+	return h.memoETag(h.dropInReqs, id, func() string { return strongETag(req) })
+}
+
+func (h *snapHeaders) memoETag(m map[string]etagPair, key string, make func() string) etagPair {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if e, ok := m[key]; ok {
 		return e
 	}
-	e := newETag(revETag(base, h.snap))
+	e := newETag(make())
 	if len(m) < 100000 {
 		m[key] = e
 	}

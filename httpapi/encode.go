@@ -3,10 +3,10 @@ package httpapi
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/runtimesd/runtimesd/store"
 )
@@ -19,7 +19,8 @@ type encoded struct {
 	// list is the drop-in GET /api/v1/runtimes body: upstream's objects verbatim.
 	list     []byte
 	listETag etagPair
-	// items is the native JSON of each runtime, by id; all is every item joined by commas.
+	// items is the native JSON of each runtime, by id: slices of all, every item joined by
+	// commas (one buffer, no copy per item).
 	items   map[string]*encodedRuntime
 	all     []byte
 	allETag string
@@ -48,10 +49,7 @@ func (e *encoded) allGzip() []byte {
 }
 
 type encodedRuntime struct {
-	item     []byte
-	itemETag string   // base of native ETags about this runtime (the revision is added)
-	reqETag  etagPair // of the requirements object verbatim
-	reqNativ string   // base of the native requirements answer's ETag
+	item []byte // the native JSON of the runtime: a slice of encoded.all
 }
 
 type matrixKey struct {
@@ -120,26 +118,15 @@ func (e *encoded) filter(key string, f store.Filter, snap *store.Snapshot) *filt
 	return fl
 }
 
-// nativeRuntime is the native view of one runtime: normalised fields next to upstream's
-// objects verbatim.
-type nativeRuntime struct {
-	ID             string          `json:"id"`
-	Name           string          `json:"name"`
-	Type           string          `json:"type,omitempty"`
-	Status         string          `json:"status"`
-	Features       []string        `json:"features"`
-	Providers      []string        `json:"providers"`
-	Families       []string        `json:"families"`
-	Degraded       bool            `json:"degraded"`
-	DegradedReason string          `json:"degraded_reason,omitempty"`
-	Runtime        json.RawMessage `json:"runtime"`
-	Requirements   json.RawMessage `json:"requirements"`
-}
-
 func encodeCatalog(cat *store.Catalog) *encoded {
 	e := &encoded{cat: cat, items: make(map[string]*encodedRuntime, cat.Len())}
-	list := make([]byte, 0, 64*cat.Len()+2)
-	all := make([]byte, 0, 128*cat.Len())
+	size := 2
+	for _, rt := range cat.Runtimes() {
+		size += len(rt.Raw) + 1
+	}
+	list := make([]byte, 0, size)
+	all := make([]byte, 0, 2*size+256*cat.Len())
+	offsets := make([]int, 0, cat.Len()+1)
 	list = append(list, '[')
 	for i, rt := range cat.Runtimes() {
 		if i > 0 {
@@ -147,40 +134,105 @@ func encodeCatalog(cat *store.Catalog) *encoded {
 			all = append(all, ',')
 		}
 		list = append(list, rt.Raw...)
-		nr := nativeRuntime{
-			ID: rt.ID, Name: rt.Name, Type: rt.Type, Status: rt.Status,
-			Features: nonNil(rt.Features), Providers: nonNil(rt.Providers), Families: nonNil(rt.Families),
-			Degraded: rt.Degraded != "", DegradedReason: rt.Degraded,
-			Runtime: rt.Raw, Requirements: rt.RequirementsRaw,
-		}
-		if nr.Requirements == nil {
-			nr.Requirements = json.RawMessage("null")
-		}
-		item, err := marshalNoEscape(nr)
-		if err != nil { // raw JSON was validated when the runtime was built
-			item = []byte(`null`)
-		}
-		all = append(all, item...)
-		er := &encodedRuntime{item: item, itemETag: weakETag(item)}
-		if rt.RequirementsRaw != nil {
-			er.reqETag = newETag(strongETag(rt.RequirementsRaw))
-			er.reqNativ = weakETag(rt.RequirementsRaw)
-		} else {
-			er.reqNativ = weakETag([]byte("null"))
-		}
-		e.items[rt.ID] = er
+		offsets = append(offsets, len(all))
+		all = appendNativeItem(all, rt)
 	}
+	offsets = append(offsets, len(all))
 	list = append(list, ']')
+	for i, rt := range cat.Runtimes() {
+		start, end := offsets[i], offsets[i+1]
+		if i+1 < cat.Len() {
+			end-- // the comma before the next item
+		}
+		e.items[rt.ID] = &encodedRuntime{item: all[start:end:end]}
+	}
 	e.list, e.listETag = list, newETag(strongETag(list))
 	e.all, e.allETag = all, weakETag(all)
 	return e
 }
 
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
+// appendNativeItem appends the native view of one runtime: normalised fields next to
+// upstream's objects verbatim (already validated JSON, so appended as they are).
+func appendNativeItem(b []byte, rt *store.Runtime) []byte {
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, rt.ID)
+	b = append(b, `,"name":`...)
+	b = appendJSONString(b, rt.Name)
+	if rt.Type != "" {
+		b = append(b, `,"type":`...)
+		b = appendJSONString(b, rt.Type)
 	}
-	return s
+	b = append(b, `,"status":`...)
+	b = appendJSONString(b, rt.Status)
+	for _, f := range []struct {
+		name string
+		list []string
+	}{{"features", rt.Features}, {"providers", rt.Providers}, {"families", rt.Families}} {
+		b = append(b, `,"`...)
+		b = append(b, f.name...)
+		b = append(b, `":[`...)
+		for i, v := range f.list {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, v)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"degraded":`...)
+	b = strconv.AppendBool(b, rt.Degraded != "")
+	if rt.Degraded != "" {
+		b = append(b, `,"degraded_reason":`...)
+		b = appendJSONString(b, rt.Degraded)
+	}
+	b = append(b, `,"runtime":`...)
+	b = append(b, rt.Raw...)
+	b = append(b, `,"requirements":`...)
+	if rt.RequirementsRaw == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, rt.RequirementsRaw...)
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string: quotes, backslashes and control characters
+// escaped, invalid UTF-8 replaced by U+FFFD, everything else as it is (like marshalNoEscape).
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
 }
 
 // strongETag is for bodies served byte for byte as hashed.

@@ -41,8 +41,7 @@ func (s *Server) handleDropInRequirements(c echo.Context) error {
 		return &Error{Status: http.StatusNotFound, Code: "requirements_not_found",
 			Message: fmt.Sprintf("Runtime '%s' not found or has no requirements", pythonReplace(id))}
 	}
-	enc := s.encodedFor(st.snap.Catalog)
-	return s.finishRead(c, st, single(enc.items[id].reqETag, rt.RequirementsRaw))
+	return s.finishRead(c, st, single(s.headersFor(st.snap).dropInReqETag(id, rt.RequirementsRaw), rt.RequirementsRaw))
 }
 
 // handleDropInHealth is GET /api/health, shaped like the control plane's own.

@@ -165,7 +165,7 @@ func (s *Server) handleRuntimeGet(c echo.Context) error {
 	b = append(b, er.item...)
 	b = append(b, '}')
 	*bp = b
-	rep := single(s.headersFor(st.snap).itemETag(rt.ID, er.itemETag), b)
+	rep := single(s.headersFor(st.snap).itemETag(rt.ID, er.item), b)
 	rep.pooled[0] = bp
 	return s.finishRead(c, st, rep)
 }
@@ -185,12 +185,11 @@ func (s *Server) handleRuntimeRequirements(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	er := s.encodedFor(st.snap.Catalog).items[rt.ID]
 	bp := bufPool.Get().(*[]byte)
 	b := append((*bp)[:0], '{')
 	b = s.appendProvenance(b, st.snap, st.now)
 	b = append(b, `,"id":`...)
-	b = strconv.AppendQuote(b, rt.ID)
+	b = appendJSONString(b, rt.ID)
 	b = append(b, `,"degraded":`...)
 	b = strconv.AppendBool(b, rt.Degraded != "")
 	b = append(b, `,"requirements":`...)
@@ -201,7 +200,11 @@ func (s *Server) handleRuntimeRequirements(c echo.Context) error {
 	}
 	b = append(b, '}')
 	*bp = b
-	rep := single(s.headersFor(st.snap).reqETag(rt.ID, er.reqNativ), b)
+	req := rt.RequirementsRaw
+	if req == nil {
+		req = []byte("null")
+	}
+	rep := single(s.headersFor(st.snap).reqETag(rt.ID, req), b)
 	rep.pooled[0] = bp
 	return s.finishRead(c, st, rep)
 }

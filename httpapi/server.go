@@ -293,6 +293,14 @@ func (s *Server) post(path string, h echo.HandlerFunc) {
 	s.echo.POST(path, compose(h, s.postChain))
 }
 
+// Prime encodes the current snapshot's bodies now, so the first request does not pay for it.
+func (s *Server) Prime() {
+	if snap := s.opts.Live.Load(); snap != nil {
+		s.encodedFor(snap.Catalog)
+		s.headersFor(snap)
+	}
+}
+
 // Routes lists every route (method and path pattern).
 func (s *Server) Routes() []*echo.Route {
 	return s.echo.Routes()

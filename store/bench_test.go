@@ -26,8 +26,17 @@ func synthetic(b *testing.B, n, version int) *store.Catalog {
 	return c
 }
 
+// benchSizes are the catalog sizes of the store benchmarks; -short stops at 1,000 (CI runs
+// the benchmarks once briefly so they cannot rot).
+func benchSizes() []int {
+	if testing.Short() {
+		return []int{2, 1000}
+	}
+	return []int{2, 1000, 10000, 100000}
+}
+
 func BenchmarkCommitFull(b *testing.B) {
-	for _, n := range []int{1000, 10000} {
+	for _, n := range benchSizes() {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			c1, c2 := synthetic(b, n, 1), synthetic(b, n, 2)
 			db := MustOpen(b, store.Options{})
@@ -48,17 +57,21 @@ func BenchmarkCommitFull(b *testing.B) {
 }
 
 func BenchmarkDiffUnchanged(b *testing.B) {
-	c1, c2 := synthetic(b, 10000, 1), synthetic(b, 10000, 1)
-	b.ReportAllocs()
-	for b.Loop() {
-		if d := store.Diff(c1, c2); !d.Empty() {
-			b.Fatal("changed")
-		}
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			c1, c2 := synthetic(b, n, 1), synthetic(b, n, 1)
+			b.ReportAllocs()
+			for b.Loop() {
+				if d := store.Diff(c1, c2); !d.Empty() {
+					b.Fatal("changed")
+				}
+			}
+		})
 	}
 }
 
 func BenchmarkOpenLoad(b *testing.B) {
-	for _, n := range []int{1000, 10000} {
+	for _, n := range benchSizes() {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			path := filepath.Join(b.TempDir(), "runtimesd.db")
 			db, err := store.Open(path, store.Options{})

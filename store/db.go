@@ -1,7 +1,6 @@
 package store
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -90,45 +89,6 @@ type DB struct {
 	revision uint64
 	changes  []Change
 	closed   bool
-}
-
-// A runtime's record is uvarint(len(raw)) raw uvarint(len(req)) req digest: both objects byte
-// for byte as upstream sent them (JSON encoding would compact them), req empty when the
-// runtime has none, and the content digest so a load need not canonicalise every object.
-func encodeRecord(rt *Runtime) []byte {
-	b := make([]byte, 0, 2*binary.MaxVarintLen64+len(rt.Raw)+len(rt.RequirementsRaw)+len(rt.digest))
-	b = binary.AppendUvarint(b, uint64(len(rt.Raw)))
-	b = append(b, rt.Raw...)
-	b = binary.AppendUvarint(b, uint64(len(rt.RequirementsRaw)))
-	b = append(b, rt.RequirementsRaw...)
-	return append(b, rt.digest[:]...)
-}
-
-// decodeRecord copies the objects out of v (which may point into bbolt's mmap).
-func decodeRecord(v []byte) (raw, req []byte, digest [sha256.Size]byte, err error) {
-	field := func() ([]byte, error) {
-		n, k := binary.Uvarint(v)
-		if k <= 0 || uint64(len(v)-k) < n {
-			return nil, errors.New("bad record length")
-		}
-		out := slices.Clone(v[k : k+int(n)])
-		v = v[k+int(n):]
-		return out, nil
-	}
-	if raw, err = field(); err != nil {
-		return nil, nil, digest, err
-	}
-	if req, err = field(); err != nil {
-		return nil, nil, digest, err
-	}
-	if len(req) == 0 {
-		req = nil
-	}
-	if len(v) != sha256.Size {
-		return nil, nil, digest, errors.New("bad record digest")
-	}
-	copy(digest[:], v)
-	return raw, req, digest, nil
 }
 
 // Open opens (or creates) the data file at path, checks it, and loads the stored snapshot.
@@ -312,13 +272,12 @@ func (db *DB) load() error {
 			if v == nil {
 				return fmt.Errorf("runtime %q listed but not stored", id)
 			}
-			raw, req, digest, err := decodeRecord(v)
+			rt, err := decodeRecord(v)
 			if err != nil {
 				return fmt.Errorf("runtime %q: %v", id, err)
 			}
-			rt, err := newRuntime(raw, req, &digest)
-			if err != nil {
-				return err
+			if rt.ID != id {
+				return fmt.Errorf("runtime %q stored under %q", rt.ID, id)
 			}
 			rts = append(rts, rt)
 		}

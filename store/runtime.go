@@ -114,11 +114,6 @@ func InlineRequirements(raw json.RawMessage) (json.RawMessage, error) {
 // NewRuntime builds a Runtime from the upstream runtime object and its requirements object
 // (nil when it has none). Both byte slices are kept as given; callers must not modify them.
 func NewRuntime(raw, reqRaw json.RawMessage) (*Runtime, error) {
-	return newRuntime(raw, reqRaw, nil)
-}
-
-// newRuntime builds a Runtime; digest, when given (from the store), skips computing it.
-func newRuntime(raw, reqRaw json.RawMessage, digest *[sha256.Size]byte) (*Runtime, error) {
 	var w runtimeWire
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidRuntime, err)
@@ -137,10 +132,7 @@ func newRuntime(raw, reqRaw json.RawMessage, digest *[sha256.Size]byte) (*Runtim
 		Raw:    raw,
 	}
 	rt.Features = union(w.Features, w.SupportedFeatures)
-	rt.featureKeys = make([]string, len(rt.Features))
-	for i, f := range rt.Features {
-		rt.featureKeys[i] = " " + NormalizeFeature(f) + " "
-	}
+	rt.featureKeys = featureKeys(rt.Features)
 	var providers, families []string
 	if isNull(reqRaw) {
 		reqRaw = nil
@@ -169,16 +161,21 @@ func newRuntime(raw, reqRaw json.RawMessage, digest *[sha256.Size]byte) (*Runtim
 	rt.Providers = sortedSet(providers)
 	rt.Families = sortedSet(families)
 	rt.rawSum = sha256.Sum256(raw)
-	if digest != nil {
-		rt.digest = *digest
-		return rt, nil
-	}
 	d, err := contentDigest(raw, reqRaw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: runtime %q: %v", ErrInvalidRuntime, w.ID, err)
 	}
 	rt.digest = d
 	return rt, nil
+}
+
+// featureKeys normalises features for matching (see hasFeatureKey).
+func featureKeys(features []string) []string {
+	keys := make([]string, len(features))
+	for i, f := range features {
+		keys[i] = " " + NormalizeFeature(f) + " "
+	}
+	return keys
 }
 
 // WithDegraded returns a copy of rt marked degraded for the given reason ("" clears it).

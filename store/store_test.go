@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -418,5 +419,36 @@ func TestDB_WarnsOnLoosePermissions(t *testing.T) {
 	db.Close()
 	if !strings.Contains(logs.String(), "accessible to other users") || !strings.Contains(logs.String(), "0755") {
 		t.Fatalf("no warning for a 0755 data directory:\n%s", logs.String())
+	}
+}
+
+// A runtime read back from the file is the runtime that was stored, derived fields included.
+func TestDB_RecordRoundTrip(t *testing.T) {
+	objs := []string{
+		`{"id":"full","name":"Full ✓","type":"agent","status":"beta","features":["A b","c_d"],"supported_features":["E"],"model_requirements":{"default_model":"gpt-4o","supported_providers":["x"]},"default_environment":{"region":"eu"},"requirements":{"model_requirement":{"description":"d","supported_providers":["openai"],"supported_families":["gpt"],"examples":["gpt-4o"]},"required_config_fields":["timeout"],"recommended_config_fields":["t"],"max_history_length":0,"requires_system_prompt":true,"requires_tools":true}}`,
+		`{"id":"bare","status":"available"}`,
+		`{"id":"nullhist","requirements":{"max_history_length":null}}`,
+	}
+	cat := mustCatalog(t, objs...)
+	path := filepath.Join(t.TempDir(), "runtimesd.db")
+	db, _ := store.Open(path, store.Options{})
+	db.Commit(cat, store.SourceUpstream, t0)
+	db.Close()
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, want := range cat.Runtimes() {
+		got, ok := db.Loaded().Catalog.Get(want.ID)
+		if !ok {
+			t.Fatalf("%s missing", want.ID)
+		}
+		if !reflect.DeepEqual(*got, *want) {
+			t.Errorf("%s differs after the round trip:\n got %+v\nwant %+v", want.ID, *got, *want)
+		}
+		if !store.HasFeature(got, "a-B") != !store.HasFeature(want, "a-B") {
+			t.Errorf("%s: feature matching differs", want.ID)
+		}
 	}
 }

@@ -473,6 +473,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		return err
 	}
 	m.reg.MustRegister(newStateCollector(live, db, poller, breakers, classifier))
+	api.Prime()
+	// Loading and encoding left garbage behind (the file's records, decode buffers): hand it
+	// back to the OS now rather than at the next GC cycles, so RSS reflects what is kept.
+	go debug.FreeOSMemory()
 	if err := api.Listen(cfg.Listen); err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ import (
 )
 
 // buildBinary builds runtimesd once per test binary run.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -144,7 +144,7 @@ func post(t *testing.T, url string) (*http.Response, []byte) {
 }
 
 // closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
+func closedPort(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +154,7 @@ func closedPort(t *testing.T) string {
 	return addr
 }
 
-func baseEnv(t *testing.T) []string {
+func baseEnv(t testing.TB) []string {
 	home := t.TempDir()
 	return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home}
 }
