@@ -4,8 +4,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	stdsync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -22,7 +22,7 @@ type httpMetrics struct {
 	// Resolved series, so counting a request does not build label slices.
 	cacheHit, cacheStale, cacheRevalidated, cacheMiss prometheus.Counter
 	mu                                                stdsync.RWMutex
-	series                                            map[seriesKey]series
+	series                                            map[seriesKey]*series
 }
 
 type seriesKey struct {
@@ -50,21 +50,27 @@ func (m *httpMetrics) cacheResult(xcache string) {
 
 // observe counts one request; the series of a route, method and code are resolved once.
 func (m *httpMetrics) observe(route, method string, code int, took time.Duration) {
+	sr := m.seriesFor(route, method, code)
+	sr.count.Inc()
+	sr.duration.Observe(took.Seconds())
+}
+
+func (m *httpMetrics) seriesFor(route, method string, code int) *series {
 	k := seriesKey{route, method, code}
 	m.mu.RLock()
 	sr, ok := m.series[k]
 	m.mu.RUnlock()
-	if !ok {
-		sr = series{count: m.requests.WithLabelValues(route, method, strconv.Itoa(code)),
-			duration: m.duration.WithLabelValues(route, method)}
-		m.mu.Lock()
-		if len(m.series) < 10000 {
-			m.series[k] = sr
-		}
-		m.mu.Unlock()
+	if ok {
+		return sr
 	}
-	sr.count.Inc()
-	sr.duration.Observe(took.Seconds())
+	sr = &series{count: m.requests.WithLabelValues(route, method, strconv.Itoa(code)),
+		duration: m.duration.WithLabelValues(route, method)}
+	m.mu.Lock()
+	if len(m.series) < 10000 {
+		m.series[k] = sr
+	}
+	m.mu.Unlock()
+	return sr
 }
 
 func newHTTPMetrics(reg prometheus.Registerer, waiting func() float64) (*httpMetrics, error) {
@@ -94,34 +100,54 @@ func newHTTPMetrics(reg prometheus.Registerer, waiting func() float64) (*httpMet
 	}
 	m.cacheHit, m.cacheStale = m.cache.WithLabelValues("hit"), m.cache.WithLabelValues("stale")
 	m.cacheRevalidated, m.cacheMiss = m.cache.WithLabelValues("revalidated"), m.cache.WithLabelValues("miss")
-	m.series = map[seriesKey]series{}
+	m.series = map[seriesKey]*series{}
 	return m, nil
 }
 
-// observe is middleware that counts and times every request, and logs it at debug level.
-// Labels use the route pattern (/v1/runtimes/:id), never the raw path, so ids cannot blow up
-// the number of series.
-func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		err := next(c)
-		if err != nil {
-			c.Error(err) // write the error answer now, so its status is what is counted
+// observeRoute returns middleware that counts and times every request of one route, and logs
+// it at debug level. Labels use the route pattern (/v1/runtimes/:id), never the raw path, so
+// ids cannot blow up the number of series; the series of a 200 answer are resolved once.
+func (s *Server) observeRoute(route string) echo.MiddlewareFunc {
+	var ok [3]atomic.Pointer[series] // 200 answers to GET, HEAD, POST
+	slot := func(method string) int {
+		switch method {
+		case http.MethodGet:
+			return 0
+		case http.MethodHead:
+			return 1
+		case http.MethodPost:
+			return 2
 		}
-		route := c.Path()
-		if route == "" || strings.Contains(route, "*") {
-			route = "unmatched"
+		return -1
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err) // write the error answer now, so its status is what is counted
+			}
+			took := time.Since(start)
+			method, code := c.Request().Method, c.Response().Status
+			if m := s.metrics; m != nil {
+				if i := slot(method); code == http.StatusOK && i >= 0 {
+					sr := ok[i].Load()
+					if sr == nil {
+						sr = m.seriesFor(route, method, code)
+						ok[i].Store(sr)
+					}
+					sr.count.Inc()
+					sr.duration.Observe(took.Seconds())
+				} else {
+					m.observe(route, method, code, took)
+				}
+			}
+			if s.opts.Logger.Enabled(c.Request().Context(), slog.LevelDebug) { // a level reload applies at once
+				s.opts.Logger.Debug("request", "method", method, "path", c.Request().URL.Path,
+					"route", route, "status", code, "duration_ms", float64(took.Microseconds())/1000)
+			}
+			return nil
 		}
-		took := time.Since(start)
-		code := c.Response().Status
-		if s.metrics != nil {
-			s.metrics.observe(route, c.Request().Method, code, took)
-		}
-		if s.opts.Logger.Enabled(c.Request().Context(), slog.LevelDebug) { // a level reload applies at once
-			s.opts.Logger.Debug("request", "method", c.Request().Method, "path", c.Request().URL.Path,
-				"route", route, "status", code, "duration_ms", float64(took.Microseconds())/1000)
-		}
-		return nil
 	}
 }
 

@@ -1,0 +1,38 @@
+// Command echobytes is the baseline of bench/compare.sh: an echo v4 server that answers every
+// GET with the same pre-encoded bytes (read once from a URL at start), nothing else.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+
+	"github.com/labstack/echo/v4"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:0", "listen address")
+	from := flag.String("from", "", "URL whose body to serve")
+	key := flag.String("key", "", "Bearer key for -from")
+	flag.Parse()
+	req, _ := http.NewRequest("GET", *from, nil)
+	if *key != "" {
+		req.Header.Set("Authorization", "Bearer "+*key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "echobytes:", err)
+		os.Exit(1)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.GET("/*", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body) })
+	if err := e.Start(*addr); err != nil && err != http.ErrServerClosed {
+		fmt.Fprintln(os.Stderr, "echobytes:", err)
+		os.Exit(1)
+	}
+}
