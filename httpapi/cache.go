@@ -447,6 +447,9 @@ func (s *Server) finishRead(c echo.Context, st readState, rep representation) er
 	}
 	// Clients may keep an answer but must revalidate it (If-None-Match) before reusing it.
 	h["Cache-Control"] = hvNoCache
+	if d := s.dateHeader(); d != nil {
+		h["Date"] = d
+	}
 	if !snap.FetchedAt.IsZero() {
 		h["Age"] = intHeader(int(snap.Age(st.now) / time.Second))
 	}
