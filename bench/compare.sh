@@ -92,6 +92,11 @@ for size in 2 1000; do
   "$work/echobytes" -addr "127.0.0.1:$echo_port" -from "http://127.0.0.1:$cp_port/api/v1/runtimes" -key bench &
   pids+=($!)
   waitfor "http://127.0.0.1:$echo_port/api/v1/runtimes"
+  # The same baseline sending the eight cache headers runtimesd sends: what the headers cost.
+  echoh_port=$(freeport)
+  "$work/echobytes" -addr "127.0.0.1:$echoh_port" -from "http://127.0.0.1:$cp_port/api/v1/runtimes" -key bench -same-headers &
+  pids+=($!)
+  waitfor "http://127.0.0.1:$echoh_port/api/v1/runtimes"
 
   ng_port=$(freeport)
   mkdir -p "$work/nginx-$size/cache" "$work/nginx-$size/logs" "$work/nginx-$size/tmp"
@@ -135,6 +140,7 @@ EOF
   targets=(
     "nginx|http://127.0.0.1:$ng_port/api/v1/runtimes"
     "echo|http://127.0.0.1:$echo_port/api/v1/runtimes"
+    "echo-same-headers|http://127.0.0.1:$echoh_port/api/v1/runtimes"
     "runtimesd|http://127.0.0.1:$rt_port/api/v1/runtimes"
     "runtimesd-native|http://127.0.0.1:$rt_port/v1/runtimes"
   )
@@ -144,7 +150,7 @@ EOF
     for round in $(seq 1 "$ROUNDS"); do
       for t in "${targets[@]}"; do
         name=${t%%|*} url=${t#*|}
-        [ "$name" = echo ] && [ -n "$enc" ] && continue # the baseline has no gzip
+        case "$name" in echo*) [ -n "$enc" ] && continue ;; esac # the baselines have no gzip
         read -r rps p50 p99 < <(run_wrk "$url" "$enc")
         key="$size|${enc:-identity}|$name"
         RESULT[$key|rps]+="$rps "
@@ -171,6 +177,7 @@ for size in 2 1000; do
     rt=$(med "$size|identity|$srv|rps"); ng=$(med "$size|identity|nginx|rps"); ec=$(med "$size|identity|echo|rps")
     fa=$FASTAPI_2; [ "$size" = 1000 ] && fa=$FASTAPI_1000
     printf '| %s %s / echo bytes | %s | ≥ 0.95 |\n' "$srv" "$size" "$(ratio "$rt" "$ec")"
+    printf '| %s %s / echo bytes with the same headers | %s | (what the headers leave) |\n' "$srv" "$size" "$(ratio "$rt" "$(med "$size|identity|echo-same-headers|rps")")"
     target="≥ 0.9"; [ "$size" = 1000 ] && target="≥ 1.0"
     printf '| %s %s / nginx | %s | %s |\n' "$srv" "$size" "$(ratio "$rt" "$ng")" "$target"
     printf '| %s %s p99 / nginx p99 | %s | ≤ 1.5 |\n' "$srv" "$size" "$(ratio "$(med "$size|identity|$srv|p99")" "$(med "$size|identity|nginx|p99")")"

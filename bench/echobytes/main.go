@@ -16,6 +16,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	from := flag.String("from", "", "URL whose body to serve")
 	key := flag.String("key", "", "Bearer key for -from")
+	sameHeaders := flag.Bool("same-headers", false, "also send the eight cache headers runtimesd sends (to price them)")
 	flag.Parse()
 	req, _ := http.NewRequest("GET", *from, nil)
 	if *key != "" {
@@ -30,7 +31,20 @@ func main() {
 	resp.Body.Close()
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.GET("/*", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body) })
+	extra := map[string][]string{
+		"Cache-Control": {"no-cache"}, "Age": {"1"}, "Last-Modified": {"Thu, 26 Nov 2026 18:00:00 GMT"},
+		"X-Cache": {"HIT"}, "X-Runtimes-Revision": {"1"}, "X-Runtimes-Source": {"upstream"},
+		"Vary": {"Accept-Encoding"}, "Etag": {`"0123456789abcdef01234567"`},
+	}
+	e.GET("/*", func(c echo.Context) error {
+		if *sameHeaders {
+			h := c.Response().Header()
+			for k, v := range extra {
+				h[k] = v
+			}
+		}
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
+	})
 	if err := e.Start(*addr); err != nil && err != http.ErrServerClosed {
 		fmt.Fprintln(os.Stderr, "echobytes:", err)
 		os.Exit(1)
