@@ -145,34 +145,34 @@ func revETag(etag string, snap *store.Snapshot) string {
 
 // handleRuntimeGet is GET /v1/runtimes/{id}.
 func (s *Server) handleRuntimeGet(c echo.Context) error {
-	id, err := s.lookupParams(c)
-	if err != nil {
-		return err
-	}
-	st, err := s.beginRead(c)
-	if err != nil {
-		return err
-	}
-	rt, err := lookup(st.snap, id)
-	if err != nil {
-		return err
-	}
-	er := s.encodedFor(st.snap.Catalog).items[rt.ID]
-	bp := bufPool.Get().(*[]byte)
-	b := append((*bp)[:0], '{')
-	b = s.appendProvenance(b, st.snap, st.now)
-	b = append(b, `,"runtime":`...)
-	b = append(b, er.item...)
-	b = append(b, '}')
-	*bp = b
-	rep := single(s.headersFor(st.snap).itemETag(rt.ID, er.item), b)
-	rep.pooled[0] = bp
-	return s.finishRead(c, st, rep)
+	return s.serveRuntime(c, func(b []byte, st readState, rt *store.Runtime, item []byte) ([]byte, etagPair) {
+		b = append(b, `,"runtime":`...)
+		b = append(b, item...)
+		return b, s.headersFor(st.snap).itemETag(rt.ID, item)
+	})
 }
 
 // handleRuntimeRequirements is GET /v1/runtimes/{id}/requirements: the requirements object
 // verbatim (null when the runtime has none) and whether it is degraded.
 func (s *Server) handleRuntimeRequirements(c echo.Context) error {
+	return s.serveRuntime(c, func(b []byte, st readState, rt *store.Runtime, _ []byte) ([]byte, etagPair) {
+		req := rt.RequirementsRaw
+		if req == nil {
+			req = []byte("null")
+		}
+		b = append(b, `,"id":`...)
+		b = appendJSONString(b, rt.ID)
+		b = append(b, `,"degraded":`...)
+		b = strconv.AppendBool(b, rt.Degraded != "")
+		b = append(b, `,"requirements":`...)
+		b = append(b, req...)
+		return b, s.headersFor(st.snap).reqETag(rt.ID, req)
+	})
+}
+
+// serveRuntime answers a native read about one runtime: {provenance, ...fields}, the fields
+// appended by body (which also names the ETag), in a pooled buffer.
+func (s *Server) serveRuntime(c echo.Context, body func(b []byte, st readState, rt *store.Runtime, item []byte) ([]byte, etagPair)) error {
 	id, err := s.lookupParams(c)
 	if err != nil {
 		return err
@@ -185,26 +185,14 @@ func (s *Server) handleRuntimeRequirements(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	item := s.encodedFor(st.snap.Catalog).items[rt.ID].item
 	bp := bufPool.Get().(*[]byte)
 	b := append((*bp)[:0], '{')
 	b = s.appendProvenance(b, st.snap, st.now)
-	b = append(b, `,"id":`...)
-	b = appendJSONString(b, rt.ID)
-	b = append(b, `,"degraded":`...)
-	b = strconv.AppendBool(b, rt.Degraded != "")
-	b = append(b, `,"requirements":`...)
-	if rt.RequirementsRaw == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, rt.RequirementsRaw...)
-	}
+	b, etag := body(b, st, rt, item)
 	b = append(b, '}')
 	*bp = b
-	req := rt.RequirementsRaw
-	if req == nil {
-		req = []byte("null")
-	}
-	rep := single(s.headersFor(st.snap).reqETag(rt.ID, req), b)
+	rep := single(etag, b)
 	rep.pooled[0] = bp
 	return s.finishRead(c, st, rep)
 }

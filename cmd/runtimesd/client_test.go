@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
-	"io"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/runtimesd/runtimesd/sync/fakecp"
 )
@@ -13,33 +10,8 @@ import (
 // startInProcess runs `serve` through Main and returns its address and a stop function.
 func startInProcess(t *testing.T, env map[string]string, args ...string) (string, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var errb syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...), io.Discard, &errb, func(k string) string { return env[k] })
-	}()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if m := listenRE.FindStringSubmatch(errb.String()); m != nil {
-			// Wait for the boot sync so answers come from the control plane.
-			for !strings.Contains(errb.String(), "msg=\"sync run\"") && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
-			return m[1], func() {
-				cancel()
-				select {
-				case <-done:
-				case <-time.After(15 * time.Second):
-					t.Error("serve did not stop")
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no listening line:\n%s", errb.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	addr, _, stop := serveLogged(t, env, args...)
+	return addr, stop
 }
 
 func TestClientCommands(t *testing.T) {
