@@ -79,8 +79,8 @@ func checkQuery(c echo.Context, allowed ...string) (url.Values, error) {
 // readParams are the query parameters every read takes (blocking reads).
 var readParams = []string{"index", "wait"}
 
-// handleRuntimeList is GET /v1/runtimes with filters status, type, provider and feature
-// (repeatable; all must match). Filtered lists are memoised per catalog.
+// handleRuntimeList is GET /v1/runtimes with filters status, type, provider, health and
+// feature (repeatable; all must match). Filtered lists are memoised per catalog.
 func (s *Server) handleRuntimeList(c echo.Context) error {
 	st, err := s.beginRead(c)
 	if err != nil {
@@ -94,15 +94,23 @@ func (s *Server) handleRuntimeList(c echo.Context) error {
 		if memo, ok := enc.memoFilter(raw); ok {
 			fl = memo
 		} else {
-			q, err := checkQuery(c, append([]string{"status", "type", "provider", "feature"}, readParams...)...)
+			q, err := checkQuery(c, append([]string{"status", "type", "provider", "feature", "health"}, readParams...)...)
 			if err != nil {
 				return err
 			}
 			f := store.Filter{Status: q.Get("status"), Type: q.Get("type"), Provider: q.Get("provider"), Features: q["feature"]}
-			if f.Status != "" || f.Type != "" || f.Provider != "" || len(f.Features) > 0 {
+			if h := q.Get("health"); h != "" {
+				class := health.Class(strings.ToLower(h))
+				if class != health.Healthy && class != health.Unhealthy && class != health.Unknown {
+					return errorf(http.StatusBadRequest, "bad_parameter", "health must be healthy, unhealthy or unknown, got %q", h)
+				}
+				cls := s.dyn().Classifier // a reload drops the memoised lists (Reload)
+				f.Where = func(rt *store.Runtime) bool { return cls.Of(rt) == class }
+			}
+			if f.Status != "" || f.Type != "" || f.Provider != "" || len(f.Features) > 0 || f.Where != nil {
 				key := raw
 				if q.Has("index") || q.Has("wait") { // varying values: memoise by the filter alone
-					key = strings.Join([]string{f.Status, f.Type, f.Provider, strings.Join(f.Features, "\x01")}, "\x00")
+					key = strings.Join([]string{f.Status, f.Type, f.Provider, q.Get("health"), strings.Join(f.Features, "\x01")}, "\x00")
 				}
 				fl = enc.filter(key, f, snap)
 			}

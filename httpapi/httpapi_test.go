@@ -262,6 +262,8 @@ func TestNative(t *testing.T) {
 		{"feature=code-first_design&feature=Repository+awareness", "claude_code"},
 		{"feature=code-first_design&status=available", ""},
 		{"type=agent", ""},
+		{"health=healthy", "default,claude_code"},
+		{"health=unhealthy", ""},
 	} {
 		t.Run("Filter?"+tc.query, func(t *testing.T) {
 			a := do(t, "GET", h.url+"/v1/runtimes?"+tc.query, "")
@@ -278,6 +280,7 @@ func TestNative(t *testing.T) {
 	for _, tc := range []struct{ path, code string }{
 		{"/v1/runtimes?stauts=beta", "unknown_parameter"},
 		{"/v1/runtimes?status=", "bad_parameter"},
+		{"/v1/runtimes?health=fine", "bad_parameter"},
 		{"/v1/runtimes/nope", "runtime_not_found"},
 		{"/v1/runtimes/Default", "runtime_not_found"},
 		{"/v1/runtimes/nope/requirements", "runtime_not_found"},
@@ -457,5 +460,24 @@ func TestServer_BusyPortFailsAtListen(t *testing.T) {
 	}
 	if a := do(t, "GET", srv.URL+"/readyz", ""); a.status != 503 {
 		t.Errorf("readyz %d", a.status)
+	}
+}
+
+// A reload of the status map changes what a memoised health filter answers.
+func TestHealthFilterFollowsReload(t *testing.T) {
+	live := store.NewLive(&store.Snapshot{Revision: 1, Source: store.SourceCache, Catalog: store.SeedCatalog()})
+	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.Handler())
+	defer srv.Close()
+	if m := do(t, "GET", srv.URL+"/v1/runtimes?health=unhealthy", "").json(t); m["count"] != 0.0 {
+		t.Fatalf("before: %v", m["count"])
+	}
+	cls, _ := health.NewClassifier(map[string]string{"beta": "unhealthy"})
+	api.Reload(httpapi.Reloadable{Classifier: cls})
+	if m := do(t, "GET", srv.URL+"/v1/runtimes?health=unhealthy", "").json(t); m["count"] != 1.0 {
+		t.Fatalf("after the reload: %v", m["count"])
 	}
 }

@@ -225,6 +225,7 @@ func (s *Server) Reload(r Reloadable) {
 		r.ValidateMode = cur.ValidateMode
 	}
 	s.reloadable.Store(&r)
+	s.enc.Store(nil) // memoised filtered lists and matrices may depend on the old classes
 }
 
 // New builds the server and its routes. It does not listen.

@@ -11,6 +11,9 @@ type Filter struct {
 	Provider string
 	// Features must all be present in the runtime's features ∪ supported_features.
 	Features []string
+	// Where, when set, must also accept the runtime (a caller's own condition, such as its
+	// health class).
+	Where func(*Runtime) bool
 }
 
 // Match reports whether rt passes the filter.
@@ -22,6 +25,9 @@ func (f Filter) Match(rt *Runtime) bool {
 		return false
 	}
 	if f.Provider != "" && !containsFold(rt.Providers, f.Provider) {
+		return false
+	}
+	if f.Where != nil && !f.Where(rt) {
 		return false
 	}
 	for _, want := range f.Features {

@@ -257,9 +257,10 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func cmdList(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var cf clientFlags
-	var status, typ, provider string
+	var status, typ, provider, healthClass string
 	var features stringList
 	fs := newClientFlags("list", stderr, &cf)
+	fs.StringVar(&healthClass, "health", "", "only runtimes of this health class: healthy, unhealthy or unknown")
 	fs.StringVar(&status, "status", "", "only runtimes with this status")
 	fs.StringVar(&typ, "type", "", "only runtimes of this type")
 	fs.StringVar(&provider, "provider", "", "only runtimes supporting this model provider")
@@ -268,7 +269,7 @@ func cmdList(args []string, stdout, stderr io.Writer, getenv func(string) string
 		return err
 	}
 	q := url.Values{}
-	for k, v := range map[string]string{"status": status, "type": typ, "provider": provider} {
+	for k, v := range map[string]string{"status": status, "type": typ, "provider": provider, "health": healthClass} {
 		if v != "" {
 			q.Set(k, v)
 		}

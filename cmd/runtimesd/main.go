@@ -66,7 +66,7 @@ Usage:
 
 Clients of a running daemon (--addr ADDR), or of the data file with --offline [--data DIR];
 --json prints the API's JSON:
-  runtimesd list [--status S] [--type T] [--provider P] [--feature F]...
+  runtimesd list [--status S] [--type T] [--provider P] [--health H] [--feature F]...
   runtimesd get ID
   runtimesd requirements ID
   runtimesd validate --runtime ID [--model M] [--system-prompt P] [--agent-config JSON] [--feature F]... | -f FILE
