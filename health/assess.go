@@ -23,6 +23,9 @@ type Inputs struct {
 	MaxStale time.Duration
 	Sync     SyncStatus
 	Breakers map[string]BreakerStatus
+	// Notices are conditions found at start that an operator must hear of (a corrupt data
+	// file moved aside).
+	Notices []string
 }
 
 // Assess returns the overall status and every reason it is not ok, most serious first.
@@ -66,6 +69,7 @@ func Assess(in Inputs) (string, []string) {
 	if h := in.Sync.Held; h != nil {
 		reasons = append(reasons, fmt.Sprintf("an upstream answer is held back: %s (%d of %d)", h.Reason, h.Seen, h.Needed))
 	}
+	reasons = append(reasons, in.Notices...)
 	if d := s.Catalog.Degraded(); len(d) > 0 {
 		reasons = append(reasons, fmt.Sprintf("requirements of %s could not be refreshed (serving the previous ones)", quoteList(d)))
 	}

@@ -129,6 +129,7 @@ func TestAssess(t *testing.T) {
 		{"BreakerOpen", health.Inputs{Snapshot: fresh, Now: now, MaxStale: time.Hour, Sync: health.SyncStatus{Enabled: true}, Breakers: map[string]health.BreakerStatus{"list": {State: "open"}}}, "degraded", "list calls is open"},
 		{"Held", health.Inputs{Snapshot: fresh, Now: now, MaxStale: time.Hour, Sync: health.SyncStatus{Enabled: true, Held: &health.Hold{Reason: "empty", Seen: 1, Needed: 3}}}, "degraded", "held back"},
 		{"Failures", health.Inputs{Snapshot: fresh, Now: now, MaxStale: time.Hour, Sync: health.SyncStatus{Enabled: true, ConsecutiveFailures: 2, LastRuns: []health.Run{{Error: "GET x: HTTP 500"}}}}, "degraded", "2 sync run(s) failed in a row: GET x: HTTP 500"},
+		{"Notice", health.Inputs{Snapshot: fresh, Now: now, MaxStale: time.Hour, Sync: health.SyncStatus{Enabled: true}, Notices: []string{"moved aside to x"}}, "degraded", "moved aside"},
 		{"Disabled", health.Inputs{Snapshot: fresh, Now: now, MaxStale: time.Hour, Sync: health.SyncStatus{DisabledReason: "no API key"}}, "degraded", "sync disabled: no API key"},
 	}
 	for _, tc := range cases {

@@ -68,7 +68,7 @@ func (s *Server) report(snap *store.Snapshot, now time.Time) healthReport {
 		r.ControlPlane.Transitions = s.opts.Breakers.Transitions()
 	}
 	r.Status, r.Reasons = health.Assess(health.Inputs{Snapshot: snap, Now: now, MaxStale: s.dyn().MaxStale,
-		Sync: r.Sync, Breakers: r.ControlPlane.Breakers})
+		Sync: r.Sync, Breakers: r.ControlPlane.Breakers, Notices: s.opts.Notices})
 	r.DefaultRuntime = s.dyn().Fallback.Default
 	r.Fallbacks = []health.ActiveFallback{}
 	r.Runtimes.Healthy, r.Runtimes.Unhealthy, r.Runtimes.Unknown = []string{}, []string{}, []string{}

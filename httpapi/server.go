@@ -74,6 +74,9 @@ type Options struct {
 	Fallback health.FallbackRules
 	// ControlPlaneURL is shown by /v1/health.
 	ControlPlaneURL string
+	// Notices are start-up conditions /v1/health reports (and that make it degraded), such as
+	// a corrupt data file moved aside.
+	Notices []string
 	// Token, when set, is the local bearer token required on mutating routes (POST /v1/sync)
 	// and, with TokenReads, on every route but /healthz and /readyz.
 	Token      string

@@ -453,6 +453,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		ControlPlaneURL:   cfg.ControlPlane.BaseURL,
 		Registerer:        m.reg,
 		Gatherer:          m.reg,
+		Notices:           startupNotices(db),
 		Token:             cfg.token,
 		TokenReads:        cfg.HTTP.TokenReads,
 		CORSOrigins:       cfg.HTTP.CORSOrigins,
@@ -529,6 +530,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		logger.Info("stopped")
 	}
 	return errors.Join(errs...)
+}
+
+// startupNotices are what the daemon found at start and /v1/health keeps reporting.
+func startupNotices(db *store.DB) []string {
+	if aside := db.MovedAside(); aside != "" {
+		return []string{"the data file was unreadable at start and was moved aside to " + aside + " (kept for inspection)"}
+	}
+	return nil
 }
 
 func isLoopback(listen string) bool {

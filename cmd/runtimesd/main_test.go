@@ -388,3 +388,28 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// A corrupt data file does not stop the daemon: it is moved aside, the seed is served, and
+// /v1/health keeps saying so.
+func TestEndToEnd_CorruptFileMovedAside(t *testing.T) {
+	bin := buildBinary(t)
+	data := t.TempDir()
+	os.WriteFile(filepath.Join(data, dbFile), bytes.Repeat([]byte("garbage "), 4096), 0o600)
+	d := start(t, bin, baseEnv(t), "serve", "--data", data, "--listen", "127.0.0.1:0")
+	if !strings.Contains(d.stderr.String(), "moved it aside") {
+		t.Errorf("the log must say the file was moved aside:\n%s", d.stderr)
+	}
+	resp, _ := get(t, "http://"+d.addr+"/api/v1/runtimes")
+	if resp.StatusCode != 200 || resp.Header.Get("X-Runtimes-Source") != "seed" {
+		t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("X-Runtimes-Source"))
+	}
+	_, h := get(t, "http://"+d.addr+"/v1/health")
+	if !strings.Contains(string(h), "moved aside to "+filepath.Join(data, dbFile)+".corrupt-") {
+		t.Errorf("/v1/health must report the moved file: %.500s", h)
+	}
+	matches, _ := filepath.Glob(filepath.Join(data, dbFile+".corrupt-*"))
+	if len(matches) != 1 {
+		t.Errorf("corrupt file kept: %v", matches)
+	}
+	d.stop(t)
+}
