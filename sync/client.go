@@ -55,7 +55,8 @@ const (
 	KindServer      ErrorKind = "server" // 5xx
 	KindTimeout     ErrorKind = "timeout"
 	KindNetwork     ErrorKind = "network"
-	KindBadResponse ErrorKind = "bad_response" // malformed, truncated, wrong shape, too large
+	KindBadResponse ErrorKind = "bad_response" // malformed, truncated, wrong shape
+	KindTooLarge    ErrorKind = "too_large"    // beyond MaxResponseBytes: not retried
 	KindBreakerOpen ErrorKind = "breaker_open"
 	KindCanceled    ErrorKind = "canceled"
 )
@@ -369,7 +370,7 @@ func (c *Client) ValidateUpstream(ctx context.Context, body []byte, contentType 
 		status = r.StatusCode
 		switch {
 		case int64(len(b)) > c.opts.MaxResponseBytes:
-			return nil, &Error{Call: call, Kind: KindBadResponse, Status: status, Err: errors.New("response over the size cap")}
+			return nil, &Error{Call: call, Kind: KindTooLarge, Status: status, Err: fmt.Errorf("response larger than the %d-byte cap", c.opts.MaxResponseBytes)}
 		case status == http.StatusUnauthorized || status == http.StatusForbidden:
 			return nil, &Error{Call: call, Kind: KindCredentials, Status: status, Body: excerpt(b)}
 		case status >= 500 || status == http.StatusTooManyRequests:
@@ -477,7 +478,7 @@ func (c *Client) do(ctx context.Context, kind, call, path string) ([]byte, error
 		return nil, e
 	}
 	if int64(len(body)) > c.opts.MaxResponseBytes {
-		return nil, &Error{Call: call, Kind: KindBadResponse, Status: resp.StatusCode,
+		return nil, &Error{Call: call, Kind: KindTooLarge, Status: resp.StatusCode,
 			Err: fmt.Errorf("response larger than the %d-byte cap", c.opts.MaxResponseBytes)}
 	}
 

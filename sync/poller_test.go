@@ -527,8 +527,11 @@ func TestClient(t *testing.T) {
 		e := newEnv(t, setup{client: rsync.ClientOptions{MaxResponseBytes: 1024}})
 		_, err := e.client.ListRuntimes(context.Background())
 		var ue *rsync.Error
-		if !errors.As(err, &ue) || ue.Kind != rsync.KindBadResponse || !strings.Contains(err.Error(), "1024-byte cap") {
+		if !errors.As(err, &ue) || ue.Kind != rsync.KindTooLarge || !strings.Contains(err.Error(), "1024-byte cap") {
 			t.Fatalf("err = %v", err)
+		}
+		if n := e.fake.Count("/api/v1/runtimes"); n != 1 {
+			t.Errorf("an answer beyond the cap must not be fetched again (retried %d times)", n-1)
 		}
 	})
 
