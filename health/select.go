@@ -23,6 +23,9 @@ type SelectRequest struct {
 	AllowUnhealthy bool `json:"allow_unhealthy"`
 	// Candidates restricts the choice to these ids (all runtimes when empty).
 	Candidates []string `json:"candidates"`
+	// Limit, when above 0, keeps only the best Limit candidates in the answer (Total says
+	// how many were ranked).
+	Limit int `json:"limit"`
 }
 
 // Ranked is one candidate runtime with how well it matches.
@@ -48,7 +51,9 @@ type Ranked struct {
 type Selection struct {
 	Best       *Ranked  `json:"best"`
 	Candidates []Ranked `json:"candidates"`
-	Unmet      []string `json:"unmet,omitempty"`
+	// Total is how many candidates were ranked (Candidates may hold fewer, see Limit).
+	Total int      `json:"total"`
+	Unmet []string `json:"unmet,omitempty"`
 }
 
 // ErrUnknownCandidates is returned when SelectRequest.Candidates names ids not in the catalog.
@@ -103,6 +108,10 @@ func Select(c *store.Catalog, cls *Classifier, modelOK func(*store.Runtime, stri
 		sel.Best = &best
 	} else {
 		sel.Unmet = unmet(ranked, req)
+	}
+	sel.Total = len(ranked)
+	if req.Limit > 0 && req.Limit < len(ranked) {
+		sel.Candidates = ranked[:req.Limit]
 	}
 	return sel, nil
 }

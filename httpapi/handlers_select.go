@@ -30,11 +30,14 @@ func (s *Server) handleSelect(c echo.Context) error {
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
 			return errorf(http.StatusBadRequest, "bad_body",
-				"the body must be a JSON object with features, model_provider, model_id, allow_unhealthy, candidates: %v", err)
+				"the body must be a JSON object with features, model_provider, model_id, allow_unhealthy, candidates, limit: %v", err)
 		}
 		if dec.More() {
 			return errorf(http.StatusBadRequest, "bad_body", "the body has data after the JSON object")
 		}
+	}
+	if req.Limit < 0 {
+		return errorf(http.StatusBadRequest, "bad_field", "limit must be 0 (all) or more")
 	}
 	snap, err := s.snapshot()
 	if err != nil {
@@ -61,7 +64,8 @@ func (s *Server) handleSelect(c echo.Context) error {
 			provenance
 			Unmet      []string        `json:"unmet"`
 			Candidates []health.Ranked `json:"candidates"`
-		}{e, s.provenanceOf(snap, now), sel.Unmet, sel.Candidates})
+			Total      int             `json:"total"`
+		}{e, s.provenanceOf(snap, now), sel.Unmet, sel.Candidates, sel.Total})
 	}
 	return writeJSON(c, http.StatusOK, struct {
 		provenance

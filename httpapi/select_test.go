@@ -31,6 +31,12 @@ func TestSelectEndpoint(t *testing.T) {
 	if a = post(`{"features":["code review"],"candidates":["strict"],"allow_unhealthy":true}`); a.status != 200 {
 		t.Errorf("allow_unhealthy: %d %s", a.status, a.body)
 	}
+	if a = post(`{"limit":1}`); a.status != 200 || len(a.json(t)["candidates"].([]any)) != 1 || a.json(t)["total"] != 3.0 {
+		t.Errorf("limit: %s", a.body)
+	}
+	if a = post(`{"limit":-1}`); a.status != 400 {
+		t.Errorf("negative limit: %d", a.status)
+	}
 	if a = post(``); a.status != 200 || a.json(t)["best"].(map[string]any)["id"] != "default" {
 		t.Errorf("no requirements: the best healthy runtime, ties broken by id: %s", a.body)
 	}
