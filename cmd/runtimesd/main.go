@@ -70,7 +70,7 @@ Clients of a running daemon (--addr ADDR), or of the data file with --offline [-
   runtimesd get ID
   runtimesd requirements ID
   runtimesd validate --runtime ID [--model M] [--system-prompt P] [--agent-config JSON] [--feature F]... | -f FILE
-  runtimesd select [--feature F]... [--provider P] [--model M] [--allow-unhealthy] [--candidate ID]...
+  runtimesd select [--feature F]... [--provider P] [--model M] [--allow-unhealthy] [--candidate ID]... [--limit N]
   runtimesd matrix [--csv]
   runtimesd health
   runtimesd probe live|ready                 exit 0 when /healthz or /readyz answers 200
