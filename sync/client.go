@@ -306,12 +306,58 @@ func (c *Client) ListRuntimes(ctx context.Context) ([]json.RawMessage, error) {
 		return nil, &Error{Call: "GET " + path, Kind: KindBadResponse, Status: 200,
 			Err: errors.New("expected a JSON array of runtimes"), Body: excerpt(body)}
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(trimmed, &items); err != nil {
+	if !json.Valid(trimmed) {
+		var v any
+		err := json.Unmarshal(trimmed, &v) // for the position and wording of the error
 		return nil, &Error{Call: "GET " + path, Kind: KindBadResponse, Status: 200,
 			Err: fmt.Errorf("malformed JSON: %v", err), Body: excerpt(body)}
 	}
-	return items, nil
+	return splitArray(trimmed), nil
+}
+
+// splitArray returns the elements of a valid JSON array as slices of it (no copy), each
+// exactly as written. Only strings and nesting need tracking: the input is known valid.
+func splitArray(b []byte) []json.RawMessage {
+	var items []json.RawMessage
+	depth, start, inString, escaped := 0, -1, false, false
+	for i, c := range b {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{':
+			depth++
+			if depth == 1 {
+				continue
+			}
+		case ']', '}':
+			depth--
+		case ',':
+			if depth == 1 {
+				items = append(items, bytes.TrimSpace(b[start:i]))
+				start = -1
+				continue
+			}
+		}
+		if depth >= 1 && start < 0 && c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			start = i
+		}
+		if depth == 0 && start >= 0 { // the closing bracket of the array
+			items = append(items, bytes.TrimSpace(b[start:i]))
+			start = -1
+		}
+	}
+	return items
 }
 
 // GetRequirements calls GET /api/v1/runtimes/{id}/requirements.
@@ -467,7 +513,7 @@ func (c *Client) do(ctx context.Context, kind, call, path string) ([]byte, error
 		return nil, c.transportError(ctx, call, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.opts.MaxResponseBytes+1))
+	body, err := readCapped(resp, c.opts.MaxResponseBytes)
 	c.observe(kind, resp.StatusCode, start)
 	if err != nil {
 		e := c.transportError(ctx, call, err)
@@ -523,6 +569,18 @@ func (c *Client) transportError(ctx context.Context, call string, err error) err
 	default:
 		return &Error{Call: call, Kind: KindNetwork, Err: err}
 	}
+}
+
+// readCapped reads a body of at most limit bytes (one more byte tells that it was longer),
+// into a buffer sized from Content-Length when the server sent one.
+func readCapped(resp *http.Response, limit int64) ([]byte, error) {
+	r := io.LimitReader(resp.Body, limit+1)
+	if n := resp.ContentLength; n > 0 && n <= limit {
+		buf := bytes.NewBuffer(make([]byte, 0, n+1))
+		_, err := buf.ReadFrom(r)
+		return buf.Bytes(), err
+	}
+	return io.ReadAll(r)
 }
 
 // parseRetryAfter reads delay-seconds or an HTTP date; 0 when absent or unreadable.

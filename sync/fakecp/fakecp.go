@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -499,6 +500,7 @@ func serveBody(w http.ResponseWriter, r *http.Request, body []byte, etags bool) 
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body))) // as uvicorn does
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
