@@ -322,18 +322,21 @@ func oneID(fs *flag.FlagSet, what string) (string, error) {
 	return fs.Arg(0), nil
 }
 
-func cmdGet(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+// readOne is a client command that GETs one runtime's path and prints it: as JSON with
+// --json, else through render.
+func readOne(name string, path func(id string) string, render func(id string, m map[string]any) error,
+	args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var cf clientFlags
-	fs := newClientFlags("get", stderr, &cf)
+	fs := newClientFlags(name, stderr, &cf)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	id, err := oneID(fs, "get")
+	id, err := oneID(fs, name)
 	if err != nil {
 		return err
 	}
 	return withClient(cf, getenv, stderr, func(c *apiClient) error {
-		b, err := c.do("GET", "/v1/runtimes/"+url.PathEscape(id), nil)
+		b, err := c.do("GET", path(url.PathEscape(id)), nil)
 		if err != nil {
 			return err
 		}
@@ -344,6 +347,12 @@ func cmdGet(args []string, stdout, stderr io.Writer, getenv func(string) string)
 		if err != nil {
 			return err
 		}
+		return render(id, m)
+	})
+}
+
+func cmdGet(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	return readOne("get", func(id string) string { return "/v1/runtimes/" + id }, func(_ string, m map[string]any) error {
 		rt := m["runtime"].(map[string]any)
 		raw, _ := rt["runtime"].(map[string]any)
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -360,7 +369,7 @@ func cmdGet(args []string, stdout, stderr io.Writer, getenv func(string) string)
 		}
 		fmt.Fprintln(stdout, provenanceLine(m))
 		return nil
-	})
+	}, args, stdout, stderr, getenv)
 }
 
 func orEmptyAny(v any) any {
@@ -371,27 +380,7 @@ func orEmptyAny(v any) any {
 }
 
 func cmdRequirements(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	var cf clientFlags
-	fs := newClientFlags("requirements", stderr, &cf)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	id, err := oneID(fs, "requirements")
-	if err != nil {
-		return err
-	}
-	return withClient(cf, getenv, stderr, func(c *apiClient) error {
-		b, err := c.do("GET", "/v1/runtimes/"+url.PathEscape(id)+"/requirements", nil)
-		if err != nil {
-			return err
-		}
-		if cf.jsonOut {
-			return printJSON(stdout, b)
-		}
-		m, err := decodeMap(b)
-		if err != nil {
-			return err
-		}
+	return readOne("requirements", func(id string) string { return "/v1/runtimes/" + id + "/requirements" }, func(id string, m map[string]any) error {
 		req, ok := m["requirements"].(map[string]any)
 		if !ok {
 			fmt.Fprintf(stdout, "%s has no requirements\n%s\n", id, provenanceLine(m))
@@ -410,7 +399,7 @@ func cmdRequirements(args []string, stdout, stderr io.Writer, getenv func(string
 		}
 		fmt.Fprintln(stdout, provenanceLine(m))
 		return nil
-	})
+	}, args, stdout, stderr, getenv)
 }
 
 func orDash(v any) any {
