@@ -144,10 +144,8 @@ type ClientOptions struct {
 	// InsecureSkipVerify turns TLS verification off. Only for explicit configuration; the
 	// caller warns.
 	InsecureSkipVerify bool
-	// Transport, when set, replaces the default HTTP transport (tests).
-	Transport http.RoundTripper
-	UserAgent string
-	Logger    *slog.Logger
+	UserAgent          string
+	Logger             *slog.Logger
 	// OnCall, when set, is told of every HTTP exchange with the control plane: its call kind,
 	// the status (0 when no answer came) and how long it took (metrics).
 	OnCall func(kind string, status int, took time.Duration)
@@ -225,34 +223,30 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("control plane base URL %q: want http(s)://host[:port][/path]", opts.BaseURL)
 	}
-	transport := opts.Transport
-	if transport == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		if opts.CAFile != "" || opts.InsecureSkipVerify {
-			tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: opts.InsecureSkipVerify} //nolint:gosec // explicit config only
-			if opts.CAFile != "" {
-				pem, err := os.ReadFile(opts.CAFile)
-				if err != nil {
-					return nil, fmt.Errorf("control plane CA file: %w", err)
-				}
-				pool, err := x509.SystemCertPool()
-				if err != nil {
-					pool = x509.NewCertPool()
-				}
-				if !pool.AppendCertsFromPEM(pem) {
-					return nil, fmt.Errorf("control plane CA file %s: no PEM certificate in it", opts.CAFile)
-				}
-				tc.RootCAs = pool
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if opts.CAFile != "" || opts.InsecureSkipVerify {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: opts.InsecureSkipVerify} //nolint:gosec // explicit config only
+		if opts.CAFile != "" {
+			pem, err := os.ReadFile(opts.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("control plane CA file: %w", err)
 			}
-			t.TLSClientConfig = tc
+			pool, err := x509.SystemCertPool()
+			if err != nil {
+				pool = x509.NewCertPool()
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("control plane CA file %s: no PEM certificate in it", opts.CAFile)
+			}
+			tc.RootCAs = pool
 		}
-		t.ResponseHeaderTimeout = opts.Timeout
-		t.MaxIdleConnsPerHost = 8
-		transport = t
+		t.TLSClientConfig = tc
 	}
+	t.ResponseHeaderTimeout = opts.Timeout
+	t.MaxIdleConnsPerHost = 8
 	c := &Client{base: base, opts: opts, etags: map[string]etagEntry{}}
 	c.http = &http.Client{
-		Transport: transport,
+		Transport: t,
 		// Follow redirects only on the same host: the API key must never reach another one.
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 3 {

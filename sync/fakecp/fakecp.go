@@ -240,17 +240,6 @@ func (s *Server) Count(path string) int {
 	return s.counts[path]
 }
 
-// Total returns how many requests reached the server.
-func (s *Server) Total() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, c := range s.counts {
-		n += c
-	}
-	return n
-}
-
 // AuthorizationHeaders returns how many requests carried each Authorization value.
 func (s *Server) AuthorizationHeaders() map[string]int {
 	s.mu.Lock()
