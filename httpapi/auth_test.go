@@ -72,3 +72,50 @@ func TestDashboardCSP(t *testing.T) {
 		t.Errorf("CSP %q", csp)
 	}
 }
+
+// TestToken_Forms: the local token is accepted in every form the control plane accepts an API
+// key (the Python SDK sends "UserKey <key>"), schemes case-insensitively; anything else is 401.
+func TestToken_Forms(t *testing.T) {
+	t.Parallel()
+	const token = "local-token-123"
+	h := newHarness(t, fakecp.Options{}, func(o *httpapi.Options, _ *rsync.Client) { o.Token, o.TokenReads = token, true })
+	accepted := [][]string{
+		{"Authorization", "Bearer " + token},
+		{"Authorization", "bearer " + token},
+		{"Authorization", "BEARER  " + token + " "},
+		{"Authorization", "UserKey " + token},
+		{"Authorization", "userkey " + token},
+		{"Authorization", "Baerer " + token},
+		{"Authorization", token},
+		{"UserKey", token},
+		{"Authorization", "Bearer wrong", "UserKey", token},
+	}
+	for _, hdr := range accepted {
+		if a := do(t, "GET", h.url+"/api/v1/runtimes", "", hdr...); a.status != 200 {
+			t.Errorf("%q: %d %s", hdr, a.status, a.body)
+		}
+	}
+	refused := [][]string{
+		{},
+		{"Authorization", "Bearer wrong"},
+		{"Authorization", "UserKey wrong"},
+		{"Authorization", "Basic " + token},
+		{"Authorization", "Bearer"},
+		{"Authorization", "UserKey"},
+		{"Authorization", ""},
+		{"Authorization", "Bearer " + token + "x"},
+		{"Authorization", "Bearer " + token[:len(token)-1]},
+		{"UserKey", "Bearer " + token},
+		{"UserKey", ""},
+		{"X-Api-Key", token},
+	}
+	for _, hdr := range refused {
+		a := do(t, "GET", h.url+"/api/v1/runtimes", "", hdr...)
+		if a.status != 401 || a.json(t)["detail"] == nil {
+			t.Errorf("%q: %d %s", hdr, a.status, a.body)
+		}
+		if strings.Contains(string(a.body), token) {
+			t.Errorf("%q: the token leaked into the answer", hdr)
+		}
+	}
+}
