@@ -1,12 +1,15 @@
 package httpapi
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"time"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/runtimesd/runtimesd/health"
 )
 
 // handleDropInList is GET /api/v1/runtimes: upstream's runtime objects verbatim.
@@ -50,16 +53,55 @@ func (s *Server) handleDropInHealth(c echo.Context) error {
 		"status":    "healthy",
 		"service":   "runtimesd",
 		"version":   s.opts.Version,
-		"timestamp": s.opts.Now().UTC().Format(time.RFC3339),
+		"timestamp": s.timestamp(),
 	})
 }
 
 // handleDropInReady is GET /api/ready: ready while any snapshot is loaded (fail static).
 func (s *Server) handleDropInReady(c echo.Context) error {
 	if s.opts.Live.Load() == nil {
-		return writeJSON(c, http.StatusServiceUnavailable, map[string]any{"status": "not_ready"})
+		return writeJSON(c, http.StatusServiceUnavailable, map[string]any{"status": "not_ready", "timestamp": s.timestamp()})
 	}
-	return writeJSON(c, http.StatusOK, map[string]any{"status": "ready"})
+	return writeJSON(c, http.StatusOK, map[string]any{"status": "ready", "timestamp": s.timestamp()})
+}
+
+func (s *Server) timestamp() string { return s.opts.Now().UTC().Format(time.RFC3339) }
+
+// handleDropInHealthDetailed is GET /api/health/detailed in the control plane's flat shape:
+// "api", "timestamp", one short state per component of the sidecar (health.AssessDetailed)
+// and "status", "healthy" or "degraded". It answers 200 either way, as the control plane does.
+func (s *Server) handleDropInHealthDetailed(c echo.Context) error {
+	now := s.opts.Now()
+	sync := s.opts.Syncer.Status()
+	breakers := map[string]health.BreakerStatus{}
+	if s.opts.Breakers != nil {
+		breakers = s.opts.Breakers.Status()
+	}
+	d := health.AssessDetailed(health.Inputs{Snapshot: s.opts.Live.Load(), Now: now, MaxStale: s.dyn().MaxStale,
+		Sync: sync, Breakers: breakers, Notices: s.opts.Notices})
+	// Keys in the control plane's order: api, timestamp, the components, status.
+	var b bytes.Buffer
+	field := func(k, v string) {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		} else {
+			b.WriteByte('{')
+		}
+		kb, _ := marshalNoEscape(k)
+		vb, _ := marshalNoEscape(v)
+		b.Write(kb)
+		b.WriteByte(':')
+		b.Write(vb)
+	}
+	field("api", health.ComponentHealthy)
+	field("timestamp", now.UTC().Format(time.RFC3339))
+	for _, comp := range d.Components {
+		field(comp.Name, comp.State)
+	}
+	field("status", d.Status)
+	b.WriteByte('}')
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+	return c.JSONBlob(http.StatusOK, b.Bytes())
 }
 
 // pythonReplace renders s the way the control plane (Python) decodes a path with invalid

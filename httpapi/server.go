@@ -292,6 +292,7 @@ func (s *Server) routes() {
 	s.post("/api/v1/runtimes/validate", s.handleDropInValidate)
 	s.get("/api/health", s.handleDropInHealth)
 	s.get("/api/ready", s.handleDropInReady)
+	s.get("/api/health/detailed", s.handleDropInHealthDetailed)
 
 	// Native.
 	s.get("/v1/runtimes", s.handleRuntimeList)
