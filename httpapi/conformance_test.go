@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ type conformanceCase struct {
 	Path        string            `json:"path"`
 	Headers     map[string]string `json:"headers"`
 	BodyRaw     *string           `json:"request_body_raw"`
+	BodyBase64  *string           `json:"request_body_base64"`
 	Crash       bool              `json:"upstream_crash"`
 	Expect      struct {
 		Status      int             `json:"status"`
@@ -40,7 +42,18 @@ type conformanceCase struct {
 // as sets; for 422 the status and each detail item's loc and type; upstream crashes must be
 // answered with a 4xx or a 200, never a 5xx; HEAD on a GET route may be 200 with no body.
 func TestConformance(t *testing.T) {
-	data, err := os.ReadFile("testdata/runtimes_public.json")
+	replayCorpus(t, "testdata/runtimes_public.json")
+}
+
+// TestConformance_EdgeCases replays testdata/edge_cases.json, our own cases written as the
+// control plane answers them (FastAPI on CPython): bodies in UTF-16 and UTF-32, encoded
+// slashes and empty ids in path parameters, unknown paths outside the native surface.
+func TestConformance_EdgeCases(t *testing.T) {
+	replayCorpus(t, "testdata/edge_cases.json")
+}
+
+func replayCorpus(t *testing.T, path string) {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +179,14 @@ func rawRequest(t *testing.T, addr string, tc conformanceCase) (int, string, []b
 	if tc.BodyRaw != nil {
 		body = *tc.BodyRaw
 	}
-	if tc.BodyRaw != nil || tc.Method == "POST" {
+	if tc.BodyBase64 != nil {
+		b, err := base64.StdEncoding.DecodeString(*tc.BodyBase64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = string(b)
+	}
+	if tc.BodyRaw != nil || tc.BodyBase64 != nil || tc.Method == "POST" {
 		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))
 	}
 	b.WriteString("\r\n")

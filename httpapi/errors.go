@@ -101,7 +101,16 @@ func fromEchoError(he *echo.HTTPError, c echo.Context) *Error {
 	return &Error{Status: he.Code, Code: strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_")), Message: msg}
 }
 
-func isDropIn(path string) bool { return strings.HasPrefix(path, "/api/") }
+// isDropIn reports whether errors on path take the control plane's {"detail": ...} shape: every
+// path outside the native surface (/v1/..., /dashboard, /metrics, /openapi.*, the probes), so an
+// unknown path answers FastAPI's 404 {"detail": "Not Found"} as the control plane does.
+func isDropIn(path string) bool {
+	switch path {
+	case "/v1", "/dashboard", "/metrics", "/healthz", "/readyz":
+		return false
+	}
+	return !strings.HasPrefix(path, "/v1/") && !strings.HasPrefix(path, "/openapi.")
+}
 
 // marshalNoEscape encodes like json.Marshal without escaping <, > and & (the control plane
 // does not either) and without the trailing newline.

@@ -57,6 +57,8 @@ var fuzzSeeds = []string{
 	"\xef\xbb\xbf{\"runtime_type\":\"default\"}",
 	`{"runtime_type":"x","features":["a",null]}`,
 	"",
+	"\xff\xfe{\x00\"\x00r\x00u\x00n\x00t\x00i\x00m\x00e\x00_\x00t\x00y\x00p\x00e\x00\"\x00:\x00\"\x00d\x00\"\x00}\x00", // UTF-16 with BOM
+	"{\x00\x00\x00}\x00\x00\x00", // UTF-32-LE, no BOM
 }
 
 func FuzzDropInValidate(f *testing.F) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -34,6 +35,11 @@ func (s *Server) handleDropInRequirements(c echo.Context) error {
 	id, err := pathParam(c, "id")
 	if err != nil {
 		return err
+	}
+	if id == "" || strings.Contains(id, "/") {
+		// Starlette decodes the path before routing and {runtime_id} is one or more characters
+		// other than "/": an empty id or an encoded slash matches no route.
+		return echo.ErrNotFound
 	}
 	st, err := s.beginRead(c)
 	if err != nil {

@@ -57,9 +57,9 @@ type pyParser struct {
 // pyLoads parses like json.loads on the request bytes. It returns *pyDecodeError or
 // *pyParseFailure on failure.
 func pyLoads(data []byte) (any, error) {
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // bytes are decoded as utf-8-sig
-	if !utf8.Valid(data) {
-		return nil, &pyParseFailure{"the body is not valid UTF-8"}
+	data, err := pyDecodeBytes(data)
+	if err != nil {
+		return nil, err
 	}
 	p := &pyParser{data: data}
 	p.skipWS()
@@ -72,6 +72,102 @@ func pyLoads(data []byte) (any, error) {
 		return nil, p.fail("Extra data", p.i)
 	}
 	return v, nil
+}
+
+// pyDecodeBytes turns a body into UTF-8 text as json.loads does for bytes: it detects UTF-32 and
+// UTF-16 (with a BOM, or from where the zero bytes fall in the first four), UTF-8 with or without
+// its BOM otherwise, and decodes with "surrogatepass" (a lone surrogate is kept; it cannot be
+// UTF-8, so it becomes U+FFFD, as lone surrogates from \u escapes do). Bytes the codec cannot
+// decode raise UnicodeDecodeError in CPython, which FastAPI answers 400: a *pyParseFailure.
+func pyDecodeBytes(b []byte) ([]byte, error) {
+	var enc string
+	switch {
+	case bytes.HasPrefix(b, []byte{0, 0, 0xfe, 0xff}):
+		enc, b = "utf-32-be", b[4:]
+	case bytes.HasPrefix(b, []byte{0xff, 0xfe, 0, 0}):
+		enc, b = "utf-32-le", b[4:]
+	case bytes.HasPrefix(b, []byte{0xfe, 0xff}):
+		enc, b = "utf-16-be", b[2:]
+	case bytes.HasPrefix(b, []byte{0xff, 0xfe}):
+		enc, b = "utf-16-le", b[2:]
+	case bytes.HasPrefix(b, []byte("\xef\xbb\xbf")):
+		enc, b = "utf-8", b[3:]
+	case len(b) >= 4 && b[0] == 0:
+		enc = "utf-32-be"
+		if b[1] != 0 {
+			enc = "utf-16-be"
+		}
+	case len(b) >= 4 && b[1] == 0:
+		enc = "utf-32-le"
+		if b[2] != 0 || b[3] != 0 {
+			enc = "utf-16-le"
+		}
+	case len(b) == 2 && b[0] == 0:
+		enc = "utf-16-be"
+	case len(b) == 2 && b[1] == 0:
+		enc = "utf-16-le"
+	default:
+		enc = "utf-8"
+	}
+	switch enc {
+	case "utf-8":
+		if utf8.Valid(b) {
+			return b, nil
+		}
+		// surrogatepass: a surrogate encoded as UTF-8 (ED A0-BF 80-BF) decodes; anything else
+		// invalid does not.
+		out := make([]byte, 0, len(b))
+		for i := 0; i < len(b); {
+			if b[i] == 0xed && i+2 < len(b) && b[i+1] >= 0xa0 && b[i+1] <= 0xbf && b[i+2] >= 0x80 && b[i+2] <= 0xbf {
+				out = utf8.AppendRune(out, utf8.RuneError)
+				i += 3
+				continue
+			}
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size == 1 {
+				return nil, &pyParseFailure{"the body is not valid UTF-8"}
+			}
+			out = append(out, b[i:i+size]...)
+			i += size
+		}
+		return out, nil
+	case "utf-16-be", "utf-16-le":
+		if len(b)%2 != 0 {
+			return nil, &pyParseFailure{"the body is not valid " + enc + ": truncated data"}
+		}
+		units := make([]uint16, len(b)/2)
+		for i := range units {
+			if enc == "utf-16-be" {
+				units[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
+			} else {
+				units[i] = uint16(b[2*i+1])<<8 | uint16(b[2*i])
+			}
+		}
+		// utf16.Decode pairs surrogates and turns each lone one into U+FFFD.
+		return []byte(string(utf16.Decode(units))), nil
+	default: // utf-32
+		if len(b)%4 != 0 {
+			return nil, &pyParseFailure{"the body is not valid " + enc + ": truncated data"}
+		}
+		out := make([]byte, 0, len(b)/4)
+		for i := 0; i < len(b); i += 4 {
+			var v uint32
+			if enc == "utf-32-be" {
+				v = uint32(b[i])<<24 | uint32(b[i+1])<<16 | uint32(b[i+2])<<8 | uint32(b[i+3])
+			} else {
+				v = uint32(b[i+3])<<24 | uint32(b[i+2])<<16 | uint32(b[i+1])<<8 | uint32(b[i])
+			}
+			if v > utf8.MaxRune {
+				return nil, &pyParseFailure{"the body is not valid " + enc + ": code point not in range(0x110000)"}
+			}
+			r := rune(v)
+			if utf16.IsSurrogate(r) {
+				r = utf8.RuneError
+			}
+			out = utf8.AppendRune(out, r)
+		}
+		return out, nil
+	}
 }
 
 func (e *pyDecodeError) Error() string  { return e.msg + " at char " + strconv.Itoa(e.pos) }
