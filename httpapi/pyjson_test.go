@@ -158,16 +158,16 @@ func TestPyLoads_Encodings(t *testing.T) {
 		msg  string
 		pos  int
 	}{
-		{[]byte("\xff\xfe{\x00\""), "", "", 0},                         // truncated utf-16
-		{[]byte("\x00\x00\x00{\x00\x00\x00"), "", "", 0},               // truncated utf-32
-		{[]byte("\xff\xfe\x00\x00\x00\x00\x11\x00"), "", "", 0},        // beyond U+10FFFF
-		{[]byte("{\x00\x00\x00}\x00\x00\x00"), "{}", "", 0},            // utf-32-le, no BOM
+		{[]byte("\xff\xfe{\x00\""), "", "", 0},                  // truncated utf-16
+		{[]byte("\x00\x00\x00{\x00\x00\x00"), "", "", 0},        // truncated utf-32
+		{[]byte("\xff\xfe\x00\x00\x00\x00\x11\x00"), "", "", 0}, // beyond U+10FFFF
+		{[]byte("{\x00\x00\x00}\x00\x00\x00"), "{}", "", 0},     // utf-32-le, no BOM
 		{[]byte("{\x00"), "", "Expecting property name enclosed in double quotes", 1},
 		{[]byte("\x00{"), "", "Expecting property name enclosed in double quotes", 1},
 		{[]byte("\x00\x00\x11\x00"), "", "Expecting value", 0},
 		{utf16le(`[1,"`)[:8], "", "Unterminated string starting at", 3},
 		{append(utf16le(`["`), 0x00, 0xdc, '"', 0, ']', 0), `["` + "\ufffd" + `"]`, "", 0}, // lone surrogate passes
-		{[]byte("[\"\xed\xb0\x80\"]"), `["` + "\ufffd" + `"]`, "", 0},                                          // surrogatepass in UTF-8
+		{[]byte("[\"\xed\xb0\x80\"]"), `["` + "\ufffd" + `"]`, "", 0},                      // surrogatepass in UTF-8
 	} {
 		v, err := pyLoads(tc.in)
 		var de *pyDecodeError
