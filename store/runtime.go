@@ -47,6 +47,9 @@ type Runtime struct {
 	DefaultModel string
 	// DefaultEnvironment is default_environment verbatim, when upstream sends it.
 	DefaultEnvironment json.RawMessage
+	// RequiredFeatures is required_features (of the runtime object, else of its requirements),
+	// when upstream sends it: features an agent configuration for this runtime must declare.
+	RequiredFeatures []string
 
 	// Degraded is non-empty when the last sync could not refresh this runtime's requirements;
 	// it says why, and the requirements are the previous ones. It is not persisted and not
@@ -65,6 +68,7 @@ type Requirements struct {
 	MaxHistoryLength        *int             `json:"max_history_length"`
 	RequiresSystemPrompt    bool             `json:"requires_system_prompt"`
 	RequiresTools           bool             `json:"requires_tools"`
+	RequiredFeatures        []string         `json:"required_features,omitempty"`
 }
 
 // ModelRequirement describes which models a runtime accepts.
@@ -94,6 +98,7 @@ type runtimeWire struct {
 		DefaultModel       string   `json:"default_model"`
 	} `json:"model_requirements"`
 	DefaultEnvironment json.RawMessage `json:"default_environment"`
+	RequiredFeatures   []string        `json:"required_features"`
 }
 
 // InlineRequirements returns the requirements object embedded in a raw runtime object, or nil
@@ -152,6 +157,10 @@ func NewRuntime(raw, reqRaw json.RawMessage) (*Runtime, error) {
 	}
 	if !isNull(w.DefaultEnvironment) {
 		rt.DefaultEnvironment = w.DefaultEnvironment
+	}
+	rt.RequiredFeatures = w.RequiredFeatures
+	if len(rt.RequiredFeatures) == 0 && rt.Requirements != nil {
+		rt.RequiredFeatures = rt.Requirements.RequiredFeatures
 	}
 	if w.ModelRequirements != nil {
 		rt.DefaultModel = w.ModelRequirements.DefaultModel

@@ -165,3 +165,97 @@ func (v *Validator) ModelCompatible(rt *Runtime, model string) (ok, approximated
 	}
 	return false, !hasPatterns
 }
+
+// Did-you-mean: a name that matches nothing is compared with the catalog's names after
+// normalisation (case, spaces, hyphens and underscores, as feature filters compare them). A
+// suggestion is a name at edit distance (Levenshtein, in runes) at most 2, and at most a third
+// of the typed name's length, so short inputs are not "corrected" into unrelated names. The
+// closest wins; ties go to catalog order.
+
+// maxSuggestDistance is the largest edit distance a suggestion may be from what was typed.
+const maxSuggestDistance = 2
+
+// SuggestID returns the catalog id closest to id (see Did-you-mean), or "" when none is close
+// or id is itself in the catalog.
+func SuggestID(c *Catalog, id string) string {
+	if _, ok := c.Get(id); ok {
+		return ""
+	}
+	ids := make([]string, 0, c.Len())
+	for _, rt := range c.Runtimes() {
+		ids = append(ids, rt.ID)
+	}
+	return closest(id, ids)
+}
+
+// SuggestFeature returns the feature words closest to feature among rt's features (every run
+// of as many words as feature has, in each feature phrase), or among every runtime's when rt is
+// nil; "" when none is close. The suggestion is a value a feature filter accepts.
+func SuggestFeature(c *Catalog, rt *Runtime, feature string) string {
+	want := NormalizeFeature(feature)
+	if want == "" {
+		return ""
+	}
+	n := len(strings.Fields(want))
+	var cands []string
+	add := func(r *Runtime) {
+		for _, f := range r.Features {
+			words := strings.Fields(NormalizeFeature(f))
+			for i := 0; i+n <= len(words); i++ {
+				cands = append(cands, strings.Join(words[i:i+n], " "))
+			}
+		}
+	}
+	if rt != nil {
+		add(rt)
+	} else {
+		for _, r := range c.Runtimes() {
+			add(r)
+		}
+	}
+	return closest(want, cands)
+}
+
+// closest returns the candidate nearest to s within the suggestion bounds, or "".
+func closest(s string, cands []string) string {
+	want := []rune(NormalizeFeature(s))
+	limit := min(maxSuggestDistance, (len(want)+2)/3)
+	best, bestD := "", limit+1
+	for _, c := range cands {
+		d := editDistance(want, []rune(NormalizeFeature(c)), limit)
+		if d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b, or limit+1 when it exceeds limit
+// (lengths further apart than limit are not compared, so a huge input costs nothing).
+func editDistance(a, b []rune, limit int) int {
+	if d := len(a) - len(b); d > limit || -d > limit {
+		return limit + 1
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		rowMin := cur[0]
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			rowMin = min(rowMin, cur[j])
+		}
+		if rowMin > limit {
+			return limit + 1
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -86,3 +86,39 @@ func TestValidator_ConfigOverrides(t *testing.T) {
 		t.Errorf("bad pattern: %v", err)
 	}
 }
+
+func TestSuggest(t *testing.T) {
+	t.Parallel()
+	c := store.SeedCatalog()
+	for in, want := range map[string]string{
+		"claud_code":  "claude_code", // a real typo: distance 1
+		"Claude-Code": "claude_code", // case and separators
+		"claudecode":  "claude_code",
+		"defualt":     "default",
+		"claude_code": "", // exists: nothing to suggest
+		"cc":          "", // too short to guess
+		"agno":        "",
+		"xyz_runtime": "",
+	} {
+		if got := store.SuggestID(c, in); got != want {
+			t.Errorf("SuggestID(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := store.SuggestID(c, strings.Repeat("claude_code", 100000)); got != "" {
+		t.Errorf("huge input: %q", got)
+	}
+	rt, _ := c.Get("claude_code")
+	for in, want := range map[string]string{
+		"code reveiw":         "code review",
+		"Code-Generaton":      "code generation",
+		"repository awarness": "repository awareness",
+		"kubernetes":          "",
+	} {
+		if got := store.SuggestFeature(c, rt, in); got != want {
+			t.Errorf("SuggestFeature(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := store.SuggestFeature(c, nil, "sesion management"); got != "session management" {
+		t.Errorf("catalog-wide: %q", got)
+	}
+}
