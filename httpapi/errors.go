@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/runtimesd/runtimesd/store"
 )
 
 // Error is every error this API answers with. Native routes encode it as
@@ -52,6 +54,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 	var he *echo.HTTPError
 	switch {
 	case errors.As(err, &apiErr):
+	case errors.Is(err, store.ErrUnknownRuntime):
+		apiErr = &Error{Status: http.StatusNotFound, Code: "runtime_not_found", Message: err.Error()}
 	case errors.As(err, &he):
 		apiErr = fromEchoError(he, c)
 	default:

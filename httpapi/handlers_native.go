@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -218,8 +219,11 @@ func (s *Server) lookupParams(c echo.Context) (string, error) {
 func lookup(snap *store.Snapshot, id string) (*store.Runtime, error) {
 	rt, ok := snap.Catalog.Get(id)
 	if !ok {
-		return nil, errorf(http.StatusNotFound, "runtime_not_found",
-			"no runtime has the id %q (ids are case-sensitive); GET /v1/runtimes lists them", id)
+		msg := fmt.Sprintf("no runtime has the id %q (ids are case-sensitive); GET /v1/runtimes lists them", id)
+		if alt := store.SuggestID(snap.Catalog, id); alt != "" {
+			msg += fmt.Sprintf("; did you mean %q?", alt)
+		}
+		return nil, &Error{Status: http.StatusNotFound, Code: "runtime_not_found", Message: msg}
 	}
 	return rt, nil
 }

@@ -298,6 +298,8 @@ func (s *Server) routes() {
 	s.get("/v1/runtimes", s.handleRuntimeList)
 	s.get("/v1/runtimes/:id", s.handleRuntimeGet)
 	s.get("/v1/runtimes/:id/requirements", s.handleRuntimeRequirements)
+	s.get("/v1/runtimes/:id/config", s.handleConfigGet)
+	s.post("/v1/runtimes/:id/config", s.handleConfigPost)
 	s.post("/v1/validate", s.handleValidate)
 	s.post("/v1/select", s.handleSelect)
 	s.get("/v1/matrix", s.handleMatrix)
