@@ -669,3 +669,71 @@ func cmdProbe(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	fmt.Fprintln(stdout, fs.Arg(0))
 	return nil
 }
+
+// cmdBuildConfig prints the agent configuration built from a runtime's requirements
+// (POST /v1/runtimes/{id}/config) with the verdict on it; exit 1 when it is not valid.
+func cmdBuildConfig(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	var cf clientFlags
+	var model, env string
+	var features stringList
+	fs := newClientFlags("build-config", stderr, &cf)
+	fs.StringVar(&model, "model", "", "model id (overrides the runtime's default model)")
+	fs.Var(&features, "feature", "a feature (repeatable; replaces the runtime's required features)")
+	fs.StringVar(&env, "environment", "", "environment as a JSON object (overrides the runtime's default)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	id, err := oneID(fs, "build-config")
+	if err != nil {
+		return err
+	}
+	body := map[string]any{}
+	if model != "" {
+		body["model_id"] = model
+	}
+	if len(features) > 0 {
+		body["features"] = []string(features)
+	}
+	if env != "" {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(env), &m); err != nil || m == nil {
+			return usageErr("build-config: --environment is not a JSON object")
+		}
+		body["environment"] = m
+	}
+	return withClient(cf, getenv, stderr, func(c *apiClient) error {
+		b, err := c.do("POST", "/v1/runtimes/"+url.PathEscape(id)+"/config", body)
+		if err != nil {
+			return err
+		}
+		m, err := decodeMap(b)
+		if err != nil {
+			return err
+		}
+		if cf.jsonOut {
+			if err := printJSON(stdout, b); err != nil {
+				return err
+			}
+		} else {
+			cfg, _ := json.MarshalIndent(m["config"], "", "  ")
+			fmt.Fprintf(stdout, "%s\n", cfg)
+			verdict := "valid"
+			if m["valid"] != true {
+				verdict = "invalid"
+			}
+			filled := strings.Join(strs(m["filled"]), ", ")
+			fmt.Fprintf(stdout, "%s for runtime %s; filled from requirements: %s\n", verdict, id, dash(filled))
+			for _, e := range strs(m["errors"]) {
+				fmt.Fprintf(stdout, "  error:   %s\n", e)
+			}
+			for _, w := range strs(m["warnings"]) {
+				fmt.Fprintf(stdout, "  warning: %s\n", w)
+			}
+			fmt.Fprintln(stdout, provenanceLine(m))
+		}
+		if m["valid"] != true {
+			return &exitError{code: 1, err: errInvalid}
+		}
+		return nil
+	})
+}

@@ -30,20 +30,24 @@ func TestClientCommands(t *testing.T) {
 		want, deny []string
 	}
 	cases := map[string]tc{
-		"List":              {[]string{"list"}, 0, []string{"default", "claude_code", "2 runtimes; revision 1, source upstream"}, nil},
-		"ListFiltered":      {[]string{"list", "--status", "beta"}, 0, []string{"claude_code", "1 runtimes"}, []string{"Agno"}},
-		"ListJSON":          {[]string{"list", "--json", "--feature", "session management"}, 0, []string{`"count": 1`, `"id": "default"`}, nil},
-		"Get":               {[]string{"get", "claude_code"}, 0, []string{"Claude Code SDK", "Repository awareness"}, nil},
-		"GetUnknown":        {[]string{"get", "nope"}, 1, nil, nil},
-		"Requirements":      {[]string{"requirements", "claude_code"}, 0, []string{"timeout, max_tokens", "200"}, nil},
-		"ValidateOK":        {[]string{"validate", "--runtime", "claude_code", "--model", "claude-sonnet-4", "--agent-config", `{"timeout":1,"max_tokens":9}`}, 0, []string{"valid for runtime claude_code", "beta"}, []string{"error:"}},
-		"ValidateInvalid":   {[]string{"validate", "--runtime", "claude_code", "--model", "gpt-4"}, 1, []string{"invalid", "Model 'gpt-4' is not compatible"}, nil},
-		"ValidateNoRuntime": {[]string{"validate", "--model", "x"}, 2, nil, nil},
-		"Select":            {[]string{"select", "--feature", "code review", "--provider", "anthropic"}, 0, []string{"best: claude_code"}, nil},
-		"SelectNone":        {[]string{"select", "--feature", "teleport"}, 1, []string{"no runtime meets the request", `"teleport"`}, nil},
-		"Matrix":            {[]string{"matrix"}, 0, []string{"ID", "HEALTH", "claude_code"}, nil},
-		"MatrixCSV":         {[]string{"matrix", "--csv"}, 0, []string{"ID,NAME"}, nil},
-		"Health":            {[]string{"health"}, 0, []string{"status:", "healthy: default, claude_code"}, nil},
+		"List":               {[]string{"list"}, 0, []string{"default", "claude_code", "2 runtimes; revision 1, source upstream"}, nil},
+		"ListFiltered":       {[]string{"list", "--status", "beta"}, 0, []string{"claude_code", "1 runtimes"}, []string{"Agno"}},
+		"ListJSON":           {[]string{"list", "--json", "--feature", "session management"}, 0, []string{`"count": 1`, `"id": "default"`}, nil},
+		"Get":                {[]string{"get", "claude_code"}, 0, []string{"Claude Code SDK", "Repository awareness"}, nil},
+		"GetUnknown":         {[]string{"get", "nope"}, 1, nil, nil},
+		"Requirements":       {[]string{"requirements", "claude_code"}, 0, []string{"timeout, max_tokens", "200"}, nil},
+		"ValidateOK":         {[]string{"validate", "--runtime", "claude_code", "--model", "claude-sonnet-4", "--agent-config", `{"timeout":1,"max_tokens":9}`}, 0, []string{"valid for runtime claude_code", "beta"}, []string{"error:"}},
+		"ValidateInvalid":    {[]string{"validate", "--runtime", "claude_code", "--model", "gpt-4"}, 1, []string{"invalid", "Model 'gpt-4' is not compatible"}, nil},
+		"ValidateNoRuntime":  {[]string{"validate", "--model", "x"}, 2, nil, nil},
+		"Select":             {[]string{"select", "--feature", "code review", "--provider", "anthropic"}, 0, []string{"best: claude_code"}, nil},
+		"SelectNone":         {[]string{"select", "--feature", "teleport"}, 1, []string{"no runtime meets the request", `"teleport"`}, nil},
+		"Matrix":             {[]string{"matrix"}, 0, []string{"ID", "HEALTH", "claude_code"}, nil},
+		"MatrixCSV":          {[]string{"matrix", "--csv"}, 0, []string{"ID,NAME"}, nil},
+		"Health":             {[]string{"health"}, 0, []string{"status:", "healthy: default, claude_code"}, nil},
+		"BuildConfig":        {[]string{"build-config", "default", "--model", "gpt-4"}, 0, []string{`"runtime_type": "default"`, `"model_id": "gpt-4"`, "valid for runtime default"}, []string{"error:"}},
+		"BuildConfigNoModel": {[]string{"build-config", "claude_code"}, 1, []string{"invalid for runtime claude_code", "Model ID is required", "set model_id"}, nil},
+		"BuildConfigTypo":    {[]string{"build-config", "claud_code"}, 1, nil, nil},
+		"BuildConfigUsage":   {[]string{"build-config"}, 2, nil, nil},
 	}
 	for name, c := range cases {
 		t.Run("Online"+name, func(t *testing.T) {

@@ -70,6 +70,7 @@ Clients of a running daemon (--addr ADDR), or of the data file with --offline [-
   runtimesd get ID
   runtimesd requirements ID
   runtimesd validate --runtime ID [--model M] [--system-prompt P] [--agent-config JSON] [--feature F]... | -f FILE
+  runtimesd build-config ID [--model M] [--feature F]... [--environment JSON]   exit 1 when not valid
   runtimesd select [--feature F]... [--provider P] [--model M] [--allow-unhealthy] [--candidate ID]... [--limit N]
   runtimesd matrix [--csv]
   runtimesd health
@@ -117,6 +118,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cmdRequirements(rest, stdout, stderr, getenv)
 	case "validate":
 		return cmdValidate(rest, stdout, stderr, getenv)
+	case "build-config":
+		return cmdBuildConfig(rest, stdout, stderr, getenv)
 	case "select":
 		return cmdSelect(rest, stdout, stderr, getenv)
 	case "matrix":
