@@ -329,7 +329,7 @@ func (s *Server) handleValidate(c echo.Context) error {
 			warnings = append(warnings, fmt.Sprintf("runtime %q has no requirements: the configuration was accepted without checks", req.RuntimeType))
 		default:
 			w := fmt.Sprintf("runtime type %q is not in the catalog: the control plane accepts it without checks", req.RuntimeType)
-			if alt := closestID(snap.Catalog, req.RuntimeType); alt != "" {
+			if alt := store.SuggestID(snap.Catalog, req.RuntimeType); alt != "" {
 				w += fmt.Sprintf(" (ids are case-sensitive; did you mean %q?)", alt)
 			}
 			warnings = append(warnings, w)
@@ -360,14 +360,35 @@ func (s *Server) handleValidate(c echo.Context) error {
 			warnings = append(warnings, fmt.Sprintf("the requirements of %q could not be refreshed at the last sync; checked against the previous ones", rt.ID))
 		}
 		for _, f := range req.Features {
-			if !store.HasFeature(rt, f) {
-				errs = append(errs, fmt.Sprintf("Feature '%s' is not supported by runtime '%s'", f, rt.ID))
+			if !store.Supports(rt, f) {
+				e := fmt.Sprintf("Feature '%s' is not supported by runtime '%s'", f, rt.ID)
+				if alt := store.SuggestFeature(snap.Catalog, rt, f); alt != "" {
+					e += fmt.Sprintf(" (did you mean '%s'?)", alt)
+				}
+				errs = append(errs, e)
 				met.Features = false
 			}
+		}
+		for _, f := range store.MissingFeatures(rt, req.Features) {
+			warnings = append(warnings, fmt.Sprintf("runtime '%s' requires feature '%s', which features does not list", rt.ID, f))
 		}
 	} else if len(req.Features) > 0 {
 		met.Features = false
 		errs = append(errs, fmt.Sprintf("Features %s cannot be checked: runtime type '%s' is not in the catalog", strings.Join(req.Features, ", "), req.RuntimeType))
+	}
+	if _, hasModel := req.raw["model"]; hasModel && (req.ModelID == nil || *req.ModelID == "") {
+		warnings = append(warnings, "the request has model but no model_id: the control plane reads model_id and ignores model; send model_id")
+	}
+	vc, filled := validatedConfig(req, rt)
+	vcValid := len(errs) == 0
+	if len(filled) > 0 {
+		// The verdict on validated_config, which differs from the request only by what was filled.
+		filledReq := req.ValidationRequest
+		if m, ok := vc["model_id"].(string); ok {
+			filledReq.ModelID = &m
+		}
+		vcErrs := s.dyn().Validator.Validate(snap.Catalog, filledReq).Errors
+		vcValid = len(vcErrs) == 0 && met.Features
 	}
 	if stale, why := s.staleness(snap, now); stale {
 		warnings = append(warnings, "validated against stale data: "+why)
@@ -382,13 +403,18 @@ func (s *Server) handleValidate(c echo.Context) error {
 		Warnings        []string        `json:"warnings"`
 		RequirementsMet requirementsMet `json:"requirements_met"`
 		ValidatedConfig map[string]any  `json:"validated_config"`
-		Runtime         map[string]any  `json:"runtime"`
-	}{s.provenanceOf(snap, now), len(errs) == 0, errs, warnings, met, validatedConfig(req, rt), runtimeInfo})
+		// ValidatedConfigValid is the verdict on validated_config (Valid is the one on the
+		// request as sent, the control plane's); Filled names what was filled from requirements.
+		ValidatedConfigValid bool           `json:"validated_config_valid"`
+		Filled               []string       `json:"filled"`
+		Runtime              map[string]any `json:"runtime"`
+	}{s.provenanceOf(snap, now), len(errs) == 0, errs, warnings, met, vc, vcValid, filled, runtimeInfo})
 }
 
 // validatedConfig is the request normalised: every key kept (unknown ones too), agent_config
-// an object, and the defaults the runtime declares filled in.
-func validatedConfig(req nativeValidateRequest, rt *store.Runtime) map[string]any {
+// an object, and the defaults the runtime declares filled in; filled names those.
+func validatedConfig(req nativeValidateRequest, rt *store.Runtime) (map[string]any, []string) {
+	filled := []string{}
 	out := make(map[string]any, len(req.raw)+2)
 	for k, v := range req.raw {
 		out[k] = v
@@ -403,6 +429,7 @@ func validatedConfig(req nativeValidateRequest, rt *store.Runtime) map[string]an
 		out["model_id"] = *req.ModelID
 	} else if rt != nil && rt.DefaultModel != "" {
 		out["model_id"] = rt.DefaultModel
+		filled = append(filled, "model_id")
 	} else {
 		out["model_id"] = nil
 	}
@@ -414,18 +441,8 @@ func validatedConfig(req nativeValidateRequest, rt *store.Runtime) map[string]an
 	if rt != nil && rt.DefaultEnvironment != nil {
 		if _, set := out["environment"]; !set {
 			out["environment"] = rt.DefaultEnvironment
+			filled = append(filled, "environment")
 		}
 	}
-	return out
-}
-
-// closestID suggests a catalog id equal to id but for case, spaces, hyphens or underscores.
-func closestID(c *store.Catalog, id string) string {
-	want := store.NormalizeFeature(id)
-	for _, rt := range c.Runtimes() {
-		if store.NormalizeFeature(rt.ID) == want {
-			return rt.ID
-		}
-	}
-	return ""
+	return out, filled
 }

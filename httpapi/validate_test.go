@@ -141,3 +141,65 @@ func TestValidate_Native(t *testing.T) {
 		})
 	}
 }
+
+// TestValidate_NoContradiction: POST /v1/validate's valid is the verdict on the request as
+// sent (the control plane's), and validated_config_valid the verdict on validated_config, with
+// filled naming what came from requirements, so the answer never says "Model ID is required"
+// about a config it shows with a model. Plus the model-without-model_id warning, required
+// features missing, and did-you-mean for feature typos.
+func TestValidate_NoContradiction(t *testing.T) {
+	t.Parallel()
+	const needs = `{"id":"needs","name":"Needs","status":"available","features":["Streaming","Code review"],"required_features":["streaming"],"requirements":{"model_requirement":{"description":"","supported_providers":["openai"],"supported_families":["gpt"],"examples":["gpt-4o"]},"required_config_fields":[],"recommended_config_fields":[],"max_history_length":null,"requires_system_prompt":false,"requires_tools":false}}`
+	cat := strings.TrimSuffix(string(catalogWithStrict(t)), "]") + "," + needs + "]"
+	h := newHarness(t, fakecp.Options{Catalog: []byte(cat)})
+	h.sync(t)
+	post := func(body string) map[string]any {
+		a := do(t, "POST", h.url+"/v1/validate", body, "Content-Type", "application/json")
+		if a.status != 200 {
+			t.Fatalf("%d %s", a.status, a.body)
+		}
+		return a.json(t)
+	}
+
+	m := post(`{"runtime_type":"strict","model":"gpt-4o","system_prompt":"x","agent_config":{"timeout":1}}`)
+	errs, warns := strings.Join(toStrings(m["errors"]), "|"), strings.Join(toStrings(m["warnings"]), "|")
+	vc := m["validated_config"].(map[string]any)
+	if m["valid"] != false || !strings.Contains(errs, "Model ID is required") {
+		t.Errorf("valid must stay the control plane's verdict on the request as sent: %v", m)
+	}
+	if vc["model_id"] != "gpt-4o" || m["validated_config_valid"] != true || strings.Join(toStrings(m["filled"]), ",") != "model_id,environment" {
+		t.Errorf("validated_config and its verdict: %v", m)
+	}
+	if !strings.Contains(warns, "has model but no model_id") {
+		t.Errorf("no warning about model without model_id: %s", warns)
+	}
+
+	m = post(`{"runtime_type":"strict","model_id":"gpt-4o","system_prompt":"x","agent_config":{"timeout":1}}`)
+	if m["valid"] != true || m["validated_config_valid"] != true || strings.Join(toStrings(m["filled"]), ",") != "environment" {
+		t.Errorf("nothing to contradict: %v", m)
+	}
+	m = post(`{"runtime_type":"claude_code"}`)
+	if m["valid"] != false || m["validated_config_valid"] != false || len(toStrings(m["filled"])) != 0 {
+		t.Errorf("no default model: both verdicts invalid: %v", m)
+	}
+
+	m = post(`{"runtime_type":"needs","model_id":"gpt-4o","features":["code reveiw"]}`)
+	errs, warns = strings.Join(toStrings(m["errors"]), "|"), strings.Join(toStrings(m["warnings"]), "|")
+	if !strings.Contains(errs, "Feature 'code reveiw' is not supported by runtime 'needs' (did you mean 'code review'?)") {
+		t.Errorf("feature typo: %s", errs)
+	}
+	if !strings.Contains(warns, "requires feature 'streaming'") {
+		t.Errorf("required feature missing: %s", warns)
+	}
+	if m["validated_config_valid"] != false {
+		t.Errorf("an unsupported feature makes validated_config invalid too: %v", m)
+	}
+	m = post(`{"runtime_type":"needs","model_id":"gpt-4o","features":["streaming"]}`)
+	if m["valid"] != true || strings.Contains(strings.Join(toStrings(m["warnings"]), "|"), "requires feature") {
+		t.Errorf("%v", m)
+	}
+	m = post(`{"runtime_type":"claud_code"}`)
+	if !strings.Contains(strings.Join(toStrings(m["warnings"]), "|"), `did you mean "claude_code"`) {
+		t.Errorf("id typo: %v", m)
+	}
+}
