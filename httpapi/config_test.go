@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runtimesd/runtimesd/store"
 	"github.com/runtimesd/runtimesd/sync/fakecp"
 )
 
@@ -82,4 +83,31 @@ func TestRuntimeConfig(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRuntimeList_TypeFilter: the public catalog has no type field, so a type filter is a 400
+// that says so instead of an empty list; once upstream sends types, the filter works.
+func TestRuntimeList_TypeFilter(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, fakecp.Options{})
+	h.sync(t)
+	for range 2 { // the second time could come from the memoised filters
+		a := do(t, "GET", h.url+"/v1/runtimes?type=agent", "")
+		if a.status != 400 || !strings.Contains(string(a.body), "no runtime in the catalog has a type field") {
+			t.Fatalf("%d %s", a.status, a.body)
+		}
+	}
+	if a := do(t, "GET", h.url+"/v1/runtimes/default", ""); strings.Contains(string(a.body), `"type":`) {
+		t.Errorf("a runtime without type shows one: %s", a.body)
+	}
+	typed := strings.TrimSuffix(string(store.SeedJSON()), "]") +
+		`,{"id":"a","name":"A","status":"available","type":"agent"},{"id":"b","name":"B","status":"available","type":"workflow"}]`
+	if err := h.fake.SetCatalog([]byte(typed)); err != nil {
+		t.Fatal(err)
+	}
+	h.sync(t)
+	a := do(t, "GET", h.url+"/v1/runtimes?type=AGENT", "")
+	if a.status != 200 || a.json(t)["count"] != 1.0 {
+		t.Fatalf("%d %s", a.status, a.body)
+	}
 }

@@ -100,6 +100,9 @@ func (s *Server) handleRuntimeList(c echo.Context) error {
 				return err
 			}
 			f := store.Filter{Status: q.Get("status"), Type: q.Get("type"), Provider: q.Get("provider"), Features: q["feature"]}
+			if err := snap.Catalog.CheckFilter(f); err != nil {
+				return &Error{Status: http.StatusBadRequest, Code: "unknown_field", Message: "filter type: " + err.Error()}
+			}
 			if h := q.Get("health"); h != "" {
 				class := health.Class(strings.ToLower(h))
 				if class != health.Healthy && class != health.Unhealthy && class != health.Unknown {

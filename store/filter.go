@@ -1,6 +1,9 @@
 package store
 
-import "strings"
+import (
+	"errors"
+	"strings"
+)
 
 // Filter selects runtimes. Empty fields match everything; every set field must match.
 // Matching is case-insensitive; feature names also treat spaces, hyphens and underscores as
@@ -135,4 +138,21 @@ func containsFold(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// ErrNoTypes is returned by CheckFilter for a type filter on a catalog whose runtimes carry no
+// type: the control plane's public catalog sends none, so such a filter could only match nothing.
+var ErrNoTypes = errors.New("no runtime in the catalog has a type field (the control plane does not send one); filter by status, feature, provider or health instead")
+
+// CheckFilter reports a filter that asks about a field the catalog does not have.
+func (c *Catalog) CheckFilter(f Filter) error {
+	if f.Type == "" {
+		return nil
+	}
+	for _, rt := range c.Runtimes() {
+		if rt.Type != "" {
+			return nil
+		}
+	}
+	return ErrNoTypes
 }
