@@ -261,7 +261,6 @@ func TestNative(t *testing.T) {
 		{"feature=session%20management", "default"},
 		{"feature=code-first_design&feature=Repository+awareness", "claude_code"},
 		{"feature=code-first_design&status=available", ""},
-		{"type=agent", ""},
 		{"health=healthy", "default,claude_code"},
 		{"health=unhealthy", ""},
 	} {
