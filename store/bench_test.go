@@ -3,6 +3,7 @@ package store_test
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/runtimesd/runtimesd/store"
@@ -92,4 +93,27 @@ func BenchmarkOpenLoad(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSuggestID is the did-you-mean cost an unknown runtime_type adds to a validate
+// request on a 10,000-runtime catalog (a near miss, and a huge id that is never compared).
+func BenchmarkSuggestID(b *testing.B) {
+	c := synthetic(b, 10000, 1)
+	id := c.Runtimes()[5000].ID
+	near := id[:len(id)-1] + "x"
+	huge := strings.Repeat("x", 1<<20)
+	b.Run("NearMiss", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if store.SuggestID(c, near) == "" {
+				b.Fatal("no suggestion")
+			}
+		}
+	})
+	b.Run("HugeInput", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			store.SuggestID(c, huge)
+		}
+	})
 }

@@ -169,8 +169,8 @@ func (v *Validator) ModelCompatible(rt *Runtime, model string) (ok, approximated
 // Did-you-mean: a name that matches nothing is compared with the catalog's names after
 // normalisation (case, spaces, hyphens and underscores, as feature filters compare them). A
 // suggestion is a name at edit distance (Levenshtein, in runes) at most 2, and at most a third
-// of the typed name's length, so short inputs are not "corrected" into unrelated names. The
-// closest wins; ties go to catalog order.
+// of the typed name's length, so short inputs are not "corrected" into unrelated names; names
+// longer than maxSuggestLen get none. The closest wins; ties go to catalog order.
 
 // maxSuggestDistance is the largest edit distance a suggestion may be from what was typed.
 const maxSuggestDistance = 2
@@ -216,28 +216,58 @@ func SuggestFeature(c *Catalog, rt *Runtime, feature string) string {
 	return closest(want, cands)
 }
 
+// maxSuggestLen bounds what is compared: a longer name (in runes, normalised) gets no
+// suggestion, so a hostile megabyte id costs one normalisation, not one per candidate.
+const maxSuggestLen = 128
+
 // closest returns the candidate nearest to s within the suggestion bounds, or "".
 func closest(s string, cands []string) string {
+	if len(s) > 4*maxSuggestLen+64 { // cannot normalise to maxSuggestLen runes or fewer
+		return ""
+	}
 	want := []rune(NormalizeFeature(s))
+	if len(want) == 0 || len(want) > maxSuggestLen {
+		return ""
+	}
 	limit := min(maxSuggestDistance, (len(want)+2)/3)
 	best, bestD := "", limit+1
+	var rows [2][maxSuggestLen + maxSuggestDistance + 1]int
+	var buf [maxSuggestLen + maxSuggestDistance]rune
 	for _, c := range cands {
-		d := editDistance(want, []rune(NormalizeFeature(c)), limit)
-		if d < bestD {
+		if len(c) < len(want)-limit || len(c) > 4*(len(want)+limit)+16 {
+			continue // normalising never lengthens; these cannot come within limit
+		}
+		cr := appendNormalizedRunes(buf[:0], c, len(want)+limit)
+		if cr == nil {
+			continue
+		}
+		if d := editDistance(want, cr, limit, &rows); d < bestD {
 			best, bestD = c, d
 		}
 	}
 	return best
 }
 
+// appendNormalizedRunes appends NormalizeFeature(s) as runes to dst, or returns nil when it
+// would be longer than max.
+func appendNormalizedRunes(dst []rune, s string, max int) []rune {
+	for _, r := range NormalizeFeature(s) {
+		if len(dst) == max {
+			return nil
+		}
+		dst = append(dst, r)
+	}
+	return dst
+}
+
 // editDistance is the Levenshtein distance of a and b, or limit+1 when it exceeds limit
-// (lengths further apart than limit are not compared, so a huge input costs nothing).
-func editDistance(a, b []rune, limit int) int {
+// (lengths further apart than limit are not compared). rows is scratch space of at least
+// len(b)+1 entries per row.
+func editDistance(a, b []rune, limit int, rows *[2][maxSuggestLen + maxSuggestDistance + 1]int) int {
 	if d := len(a) - len(b); d > limit || -d > limit {
 		return limit + 1
 	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
+	prev, cur := rows[0][:len(b)+1], rows[1][:len(b)+1]
 	for j := range prev {
 		prev[j] = j
 	}
