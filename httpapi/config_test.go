@@ -76,6 +76,9 @@ func TestRuntimeConfig(t *testing.T) {
 			{"POST", "/v1/runtimes/strict/config", `{} {}`, "data after"},
 			{"POST", "/v1/runtimes/strict/config", "\xff", "UTF-8"},
 			{"POST", "/v1/runtimes/nope/config", `{}`, "no runtime has the id"},
+			{"POST", "/v1/runtimes/strict/config", `{"features":[` + strings.Repeat(`"x",`, 64) + `"x"]}`, "at most 64"},
+			{"GET", "/v1/runtimes/strict/config?" + strings.Repeat("feature=x&", 65), "", "feature"},
+			{"POST", "/v1/validate", `{"runtime_type":"strict","features":[` + strings.Repeat(`"x",`, 64) + `"x"]}`, "at most 64"},
 		} {
 			a := do(t, tc.method, h.url+tc.path, tc.body, "Content-Type", "application/json")
 			if a.status < 400 || a.status >= 500 || !strings.Contains(string(a.body), tc.want) {

@@ -36,6 +36,9 @@ func (s *Server) handleConfigGet(c echo.Context) error {
 		o.ModelID = &m
 	}
 	if fs, ok := q["feature"]; ok {
+		if err := checkFeatureCount(len(fs)); err != nil {
+			return err
+		}
 		o.Features = fs
 	}
 	if q.Has("environment") {
@@ -101,6 +104,9 @@ func decodeConfigOverrides(body []byte) (store.ConfigOverrides, error) {
 	}
 	if dec.More() {
 		return o, errorf(http.StatusBadRequest, "bad_body", "the body has data after the JSON object")
+	}
+	if err := checkFeatureCount(len(w.Features)); err != nil {
+		return o, err
 	}
 	o.ModelID, o.Features = w.ModelID, w.Features
 	if w.Environment != nil && string(w.Environment) != "null" {

@@ -266,6 +266,9 @@ func decodeNativeValidate(body []byte) (nativeValidateRequest, error) {
 	if err := field("features", &out.Features, "an array of strings"); err != nil {
 		return out, err
 	}
+	if err := checkFeatureCount(len(out.Features)); err != nil {
+		return out, err
+	}
 	return out, nil
 }
 
@@ -445,4 +448,15 @@ func validatedConfig(req nativeValidateRequest, rt *store.Runtime) (map[string]a
 		}
 	}
 	return out, filled
+}
+
+// maxFeatures bounds the features of one request: each unsupported one costs a did-you-mean
+// search and an error sentence.
+const maxFeatures = 64
+
+func checkFeatureCount(n int) error {
+	if n > maxFeatures {
+		return errorf(http.StatusBadRequest, "bad_field", "features has %d entries; at most %d are accepted", n, maxFeatures)
+	}
+	return nil
 }
