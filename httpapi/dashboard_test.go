@@ -260,4 +260,3 @@ func TestDashboard_Token(t *testing.T) {
 		t.Errorf("overall %q", overall)
 	}
 }
-
