@@ -39,9 +39,16 @@ const (
 )
 
 // Diff compares two catalogs by content (see Runtime.SameContent): added and changed ids in
-// next's order, removed ids in prev's order, and the changed fields of each changed runtime.
-// Either catalog may be nil. A different order of the same runtimes is not a change.
-func Diff(prev, next *Catalog) Change {
+// next's order, removed ids in prev's order. Either catalog may be nil. A different order of
+// the same runtimes is not a change. It does not name the changed fields (see
+// DiffWithFields), so that asking "did anything change?" on every sync stays cheap.
+func Diff(prev, next *Catalog) Change { return diff(prev, next, false) }
+
+// DiffWithFields is Diff plus Change.Fields, the changed fields of each changed runtime. A
+// commit records it; it decodes the JSON of changed runtimes only.
+func DiffWithFields(prev, next *Catalog) Change { return diff(prev, next, true) }
+
+func diff(prev, next *Catalog, fields bool) Change {
 	c := Change{Added: []string{}, Removed: []string{}, Changed: []string{}}
 	for _, rt := range next.Runtimes() {
 		old, ok := prev.Get(rt.ID)
@@ -50,6 +57,9 @@ func Diff(prev, next *Catalog) Change {
 			c.Added = append(c.Added, rt.ID)
 		case !old.SameContent(rt):
 			c.Changed = append(c.Changed, rt.ID)
+			if !fields {
+				continue
+			}
 			if c.Fields == nil {
 				c.Fields = map[string][]string{}
 			}
@@ -90,6 +100,9 @@ func ChangedPaths(old, cur *Runtime) []string {
 // diffDoc adds the paths where two JSON documents differ, under prefix. A document that does
 // not decode is compared as a whole.
 func diffDoc(set map[string]bool, prefix string, a, b json.RawMessage, depth int) {
+	if bytes.Equal(a, b) {
+		return
+	}
 	va, oka := decodeForDiff(a)
 	vb, okb := decodeForDiff(b)
 	if !oka || !okb {

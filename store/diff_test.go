@@ -33,7 +33,7 @@ func TestDiff_FieldPaths(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			d := store.Diff(mustCatalog(t, base), mustCatalog(t, tc.next))
+			d := store.DiffWithFields(mustCatalog(t, base), mustCatalog(t, tc.next))
 			if strings.Join(d.Changed, ",") != "a" {
 				t.Fatalf("changed = %v", d.Changed)
 			}
@@ -57,7 +57,7 @@ func TestDiff_FieldPaths(t *testing.T) {
 		}
 		a.WriteString(`},"status":"x"}`)
 		b.WriteString(`},"status":"y"}`)
-		d := store.Diff(mustCatalog(t, a.String()), mustCatalog(t, b.String()))
+		d := store.DiffWithFields(mustCatalog(t, a.String()), mustCatalog(t, b.String()))
 		if got := d.Fields["a"]; !reflect.DeepEqual(got, []string{"/cfg", "/status"}) {
 			t.Errorf("5000 changed keys: fields = %q, want the top-level fields", got)
 		}
@@ -67,7 +67,7 @@ func TestDiff_FieldPaths(t *testing.T) {
 		deep := func(leaf string) string {
 			return `{"id":"a","x":` + strings.Repeat(`{"n":`, 200) + leaf + strings.Repeat(`}`, 200) + `}`
 		}
-		d := store.Diff(mustCatalog(t, deep("1")), mustCatalog(t, deep("2")))
+		d := store.DiffWithFields(mustCatalog(t, deep("1")), mustCatalog(t, deep("2")))
 		got := d.Fields["a"]
 		if len(got) != 1 || strings.Count(got[0], "/") != 8 || !strings.HasPrefix(got[0], "/x/n/n") {
 			t.Errorf("200-deep change: fields = %q, want one path cut at depth 8", got)
@@ -75,7 +75,7 @@ func TestDiff_FieldPaths(t *testing.T) {
 	})
 	t.Run("AddedRemovedHaveNoFields", func(t *testing.T) {
 		t.Parallel()
-		d := store.Diff(mustCatalog(t, base), mustCatalog(t, `{"id":"b"}`))
+		d := store.DiffWithFields(mustCatalog(t, base), mustCatalog(t, `{"id":"b"}`))
 		if d.Fields != nil {
 			t.Errorf("fields = %v, want none", d.Fields)
 		}
@@ -154,5 +154,28 @@ func TestSnapshot_ChangesSinceAhead(t *testing.T) {
 	}
 	if ch, complete := s.ChangesSince(1); !complete || len(ch) != 0 || s.ResetReason(1) != "" {
 		t.Errorf("ChangesSince(current) = %v, %v, reason %q", ch, complete, s.ResetReason(1))
+	}
+}
+
+// BenchmarkDiff_AllChanged: a sync in which every one of 10,000 runtimes changed one field,
+// the worst case for naming the changed fields.
+func BenchmarkDiff_AllChanged(b *testing.B) {
+	mk := func(status string) *store.Catalog {
+		rts := make([]*store.Runtime, 0, 10000)
+		for i := range 10000 {
+			rts = append(rts, mustRuntime(b, fmt.Sprintf(`{"id":"rt%05d","name":"Runtime %d","status":%q,"features":["a","b"],"requirements":{"model_requirement":{"supported_providers":["openai","anthropic"],"examples":["gpt-4o","claude"]},"required_config_fields":["llm"]}}`, i, i, status)))
+		}
+		c, err := store.NewCatalog(rts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return c
+	}
+	prev, next := mk("active"), mk("inactive")
+	b.ReportAllocs()
+	for b.Loop() {
+		if d := store.DiffWithFields(prev, next); len(d.Changed) != 10000 || d.Fields["rt00042"][0] != "/status" {
+			b.Fatalf("diff %d changed, %v", len(d.Changed), d.Fields["rt00042"])
+		}
 	}
 }
