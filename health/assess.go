@@ -57,11 +57,7 @@ func Assess(in Inputs) (string, []string) {
 		reasons = append(reasons, "sync disabled: "+in.Sync.DisabledReason)
 	}
 	if in.Sync.ConsecutiveFailures > 0 {
-		last := ""
-		if len(in.Sync.LastRuns) > 0 {
-			last = ": " + in.Sync.LastRuns[0].Error
-		}
-		reasons = append(reasons, fmt.Sprintf("%d sync run(s) failed in a row%s", in.Sync.ConsecutiveFailures, last))
+		reasons = append(reasons, syncFailures(in.Sync))
 	}
 	if in.Sync.RetryAfterUntil != nil {
 		reasons = append(reasons, "the control plane asked to wait (Retry-After) until "+in.Sync.RetryAfterUntil.Format(time.RFC3339))
@@ -118,4 +114,27 @@ func (r FallbackRules) Fallbacks(c *store.Catalog, cls *Classifier) []ActiveFall
 		out = append(out, af)
 	}
 	return out
+}
+
+// syncFailures says how many runs failed and were skipped since the last success, and the
+// last failure's error (a skipped run's "breaker open" is not the cause).
+func syncFailures(st SyncStatus) string {
+	msg := plural(st.ConsecutiveFailures, "sync run", "sync runs") + " failed"
+	if st.SkippedSinceSuccess > 0 {
+		msg += " and " + plural(st.SkippedSinceSuccess, "was", "were") + " skipped"
+	}
+	msg += " since the last success"
+	for _, r := range st.LastRuns {
+		if r.Outcome == OutcomeFailed && r.Error != "" {
+			return msg + "; last error: " + r.Error
+		}
+	}
+	return msg
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -128,7 +128,10 @@ func TestAssess(t *testing.T) {
 		{"Seed", health.Inputs{Snapshot: &store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()}, Now: now, MaxStale: time.Minute, Sync: health.SyncStatus{Enabled: true}}, "degraded", "seed data"},
 		{"BreakerOpen", health.Inputs{Snapshot: fresh, Now: now, MaxStale: time.Hour, Sync: health.SyncStatus{Enabled: true}, Breakers: map[string]health.BreakerStatus{"list": {State: "open"}}}, "degraded", "list calls is open"},
 		{"Held", health.Inputs{Snapshot: fresh, Now: now, MaxStale: time.Hour, Sync: health.SyncStatus{Enabled: true, Held: &health.Hold{Reason: "empty", Seen: 1, Needed: 3}}}, "degraded", "held back"},
-		{"Failures", health.Inputs{Snapshot: fresh, Now: now, MaxStale: time.Hour, Sync: health.SyncStatus{Enabled: true, ConsecutiveFailures: 2, LastRuns: []health.Run{{Error: "GET x: HTTP 500"}}}}, "degraded", "2 sync run(s) failed in a row: GET x: HTTP 500"},
+		{"Failures", health.Inputs{Snapshot: fresh, Now: now, MaxStale: time.Hour, Sync: health.SyncStatus{Enabled: true, ConsecutiveFailures: 2, LastRuns: []health.Run{{Outcome: health.OutcomeFailed, Error: "GET x: HTTP 500"}}}}, "degraded", "2 sync runs failed since the last success; last error: GET x: HTTP 500"},
+		{"FailedThenSkipped", health.Inputs{Snapshot: fresh, Now: now, MaxStale: time.Hour, Sync: health.SyncStatus{Enabled: true, ConsecutiveFailures: 1, SkippedSinceSuccess: 3,
+			LastRuns: []health.Run{{Outcome: health.OutcomeSkipped, Error: "skipped: circuit breaker open"}, {Outcome: health.OutcomeFailed, Error: "GET x: HTTP 500"}}}},
+			"degraded", "1 sync run failed and 3 were skipped since the last success; last error: GET x: HTTP 500"},
 		{"Notice", health.Inputs{Snapshot: fresh, Now: now, MaxStale: time.Hour, Sync: health.SyncStatus{Enabled: true}, Notices: []string{"moved aside to x"}}, "degraded", "moved aside"},
 		{"Disabled", health.Inputs{Snapshot: fresh, Now: now, MaxStale: time.Hour, Sync: health.SyncStatus{DisabledReason: "no API key"}}, "degraded", "sync disabled: no API key"},
 	}

@@ -8,8 +8,10 @@ package health
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/runtimesd/runtimesd/store"
 )
@@ -46,7 +48,37 @@ type Run struct {
 	Change     *store.Change `json:"change,omitempty"`
 	// Degraded lists runtimes whose requirements could not be refreshed in this run.
 	Degraded []string `json:"degraded,omitempty"`
+	// DataAgeSeconds is the age of the data served when the run ended; nil when that data
+	// was never confirmed by the control plane (seed data).
+	DataAgeSeconds *float64 `json:"data_age_seconds,omitempty"`
 }
+
+// DataAge is the age of snap's data at now in seconds, for Run.DataAgeSeconds: nil when there
+// is no snapshot or its data was never confirmed by the control plane.
+func DataAge(snap *store.Snapshot, now time.Time) *float64 {
+	if snap == nil || snap.FetchedAt.IsZero() {
+		return nil
+	}
+	a := snap.Age(now).Seconds()
+	return &a
+}
+
+// RunPoint is one sync run on the dashboard's timeline: small, so that many are kept.
+type RunPoint struct {
+	ID             uint64    `json:"id"`
+	StartedAt      time.Time `json:"started_at"`
+	DurationMS     float64   `json:"duration_ms"`
+	Outcome        Outcome   `json:"outcome"`
+	Revision       uint64    `json:"revision"`
+	DataAgeSeconds *float64  `json:"data_age_seconds,omitempty"`
+	// Error is the run's error, cut to maxPointError bytes.
+	Error string `json:"error,omitempty"`
+}
+
+// TimelineSize is how many runs the timeline keeps (an hour at the default 30s schedule).
+const TimelineSize = 120
+
+const maxPointError = 200
 
 // Hold describes an upstream answer being held back.
 type Hold struct {
@@ -64,17 +96,23 @@ type Hold struct {
 type SyncStatus struct {
 	Enabled bool `json:"enabled"`
 	// DisabledReason says why no sync runs, when Enabled is false.
-	DisabledReason      string     `json:"disabled_reason,omitempty"`
-	Schedule            string     `json:"schedule,omitempty"`
-	Running             bool       `json:"running"`
-	NextRun             *time.Time `json:"next_run,omitempty"`
-	LastSuccess         *time.Time `json:"last_success,omitempty"`
-	ConsecutiveFailures int        `json:"consecutive_failures"`
-	Held                *Hold      `json:"held,omitempty"`
+	DisabledReason string     `json:"disabled_reason,omitempty"`
+	Schedule       string     `json:"schedule,omitempty"`
+	Running        bool       `json:"running"`
+	NextRun        *time.Time `json:"next_run,omitempty"`
+	LastSuccess    *time.Time `json:"last_success,omitempty"`
+	// ConsecutiveFailures counts the failed runs since the last successful one (changed,
+	// unchanged or held); skipped runs neither count nor reset it.
+	ConsecutiveFailures int `json:"consecutive_failures"`
+	// SkippedSinceSuccess counts the skipped runs (breaker open, Retry-After) since then.
+	SkippedSinceSuccess int   `json:"skipped_since_success"`
+	Held                *Hold `json:"held,omitempty"`
 	// RetryAfterUntil is set while the control plane's Retry-After holds calls back.
 	RetryAfterUntil *time.Time `json:"retry_after_until,omitempty"`
 	// LastRuns is newest first.
 	LastRuns []Run `json:"last_runs"`
+	// Timeline is the last TimelineSize runs, oldest first, for history at a glance.
+	Timeline []RunPoint `json:"timeline"`
 }
 
 // History keeps the last runs, bounded. It is safe for concurrent use.
@@ -84,6 +122,10 @@ type History struct {
 	runs        []Run // oldest first
 	lastSuccess time.Time
 	failures    int
+	skipped     int
+	// points is a ring of the last TimelineSize runs; next is where the next one goes.
+	points []RunPoint
+	next   int
 }
 
 // NewHistory keeps up to limit runs (at least 1).
@@ -102,10 +144,32 @@ func (h *History) Add(r Run) {
 	switch r.Outcome {
 	case OutcomeFailed:
 		h.failures++
+	case OutcomeSkipped:
+		h.skipped++
 	case OutcomeChanged, OutcomeUnchanged, OutcomeHeld:
-		h.failures = 0
+		h.failures, h.skipped = 0, 0
 		h.lastSuccess = r.StartedAt.Add(time.Duration(r.DurationMS * float64(time.Millisecond)))
 	}
+	p := RunPoint{ID: r.ID, StartedAt: r.StartedAt, DurationMS: r.DurationMS, Outcome: r.Outcome,
+		Revision: r.Revision, DataAgeSeconds: r.DataAgeSeconds, Error: cutUTF8(r.Error, maxPointError)}
+	if len(h.points) < TimelineSize {
+		h.points = append(h.points, p)
+	} else {
+		h.points[h.next] = p
+	}
+	h.next = (h.next + 1) % TimelineSize
+}
+
+// cutUTF8 returns s cut to at most n bytes on a rune boundary, as a copy (a long error must
+// not keep its whole backing array alive in the ring).
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return strings.Clone(s)
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return strings.Clone(s[:n]) + "…"
 }
 
 // Fill sets the history fields of st: runs newest first, last success, consecutive failures.
@@ -117,6 +181,14 @@ func (h *History) Fill(st *SyncStatus) {
 		st.LastRuns = append(st.LastRuns, h.runs[i])
 	}
 	st.ConsecutiveFailures = h.failures
+	st.SkippedSinceSuccess = h.skipped
+	st.Timeline = make([]RunPoint, 0, len(h.points))
+	if len(h.points) == TimelineSize {
+		st.Timeline = append(st.Timeline, h.points[h.next:]...)
+		st.Timeline = append(st.Timeline, h.points[:h.next]...)
+	} else {
+		st.Timeline = append(st.Timeline, h.points...)
+	}
 	if !h.lastSuccess.IsZero() {
 		t := h.lastSuccess
 		st.LastSuccess = &t

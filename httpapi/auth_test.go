@@ -32,7 +32,7 @@ func TestToken(t *testing.T) {
 	})
 	t.Run("Reads", func(t *testing.T) {
 		h := newHarness(t, fakecp.Options{}, func(o *httpapi.Options, _ *rsync.Client) { o.Token, o.TokenReads = token, true })
-		for _, path := range []string{"/v1/runtimes", "/api/v1/runtimes", "/v1/health", "/metrics", "/dashboard"} {
+		for _, path := range []string{"/v1/runtimes", "/api/v1/runtimes", "/v1/health", "/metrics", "/v1/changes", "/v1/watch"} {
 			if a := do(t, "GET", h.url+path, ""); a.status != 401 {
 				t.Errorf("%s without token: %d", path, a.status)
 			}
@@ -44,6 +44,13 @@ func TestToken(t *testing.T) {
 			if a := do(t, "GET", h.url+path, ""); a.status != 200 {
 				t.Errorf("probe %s must stay open: %d", path, a.status)
 			}
+		}
+		// The page holds no data: a browser gets it (and then asks for the token), not JSON.
+		if a := do(t, "GET", h.url+"/dashboard", ""); a.status != 200 || !strings.Contains(string(a.body), `id="login"`) {
+			t.Errorf("/dashboard with token_reads: %d", a.status)
+		}
+		if a := do(t, "GET", h.url+"/", ""); a.status != 302 || a.header.Get("Location") != "/dashboard" {
+			t.Errorf("/ with token_reads: %d %v", a.status, a.header)
 		}
 		if a := do(t, "GET", h.url+"/v1/runtimes", "", "Authorization", "Bearer "+token); a.status != 200 {
 			t.Errorf("with token: %d", a.status)

@@ -385,13 +385,16 @@ func TestWatch(t *testing.T) {
 	h.fake.RemoveRuntime("w1")
 	h.sync(t)
 	resumed := openWatch(t, ctx, h.url+"/v1/watch", "Last-Event-ID", "1")
-	evs := readEvents(t, resumed, 2)
-	if evs[0].id != "2" || evs[1].id != "3" || !strings.Contains(evs[1].data, `"removed":["w1"]`) {
+	evs := readEvents(t, resumed, 3)
+	if evs[0].event != "hello" || evs[0].id != "1" || !strings.Contains(evs[0].data, `"since":1`) {
+		t.Fatalf("a resumed stream opens with hello naming since: %+v", evs[0])
+	}
+	if evs = evs[1:]; evs[0].id != "2" || evs[1].id != "3" || !strings.Contains(evs[1].data, `"removed":["w1"]`) {
 		t.Fatalf("resume from 1: %+v", evs)
 	}
 
 	ahead := openWatch(t, ctx, h.url+"/v1/watch?since=42")
-	if ev := readEvents(t, ahead, 1)[0]; ev.event != "reset" || !strings.Contains(ev.data, "replaced") {
+	if ev := readEvents(t, ahead, 2)[1]; ev.event != "reset" || !strings.Contains(ev.data, "replaced") {
 		t.Fatalf("since ahead: %+v", ev)
 	}
 	if a := do(t, "GET", h.url+"/v1/watch?since=x", ""); a.status != 400 {
@@ -415,11 +418,11 @@ func TestWatch_HistoryGone(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r := openWatch(t, ctx, "http://"+api.Addr()+"/v1/watch", "Last-Event-ID", "2")
-	if ev := readEvents(t, r, 1)[0]; ev.event != "reset" || ev.id != "6" || !strings.Contains(ev.data, "history after revision 2 is gone") {
+	if ev := readEvents(t, r, 2)[1]; ev.event != "reset" || ev.id != "6" || !strings.Contains(ev.data, "history after revision 2 is gone") {
 		t.Fatalf("%+v", ev)
 	}
 	r = openWatch(t, ctx, "http://"+api.Addr()+"/v1/watch", "Last-Event-ID", "4")
-	if evs := readEvents(t, r, 2); evs[0].id != "5" || evs[1].id != "6" {
+	if evs := readEvents(t, r, 3)[1:]; evs[0].id != "5" || evs[1].id != "6" {
 		t.Fatalf("resume from 4 with history from 5: %+v", evs)
 	}
 }

@@ -45,6 +45,44 @@ type healthReport struct {
 	} `json:"runtimes"`
 	Fallbacks      []health.ActiveFallback `json:"fallbacks"`
 	DefaultRuntime string                  `json:"default_runtime,omitempty"`
+	// RecentChanges are the last change records, newest first, each list cut for the page.
+	RecentChanges []changeSummary `json:"recent_changes"`
+}
+
+// Bounds of recent_changes: /v1/health is read every few seconds by every open dashboard, so
+// a first sync that added 10,000 runtimes must not make it 10,000 ids long.
+const (
+	recentChanges   = 10
+	recentChangeIDs = 20
+)
+
+// changeSummary is a change record with its id lists cut to recentChangeIDs; the counts are
+// the full ones (/v1/changes has the whole record).
+type changeSummary struct {
+	store.Change
+	AddedCount   int `json:"added_count"`
+	RemovedCount int `json:"removed_count"`
+	ChangedCount int `json:"changed_count"`
+}
+
+func summarizeChanges(all []store.Change) []changeSummary {
+	out := make([]changeSummary, 0, min(len(all), recentChanges))
+	for i := len(all) - 1; i >= 0 && len(out) < recentChanges; i-- {
+		c := all[i]
+		sum := changeSummary{Change: c, AddedCount: len(c.Added), RemovedCount: len(c.Removed), ChangedCount: len(c.Changed)}
+		sum.Added, sum.Removed, sum.Changed = c.Added[:min(len(c.Added), recentChangeIDs)],
+			c.Removed[:min(len(c.Removed), recentChangeIDs)], c.Changed[:min(len(c.Changed), recentChangeIDs)]
+		if c.Fields != nil {
+			sum.Fields = make(map[string][]string, len(sum.Changed))
+			for _, id := range sum.Changed {
+				if f, ok := c.Fields[id]; ok {
+					sum.Fields[id] = f
+				}
+			}
+		}
+		out = append(out, sum)
+	}
+	return out
 }
 
 type runtimeHealth struct {
@@ -73,9 +111,11 @@ func (s *Server) report(snap *store.Snapshot, now time.Time) healthReport {
 	r.Fallbacks = []health.ActiveFallback{}
 	r.Runtimes.Healthy, r.Runtimes.Unhealthy, r.Runtimes.Unknown = []string{}, []string{}, []string{}
 	r.Runtimes.Degraded, r.Runtimes.Details = []string{}, []runtimeHealth{}
+	r.RecentChanges = []changeSummary{}
 	if snap == nil {
 		return r
 	}
+	r.RecentChanges = summarizeChanges(snap.Changes)
 	r.Snapshot = &struct {
 		provenance
 		MaxStaleSeconds int64     `json:"max_stale_seconds"`
@@ -189,4 +229,12 @@ func (s *Server) handleDashboard(c echo.Context) error {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-cache")
 	return c.Blob(http.StatusOK, "text/html; charset=utf-8", dashboardHTML)
+}
+
+// handleRoot is GET /: a browser pointed at the sidecar lands on the dashboard. The target is
+// a fixed local path, never taken from the request (the query is ignored), so this can not
+// become an open redirect.
+func (s *Server) handleRoot(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-cache")
+	return c.Redirect(http.StatusFound, "/dashboard")
 }

@@ -318,11 +318,13 @@ func (s *Server) handleChanges(c echo.Context) error {
 		return jsonRep(struct {
 			provenance
 			Since uint64 `json:"since"`
-			// Complete is false when records after Since were pruned from the bounded log:
-			// the client should re-read the whole catalog.
-			Complete bool           `json:"complete"`
-			Changes  []store.Change `json:"changes"`
-		}{s.provenanceOf(snap, now), since, complete, changes})
+			// Complete is false when records after Since were pruned from the bounded log,
+			// or Since is ahead of the data (the file was replaced): the client should
+			// re-read the whole catalog. ResetReason says which, in /v1/watch's words.
+			Complete    bool           `json:"complete"`
+			ResetReason string         `json:"reset_reason,omitempty"`
+			Changes     []store.Change `json:"changes"`
+		}{s.provenanceOf(snap, now), since, complete, snap.ResetReason(since), changes})
 	})
 }
 

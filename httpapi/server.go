@@ -310,6 +310,7 @@ func (s *Server) routes() {
 	s.get("/v1/health", s.handleHealth)
 	s.get("/v1/resolve/:id", s.handleResolve)
 	s.get("/dashboard", s.handleDashboard)
+	s.get("/", s.handleRoot)
 	s.get("/metrics", s.handleMetrics)
 	s.get("/openapi.json", s.handleOpenAPIJSON)
 	s.get("/openapi.yaml", s.handleOpenAPIYAML)

@@ -16,7 +16,8 @@ import (
 // Every event has the revision as its id, so a client that reconnects with Last-Event-ID (or
 // ?since=REV) resumes where it left off; when the bounded change log no longer reaches back
 // that far, or the data file was replaced, it gets a "reset" event telling it to re-read the
-// catalog. Without either, the stream starts with a "hello" event naming the current revision.
+// catalog. Every stream starts with a "hello" event naming the current revision (and, when
+// resuming, the since it resumes from).
 // A comment line every Heartbeat keeps proxies from closing an idle stream.
 func (s *Server) handleWatch(c echo.Context) error {
 	q, err := checkQuery(c, "since")
@@ -60,21 +61,16 @@ func (s *Server) handleWatch(c echo.Context) error {
 		w.Flush()
 		return nil
 	}
-	reset := func(cur *store.Snapshot, why string) error {
-		return send("reset", cur.Revision, map[string]any{"revision": cur.Revision, "reason": why})
-	}
-	// catchUp sends what happened after last, and returns the revision now reached.
+	// catchUp sends what happened after last, and returns the revision now reached. It
+	// resets exactly when /v1/changes?since=last says complete: false (Snapshot.ResetReason).
 	catchUp := func(cur *store.Snapshot, last uint64) (uint64, error) {
-		switch {
-		case cur.Revision == last:
+		if cur.Revision == last {
 			return last, nil
-		case cur.Revision < last:
-			return cur.Revision, reset(cur, fmt.Sprintf("revision %d is ahead of the data (%d): the data file was replaced; re-read the catalog", last, cur.Revision))
 		}
-		changes, complete := cur.ChangesSince(last)
-		if !complete {
-			return cur.Revision, reset(cur, fmt.Sprintf("the change history after revision %d is gone; re-read the catalog", last))
+		if why := cur.ResetReason(last); why != "" {
+			return cur.Revision, send("reset", cur.Revision, map[string]any{"revision": cur.Revision, "reason": why})
 		}
+		changes, _ := cur.ChangesSince(last)
 		for _, ch := range changes {
 			if err := send("change", ch.Revision, ch); err != nil {
 				return last, err
@@ -83,8 +79,13 @@ func (s *Server) handleWatch(c echo.Context) error {
 		return cur.Revision, nil
 	}
 
+	// hello opens every stream. Resuming, its id is the client's own revision, so a stream cut
+	// right after it resumes from the same place and misses none of the catch-up.
 	last := snap.Revision
 	if resume {
+		if err := send("hello", since, map[string]any{"revision": snap.Revision, "source": snap.Source, "since": since}); err != nil {
+			return nil
+		}
 		if last, err = catchUp(snap, since); err != nil {
 			return nil
 		}

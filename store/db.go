@@ -352,7 +352,7 @@ func (db *DB) Commit(next *Catalog, src Source, now time.Time) (*Snapshot, error
 	if db.opts.ReadOnly {
 		return nil, errors.New("commit: store is open read-only")
 	}
-	change := Diff(db.stored, next)
+	change := DiffWithFields(db.stored, next)
 	change.Revision = db.revision + 1
 	change.Time = now.UTC()
 	change.Source = src

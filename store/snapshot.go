@@ -123,8 +123,13 @@ func (s *Snapshot) Age(now time.Time) time.Duration {
 func (s *Snapshot) Persisted() bool { return s.Revision > 0 }
 
 // ChangesSince returns the change records with a revision above rev, and whether the log
-// still reaches back that far (false: records between rev and the oldest kept are gone).
+// still reaches back that far (false: records between rev and the oldest kept are gone, or
+// rev is ahead of this snapshot, which happens when the data file was replaced: either way
+// the reader must re-read the catalog; see ResetReason).
 func (s *Snapshot) ChangesSince(rev uint64) (changes []Change, complete bool) {
+	if rev > s.Revision {
+		return nil, false
+	}
 	complete = true
 	if len(s.Changes) > 0 && s.Changes[0].Revision > rev+1 {
 		complete = false
@@ -138,4 +143,16 @@ func (s *Snapshot) ChangesSince(rev uint64) (changes []Change, complete bool) {
 		}
 	}
 	return changes, complete
+}
+
+// ResetReason says why the change records after rev cannot bring a reader up to date, or ""
+// when they can. /v1/changes and /v1/watch give the same answer for the same rev.
+func (s *Snapshot) ResetReason(rev uint64) string {
+	if rev > s.Revision {
+		return fmt.Sprintf("revision %d is ahead of the data (%d): the data file was replaced; re-read the catalog", rev, s.Revision)
+	}
+	if _, complete := s.ChangesSince(rev); !complete {
+		return fmt.Sprintf("the change history after revision %d is gone; re-read the catalog", rev)
+	}
+	return ""
 }

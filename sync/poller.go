@@ -334,6 +334,7 @@ func (p *Poller) runOnce(id uint64, trigger string) (run health.Run) {
 		if cur := p.opts.Live.Load(); cur != nil {
 			run.Revision, run.Runtimes = cur.Revision, cur.Catalog.Len()
 		}
+		run.DataAgeSeconds = health.DataAge(p.opts.Live.Load(), p.opts.Now())
 		p.history.Add(run)
 		p.logRun(run)
 		if p.opts.OnRun != nil {
