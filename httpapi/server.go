@@ -364,6 +364,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.URL.RawPath != "" {
 			u.RawPath = strings.TrimRight(r.URL.RawPath, "/")
 		}
+		// "//evil.example/" must not redirect to "//evil.example", which a browser reads as
+		// another host: collapse leading slashes (and so never send a scheme-relative path).
+		u.Path = "/" + strings.TrimLeft(u.Path, "/")
+		if u.RawPath != "" {
+			u.RawPath = "/" + strings.TrimLeft(u.RawPath, "/")
+		}
 		u.Scheme, u.Host = "", ""
 		w.Header().Set(echo.HeaderLocation, u.RequestURI())
 		w.WriteHeader(http.StatusTemporaryRedirect)
