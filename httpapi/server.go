@@ -57,6 +57,9 @@ type Options struct {
 	// (defaults 1 per second, burst 3).
 	RefreshRate  float64
 	RefreshBurst int
+	// FilterMemoBytes bounds the memo of filtered lists of one catalog, bodies and keys
+	// counted (default 8 MiB).
+	FilterMemoBytes int
 	// Heartbeat is the interval of comments on /v1/watch streams (default 15s).
 	Heartbeat time.Duration
 	Version   string
@@ -119,6 +122,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.RefreshBurst <= 0 {
 		o.RefreshBurst = 3
+	}
+	if o.FilterMemoBytes <= 0 {
+		o.FilterMemoBytes = 8 << 20
 	}
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = 15 * time.Second

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/url"
+	goruntime "runtime"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/runtimesd/runtimesd/httpapi"
 	rsync "github.com/runtimesd/runtimesd/sync"
+	"github.com/runtimesd/runtimesd/sync/fakecp"
 )
 
 // TestTrust_RedirectStaysOnHost: the trailing-slash redirect never sends a browser to another
@@ -69,5 +71,49 @@ func TestTrust_MetricLabelsBounded(t *testing.T) {
 	}
 	if len(m.body) > 64<<10 {
 		t.Fatalf("/metrics is %d bytes after 600 invented-method requests", len(m.body))
+	}
+}
+
+// heapAfterGC is the live heap in bytes.
+func heapAfterGC() uint64 {
+	var ms goruntime.MemStats
+	goruntime.GC()
+	goruntime.GC()
+	goruntime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// TestTrust_FilterMemoBounded: case, spelling and order variants of one filter share one memo
+// entry, so sweeping them does not grow memory with the number of variants.
+func TestTrust_FilterMemoBounded(t *testing.T) {
+	h := newHarness(t, fakecp.Options{Catalog: fakecp.SyntheticCatalog(100)})
+	h.sync(t)
+	spell := []string{"session management", "Session Management", "SESSION_MANAGEMENT", "session-management", "Session_management", "  session   management "}
+	other := []string{"multi step task execution", "Multi-step task execution", "MULTI_STEP_TASK_EXECUTION"}
+	var queries []string
+	for i := range 150 {
+		a := url.QueryEscape(spell[i%len(spell)])
+		b := url.QueryEscape(other[i/len(spell)%len(other)])
+		q := "feature=" + a + "&feature=" + b
+		if i%2 == 1 {
+			q = "feature=" + b + "&feature=" + a
+		}
+		queries = append(queries, q+strings.Repeat("&feature="+a, i/(2*len(spell)*len(other))))
+	}
+	first := do(t, "GET", h.url+"/v1/runtimes?"+queries[0], "")
+	if first.status != 200 || len(first.body) < 64<<10 {
+		t.Fatalf("first filter: %d, %d bytes", first.status, len(first.body))
+	}
+	before := heapAfterGC()
+	for _, q := range queries {
+		a := do(t, "GET", h.url+"/v1/runtimes?"+q, "")
+		if a.status != 200 || a.header.Get("ETag") != first.header.Get("ETag") {
+			t.Fatalf("%s: %d, ETag %s, want %s", q, a.status, a.header.Get("ETag"), first.header.Get("ETag"))
+		}
+	}
+	grew := int64(heapAfterGC()) - int64(before)
+	t.Logf("150 variants of a %d-byte filtered list: live heap grew %d KB", len(first.body), grew>>10)
+	if grew > 4<<20 {
+		t.Fatalf("live heap grew %d MB over 150 variants of one filter", grew>>20)
 	}
 }
