@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/url"
 	goruntime "runtime"
 	"strings"
@@ -115,5 +116,57 @@ func TestTrust_FilterMemoBounded(t *testing.T) {
 	t.Logf("150 variants of a %d-byte filtered list: live heap grew %d KB", len(first.body), grew>>10)
 	if grew > 4<<20 {
 		t.Fatalf("live heap grew %d MB over 150 variants of one filter", grew>>20)
+	}
+}
+
+// TestTrust_SelectAnswerBounded: whatever the body asks, a selection answer stays small: a
+// default limit, bounded features (clear 400s beyond), and no feature text repeated in reasons.
+func TestTrust_SelectAnswerBounded(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, fakecp.Options{Catalog: fakecp.SyntheticCatalog(300)})
+	h.sync(t)
+	post := func(body string) answer {
+		return do(t, "POST", h.url+"/v1/select", body, "Content-Type", "application/json")
+	}
+	feats := func(n, size int, ch string) string {
+		f := make([]string, n)
+		for i := range f {
+			f[i] = fmt.Sprintf("%q", fmt.Sprint(i)+strings.Repeat(ch, size-len(fmt.Sprint(i))))
+		}
+		return "[" + strings.Join(f, ",") + "]"
+	}
+	if a := post(`{}`); a.status != 200 || len(a.json(t)["candidates"].([]any)) != 20 || a.json(t)["total"] != 300.0 {
+		t.Fatalf("default limit: %d, %.300s", a.status, a.body)
+	}
+	// The largest answer: every bound at its maximum, with characters JSON escapes.
+	worst := fmt.Sprintf(`{"features":%s,"model_provider":%q,"model_id":%q,"limit":50,"allow_unhealthy":true}`,
+		feats(32, 128, `"`), strings.Repeat(`"`, 256), strings.Repeat(`\`, 256))
+	a := post(worst)
+	if a.status != 200 && a.status != 404 {
+		t.Fatalf("worst case: %d %.300s", a.status, a.body)
+	}
+	t.Logf("largest select answer: %d bytes from a %d-byte body", len(a.body), len(worst))
+	if len(a.body) > 1<<20 {
+		t.Fatalf("select answered %d bytes to a %d-byte body", len(a.body), len(worst))
+	}
+	cases := map[string]struct{ body, want string }{
+		"TooManyFeatures": {`{"features":` + feats(33, 4, "x") + `}`, "at most 32 features"},
+		"LongFeature":     {`{"features":` + feats(1, 129, "x") + `}`, "features[0] is longer than 128 bytes"},
+		"ControlFeature":  {`{"features":["a\u0001b"]}`, "control characters"},
+		"LimitTooHigh":    {`{"limit":51}`, "limit must be"},
+		"LongProvider":    {`{"model_provider":"` + strings.Repeat("p", 300) + `"}`, "model_provider is longer"},
+		"ManyCandidates":  {`{"candidates":` + feats(1001, 5, "c") + `}`, "at most 1000 candidates"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			a := post(tc.body)
+			if a.status != 400 || !strings.Contains(string(a.body), tc.want) {
+				t.Fatalf("%d %.300s, want 400 saying %q", a.status, a.body, tc.want)
+			}
+		})
+	}
+	// Unknown candidates are named, but not without end.
+	if a := post(`{"candidates":` + feats(500, 100, "u") + `}`); a.status != 400 || len(a.body) > 4<<10 {
+		t.Fatalf("unknown candidates: %d, %d bytes", a.status, len(a.body))
 	}
 }
