@@ -57,6 +57,16 @@ type Options struct {
 	// (defaults 1 per second, burst 3).
 	RefreshRate  float64
 	RefreshBurst int
+	// ReadHeaderTimeout (default 10s) and ReadTimeout (default 30s) bound how long a client
+	// may take to send the headers, and the whole request with its body. A request without a
+	// body has no read deadline once its headers are in (blocking reads and streams last).
+	ReadHeaderTimeout, ReadTimeout time.Duration
+	// MaxConnections caps open connections on a TCP listener (default 512); ProbeSlots more
+	// (default 16) may answer only /healthz and /readyz, so probes still answer at the cap.
+	MaxConnections, ProbeSlots int
+	// AllowedHosts are Host names served besides loopback names and the listen address (TCP
+	// listeners only: a unix socket serves any Host).
+	AllowedHosts []string
 	// FilterMemoBytes bounds the memo of filtered lists of one catalog, bodies and keys
 	// counted (default 8 MiB).
 	FilterMemoBytes int
@@ -122,6 +132,18 @@ func (o *Options) setDefaults() {
 	}
 	if o.RefreshBurst <= 0 {
 		o.RefreshBurst = 3
+	}
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = 10 * time.Second
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = max(30*time.Second, o.ReadHeaderTimeout)
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = 512
+	}
+	if o.ProbeSlots <= 0 {
+		o.ProbeSlots = 16
 	}
 	if o.FilterMemoBytes <= 0 {
 		o.FilterMemoBytes = 8 << 20

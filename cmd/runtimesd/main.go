@@ -271,6 +271,7 @@ func newClient(cfg Config, breakers *health.Breakers, logger *slog.Logger, onCal
 		Retries:            retries,
 		RetryBase:          cfg.ControlPlane.Retry.Base.D(),
 		RetryMax:           cfg.ControlPlane.Retry.Max.D(),
+		MaxRetryAfter:      cfg.ControlPlane.MaxRetryAfter.D(),
 		UserAgent:          "runtimesd/" + version,
 		Logger:             logger,
 		OnCall:             onCall,
@@ -467,6 +468,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		MaxStale:          cfg.Health.MaxStale.D(),
 		SyncWait:          cfg.HTTP.SyncWait.D(),
 		ShutdownTimeout:   cfg.HTTP.ShutdownTimeout.D(),
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout.D(),
+		ReadTimeout:       cfg.HTTP.ReadTimeout.D(),
+		MaxConnections:    cfg.HTTP.MaxConnections,
+		AllowedHosts:      cfg.HTTP.AllowedHosts,
 		Version:           version,
 		Logger:            logger,
 	})
