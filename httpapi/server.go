@@ -190,6 +190,11 @@ type Server struct {
 
 	metrics *httpMetrics
 
+	// checkHost is set by Listen on TCP: Host headers are checked (hostAllowed) against
+	// listenHost and Options.AllowedHosts.
+	checkHost  bool
+	listenHost string
+
 	chain, postChain []echo.MiddlewareFunc
 
 	reloadable atomic.Pointer[Reloadable]
@@ -382,6 +387,10 @@ func (s *Server) Handler() http.Handler { return s }
 // ServeHTTP answers a path with a trailing slash with a 307 to the path without it, as the
 // control plane (FastAPI) does, and hands everything else to echo.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := s.crossSiteWrite(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if p := r.URL.Path; len(p) > 1 && p[len(p)-1] == '/' && strings.HasSuffix(r.URL.EscapedPath(), "/") {
 		u := *r.URL
 		u.Path = strings.TrimRight(p, "/")
@@ -423,6 +432,11 @@ func (s *Server) Listen(addr string) error {
 		}
 	} else {
 		ln, err = net.Listen("tcp", addr)
+		if err == nil {
+			s.checkHost = true
+			s.listenHost, _, _ = net.SplitHostPort(addr)
+			ln = &capListener{Listener: ln, max: int64(s.opts.MaxConnections), reserve: int64(s.opts.ProbeSlots)}
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
@@ -445,8 +459,10 @@ func (s *Server) Addr() string {
 // Serve serves on the bound listener in a goroutine.
 func (s *Server) Serve() {
 	s.httpSrv = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           http.HandlerFunc(s.serveListener),
+		ConnContext:       connContext,
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		ReadTimeout:       s.opts.ReadTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug),

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/runtimesd/runtimesd/httpapi"
+	"github.com/runtimesd/runtimesd/store"
 	rsync "github.com/runtimesd/runtimesd/sync"
 	"github.com/runtimesd/runtimesd/sync/fakecp"
 )
@@ -168,5 +169,70 @@ func TestTrust_SelectAnswerBounded(t *testing.T) {
 	// Unknown candidates are named, but not without end.
 	if a := post(`{"candidates":` + feats(500, 100, "u") + `}`); a.status != 400 || len(a.body) > 4<<10 {
 		t.Fatalf("unknown candidates: %d, %d bytes", a.status, len(a.body))
+	}
+}
+
+// listening is a server on its own loopback listener (Listen and Serve, as the daemon runs).
+func listening(t *testing.T, opts httpapi.Options) string {
+	t.Helper()
+	if opts.Live == nil {
+		opts.Live = store.NewLive(&store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()})
+	}
+	if opts.Syncer == nil {
+		opts.Syncer = noSync{}
+	}
+	api, err := httpapi.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	api.Serve()
+	t.Cleanup(func() { api.Shutdown() })
+	return api.Addr()
+}
+
+// TestTrust_HostAndCrossSite: names the sidecar does not know (DNS rebinding) are refused;
+// mutating requests a browser could send cross-site without a preflight are refused; curl,
+// the SDKs, same-origin pages and configured CORS origins still work.
+func TestTrust_HostAndCrossSite(t *testing.T) {
+	t.Parallel()
+	addr := listening(t, httpapi.Options{AllowedHosts: []string{"runtimesd.internal"}, CORSOrigins: []string{"https://ops.example"}})
+	req := func(method, path, host string, headers ...string) string {
+		return method + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\nContent-Length: 0\r\n" + strings.Join(headers, "") + "\r\n"
+	}
+	_, port, _ := strings.Cut(addr, ":")
+	cases := map[string]struct {
+		raw  string
+		want int
+		says string
+	}{
+		"RebindingName":         {req("GET", "/v1/health", "evil.example:"+port), 421, "http.allowed_hosts"},
+		"RebindingNameDropIn":   {req("GET", "/api/v1/runtimes", "attacker.test"), 421, "not served"},
+		"RebindingLocalhostish": {req("GET", "/v1/health", "localhost.evil.example"), 421, "not served"},
+		"Localhost":             {req("GET", "/v1/health", "localhost:"+port), 200, ""},
+		"LocalhostUpper":        {req("GET", "/v1/health", "LOCALHOST"), 200, ""},
+		"Loopback":              {req("GET", "/v1/health", "127.0.0.1:"+port), 200, ""},
+		"LoopbackOther":         {req("GET", "/v1/health", "127.1.2.3"), 200, ""},
+		"IPv6Loopback":          {req("GET", "/v1/health", "[::1]:"+port), 200, ""},
+		"Configured":            {req("GET", "/v1/health", "RuntimesD.internal:"+port), 200, ""},
+		"FormPost":              {req("POST", "/v1/sync", "localhost", "Origin: http://evil.example\r\nContent-Type: text/plain\r\n"), 403, "cross_site_request"},
+		"FormPostValidate":      {req("POST", "/api/v1/runtimes/validate", "localhost", "Origin: http://evil.example\r\nContent-Type: application/x-www-form-urlencoded\r\n"), 403, "cors_origins"},
+		"FetchMetadataOnly":     {req("POST", "/v1/sync", "localhost", "Sec-Fetch-Site: cross-site\r\n"), 403, "refused"},
+		"SameSiteOtherPort":     {req("POST", "/v1/sync", "localhost", "Origin: http://localhost:3000\r\nSec-Fetch-Site: same-site\r\n"), 403, "refused"},
+		"NullOrigin":            {req("POST", "/v1/sync", "localhost", "Origin: null\r\n"), 403, "refused"},
+		"CurlOrSDK":             {req("POST", "/v1/sync", "127.0.0.1", "Content-Type: application/json\r\n"), 409, "sync_disabled"},
+		"SameOriginDashboard":   {req("POST", "/v1/sync", "localhost:"+port, "Origin: http://localhost:"+port+"\r\nSec-Fetch-Site: same-origin\r\n"), 409, "sync_disabled"},
+		"SameOriginOldBrowser":  {req("POST", "/v1/sync", "localhost:"+port, "Origin: http://localhost:"+port+"\r\n"), 409, "sync_disabled"},
+		"ConfiguredCORSOrigin":  {req("POST", "/v1/sync", "localhost", "Origin: https://ops.example\r\nSec-Fetch-Site: cross-site\r\n"), 409, "sync_disabled"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			status, _, body := rawExchange(t, addr, tc.raw)
+			if status != tc.want || !strings.Contains(string(body), tc.says) {
+				t.Fatalf("%d %.300s, want %d saying %q", status, body, tc.want, tc.says)
+			}
+		})
 	}
 }
