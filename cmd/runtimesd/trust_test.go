@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -100,4 +103,141 @@ func TestTrust_UpstreamEchoAndRetryAfter(t *testing.T) {
 	if !strings.Contains(strings.Join(bodies, ""), "[REDACTED]") {
 		t.Error("no redaction marker: the scan did not see the echo it meant to provoke")
 	}
+}
+
+// openFDs counts the process's open file descriptors (Linux).
+func openFDs(pid int) int {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return -1
+	}
+	return len(ents)
+}
+
+func rssKB(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var n int
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &n)
+			return n
+		}
+	}
+	return -1
+}
+
+// rawStatus sends raw on a new connection and returns the status code of the answer (0: none).
+func rawStatus(addr, raw string) (int, string) {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte(raw)); err != nil {
+		return 0, err.Error()
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestTrust_SlowBodiesAndConnectionCap runs the real binary with a small connection cap:
+// slow request bodies fill it, probes still answer, further connections are refused at once
+// (file descriptors stay bounded), the slow bodies are cut after read_timeout, and the API
+// serves again.
+func TestTrust_SlowBodiesAndConnectionCap(t *testing.T) {
+	bin := buildBinary(t)
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	const maxConns, readTimeout = 20, 3 * time.Second
+	os.WriteFile(cfg, []byte(fmt.Sprintf("http:\n  max_connections: %d\n  read_header_timeout: 1s\n  read_timeout: %s\n", maxConns, readTimeout)), 0o600)
+	d := start(t, bin, baseEnv(t), "serve", "--dev", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--config", cfg)
+	pid := d.cmd.Process.Pid
+	fdsIdle := openFDs(pid)
+
+	// Fill the cap with slow bodies: headers promise 100 kB, one byte comes.
+	var slow []net.Conn
+	defer func() {
+		for _, c := range slow {
+			c.Close()
+		}
+	}()
+	heldSince := time.Now()
+	for range maxConns {
+		c, err := net.Dial("tcp", d.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "POST /v1/validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+		slow = append(slow, c)
+	}
+	// At the cap, a read is refused with a sentence (wait until all slow ones are accepted).
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		status, body := rawStatus(d.addr, "GET /v1/runtimes HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		if status == 503 && strings.Contains(body, "connection limit") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no 503 at the cap of %d: %d %s", maxConns, status, body)
+		}
+	}
+	for _, probe := range []string{"/healthz", "/readyz"} {
+		if status, body := rawStatus(d.addr, "GET "+probe+" HTTP/1.1\r\nHost: localhost\r\n\r\n"); status != 200 {
+			t.Fatalf("%s at the cap: %d %s", probe, status, body)
+		}
+	}
+	// A flood beyond the cap and the probe slots is refused at once: descriptors stay bounded.
+	var flood []net.Conn
+	refused := 0
+	for range 300 {
+		c, err := net.Dial("tcp", d.addr)
+		if err != nil {
+			continue
+		}
+		flood = append(flood, c)
+	}
+	for _, c := range flood {
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil && resp.StatusCode == 503 {
+			refused++
+		}
+		c.Close()
+	}
+	fds, rss := openFDs(pid), rssKB(pid)
+	t.Logf("held %d slow bodies at the cap; %d of 300 more connections refused at once; fds %d (idle %d); RSS %d KB",
+		maxConns, refused, fds, fdsIdle, rss)
+	if refused < 300-16-maxConns {
+		t.Errorf("only %d of 300 connections beyond the cap were refused", refused)
+	}
+	if fds > fdsIdle+maxConns+16+8 {
+		t.Errorf("%d open descriptors with a cap of %d (+16 probe slots); idle %d", fds, maxConns, fdsIdle)
+	}
+	// The slow bodies are cut after read_timeout.
+	for i, c := range slow {
+		c.SetReadDeadline(heldSince.Add(readTimeout + 5*time.Second))
+		if _, err := io.ReadAll(c); err != nil {
+			t.Fatalf("slow body %d not cut within read_timeout (%s): %v", i, readTimeout, err)
+		}
+	}
+	if took := time.Since(heldSince); took < readTimeout-time.Second {
+		t.Errorf("slow bodies cut after %s, before read_timeout %s", took, readTimeout)
+	}
+	// And the API serves again.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		status, _ := rawStatus(d.addr, "GET /v1/runtimes HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		if status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the API did not serve again after the slow bodies: %d", status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.stop(t)
 }
