@@ -57,6 +57,10 @@ type Options struct {
 	// (defaults 1 per second, burst 3).
 	RefreshRate  float64
 	RefreshBurst int
+	// PollInterval is the sync schedule's interval (default 30s): a forced refresh refused by
+	// the rate limit on data younger than this is answered from the cache (a browser reload),
+	// not with 429.
+	PollInterval time.Duration
 	// ReadHeaderTimeout (default 10s) and ReadTimeout (default 30s) bound how long a client
 	// may take to send the headers, and the whole request with its body. A request without a
 	// body has no read deadline once its headers are in (blocking reads and streams last).
@@ -132,6 +136,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.RefreshBurst <= 0 {
 		o.RefreshBurst = 3
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 30 * time.Second
 	}
 	if o.ReadHeaderTimeout <= 0 {
 		o.ReadHeaderTimeout = 10 * time.Second

@@ -6,6 +6,7 @@ import (
 	goruntime "runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -235,4 +236,67 @@ func TestTrust_HostAndCrossSite(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTrust_ForcedRefreshStorm: forced refreshes are limited per resource (the list, or one
+// known runtime); unknown ids never reach the control plane; sweeping ids never hands out
+// fresh tokens; a reload on fresh data is answered from the cache.
+func TestTrust_ForcedRefreshStorm(t *testing.T) {
+	t.Parallel()
+	t.Run("UnknownIDsAndSweeps", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, fakeDefault(), func(o *httpapi.Options, _ *rsync.Client) {
+			o.RefreshRate, o.RefreshBurst, o.PollInterval = 0.001, 3, time.Minute
+			o.Now = func() time.Time { return time.Now().Add(time.Hour) } // the data is an hour old
+		})
+		h.sync(t)
+		before := h.fake.Count("/api/v1/runtimes")
+		for i := range 300 {
+			for _, p := range []string{"/v1/runtimes/nope-%d", "/api/v1/runtimes/nope-%d/requirements", "/v1/runtimes/nope-%d/requirements"} {
+				a := do(t, "GET", h.url+fmt.Sprintf(p, i), "", "Cache-Control", "no-cache")
+				if a.status != 404 {
+					t.Fatalf("%s: %d %s", fmt.Sprintf(p, i), a.status, a.body)
+				}
+			}
+		}
+		calls := h.fake.Count("/api/v1/runtimes") - before
+		t.Logf("900 forced refreshes of unknown ids: %d upstream calls", calls)
+		if calls != 0 {
+			t.Fatalf("unknown ids made %d upstream calls", calls)
+		}
+		// The list's bucket: 3 refreshes, then 429; a sweep of known and unknown ids in between
+		// does not refill it.
+		statuses := []int{}
+		for i := range 8 {
+			if i == 4 {
+				for j := range 5000 {
+					do(t, "GET", h.url+fmt.Sprintf("/v1/runtimes/sweep-%d", j), "", "Cache-Control", "max-age=0")
+				}
+				for _, id := range []string{"default", "claude_code", "default", "claude_code", "default"} {
+					do(t, "GET", h.url+"/v1/runtimes/"+id, "", "Cache-Control", "max-age=0")
+				}
+			}
+			statuses = append(statuses, do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "no-cache").status)
+		}
+		if fmt.Sprint(statuses) != "[200 200 200 429 429 429 429 429]" {
+			t.Fatalf("list forced refreshes answered %v", statuses)
+		}
+		calls = h.fake.Count("/api/v1/runtimes") - before
+		t.Logf("forced-refresh storm (900 unknown ids, 5000 swept ids, 5 known-id and 8 list refreshes): %d upstream list calls", calls)
+		if calls > 3+2*3 {
+			t.Fatalf("%d upstream calls, want at most 9 (3 per bucket: list, default, claude_code)", calls)
+		}
+	})
+	t.Run("ReloadOnFreshData", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, fakeDefault(), func(o *httpapi.Options, _ *rsync.Client) {
+			o.RefreshRate, o.RefreshBurst, o.PollInterval = 0.001, 1, time.Hour
+		})
+		h.sync(t)
+		for i := range 10 {
+			if a := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "no-cache"); a.status != 200 {
+				t.Fatalf("reload %d on fresh data: %d %s", i, a.status, a.body)
+			}
+		}
+	})
 }
