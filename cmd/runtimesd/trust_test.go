@@ -14,6 +14,8 @@ import (
 	stdsync "sync"
 	"testing"
 	"time"
+
+	"github.com/runtimesd/runtimesd/sync/fakecp"
 )
 
 // echoingControlPlane answers the list with a failure whose body quotes the request's
@@ -238,6 +240,84 @@ func TestTrust_SlowBodiesAndConnectionCap(t *testing.T) {
 			t.Fatalf("the API did not serve again after the slow bodies: %d", status)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	d.stop(t)
+}
+
+// TestTrust_BrowserAndRefreshStorm runs the real binary against the fake control plane: a
+// storm of forced refreshes of invented ids makes no upstream call and the list's bucket
+// bounds the rest; DNS-rebinding Host names and cross-site form posts are refused, while
+// curl/SDK-style requests work.
+func TestTrust_BrowserAndRefreshStorm(t *testing.T) {
+	bin := buildBinary(t)
+	fake, err := fakecp.Start(fakecp.Options{APIKey: "storm-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	// A cron schedule (no "@every"): a reload counts as fresh for the default 30s only.
+	os.WriteFile(cfg, []byte("http:\n  refresh_rate: 0.001\n  refresh_burst: 3\n"), 0o600)
+	env := append(baseEnv(t), EnvAPIKey+"=storm-key", EnvBaseURL+"="+fake.URL())
+	d := start(t, bin, env, "serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--config", cfg)
+	base := "http://" + d.addr
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, _ := get(t, base+"/v1/runtimes")
+		if resp.Header.Get("X-Runtimes-Source") == "upstream" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no first sync\n%s", d.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	before := fake.Count("/api/v1/runtimes")
+	client := &http.Client{}
+	send := func(method, path string, headers ...string) (int, string) {
+		req, _ := http.NewRequest(method, base+path, nil)
+		for i := 0; i+1 < len(headers); i += 2 {
+			if headers[i] == "Host" {
+				req.Host = headers[i+1]
+				continue
+			}
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for i := range 500 {
+		if status, body := send("GET", fmt.Sprintf("/v1/runtimes/storm-%d", i), "Cache-Control", "no-cache"); status != 404 {
+			t.Fatalf("unknown id: %d %s", status, body)
+		}
+	}
+	for range 20 { // a browser reloading the list: fresh data, answered from the cache
+		if status, body := send("GET", "/v1/runtimes", "Cache-Control", "no-cache"); status != 200 {
+			t.Fatalf("reload: %d %s", status, body)
+		}
+	}
+	calls := fake.Count("/api/v1/runtimes") - before
+	t.Logf("500 forced refreshes of unknown ids and 20 list reloads: %d upstream list calls", calls)
+	if calls > 3 {
+		t.Errorf("%d upstream calls, want at most the list's burst of 3", calls)
+	}
+
+	if status, body := send("GET", "/v1/health", "Host", "rebound.evil.example"); status != 421 || !strings.Contains(body, "allowed_hosts") {
+		t.Errorf("rebinding Host: %d %s", status, body)
+	}
+	if status, body := send("POST", "/v1/sync", "Origin", "http://evil.example", "Content-Type", "text/plain"); status != 403 || !strings.Contains(body, "cross_site_request") {
+		t.Errorf("cross-site form post: %d %s", status, body)
+	}
+	if status, body := send("POST", "/v1/sync", "Content-Type", "application/json"); status != 200 && status != 202 {
+		t.Errorf("SDK-style POST /v1/sync: %d %s", status, body)
+	}
+	if status, _ := send("GET", "/v1/health", "Host", "localhost"); status != 200 {
+		t.Errorf("localhost: %d", status)
 	}
 	d.stop(t)
 }
