@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -250,7 +251,7 @@ func TestTrust_SlowBodiesAndConnectionCap(t *testing.T) {
 // curl/SDK-style requests work.
 func TestTrust_BrowserAndRefreshStorm(t *testing.T) {
 	bin := buildBinary(t)
-	fake, err := fakecp.Start(fakecp.Options{APIKey: "storm-key"})
+	fake, err := fakecp.Start(fakecp.Options{APIKey: "storm-key", Catalog: fakecp.SyntheticCatalog(1000)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +306,30 @@ func TestTrust_BrowserAndRefreshStorm(t *testing.T) {
 	t.Logf("500 forced refreshes of unknown ids and 20 list reloads: %d upstream list calls", calls)
 	if calls > 3 {
 		t.Errorf("%d upstream calls, want at most the list's burst of 3", calls)
+	}
+
+	// The hostile query mix: case, spelling, order and repeat variants of one filter (each
+	// answer ~100 kB) share one memo entry, so RSS does not grow with them.
+	pid := d.cmd.Process.Pid
+	send("GET", "/v1/runtimes?feature=feature+3")
+	rssBefore := rssKB(pid)
+	spell := []string{"feature 3", "Feature 3", "FEATURE_3", "feature-3", "  Feature   3 "}
+	for i := range 600 {
+		q := "feature=" + url.QueryEscape(spell[i%len(spell)]) + strings.Repeat("&feature=session+management", i%7)
+		if i%2 == 1 {
+			q = "status=" + []string{"Available", "AVAILABLE", "available"}[i%3] + "&" + q
+		}
+		if i%3 == 0 {
+			q += "&provider=" + []string{"OpenAI", "openai", "OPENAI"}[i/3%3]
+		}
+		if status, body := send("GET", "/v1/runtimes?"+q); status != 200 {
+			t.Fatalf("%s: %d %.200s", q, status, body)
+		}
+	}
+	rssAfter := rssKB(pid)
+	t.Logf("600 variants of a few filters over 1,000 runtimes: RSS %d KB -> %d KB", rssBefore, rssAfter)
+	if rssAfter-rssBefore > 48<<10 {
+		t.Errorf("RSS grew %d MB under variants of a few filters", (rssAfter-rssBefore)>>10)
 	}
 
 	if status, body := send("GET", "/v1/health", "Host", "rebound.evil.example"); status != 421 || !strings.Contains(body, "allowed_hosts") {
