@@ -29,6 +29,20 @@ type capListener struct {
 	refused      atomic.Int64
 }
 
+// fdReserve are the open files kept for everything but client connections (the data file,
+// upstream calls, logs).
+const fdReserve = 64
+
+// connectionCap is MaxConnections, lowered so that it and the probe slots fit the process's
+// open-file limit: at the cap, accept must never fail for want of descriptors.
+func (s *Server) connectionCap() int64 {
+	limit := int64(s.opts.MaxConnections)
+	if fds := fdLimit(); fds > 0 {
+		limit = min(limit, max(1, fds-fdReserve-int64(s.opts.ProbeSlots)))
+	}
+	return limit
+}
+
 var refusedAnswer = func() []byte {
 	body := `{"error":{"code":"too_many_connections","message":"the sidecar is at its connection limit (http.max_connections); retry shortly"}}`
 	return []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: " +

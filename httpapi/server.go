@@ -65,8 +65,10 @@ type Options struct {
 	// may take to send the headers, and the whole request with its body. A request without a
 	// body has no read deadline once its headers are in (blocking reads and streams last).
 	ReadHeaderTimeout, ReadTimeout time.Duration
-	// MaxConnections caps open connections on a TCP listener (default 512); ProbeSlots more
-	// (default 16) may answer only /healthz and /readyz, so probes still answer at the cap.
+	// MaxConnections caps open connections on a TCP listener (default 16384, lowered to fit
+	// the process's open-file limit with room for the data file, upstream calls and the probe
+	// slots); ProbeSlots more (default 16) may answer only /healthz and /readyz, so probes
+	// still answer at the cap.
 	MaxConnections, ProbeSlots int
 	// AllowedHosts are Host names served besides loopback names and the listen address (TCP
 	// listeners only: a unix socket serves any Host).
@@ -147,7 +149,7 @@ func (o *Options) setDefaults() {
 		o.ReadTimeout = max(30*time.Second, o.ReadHeaderTimeout)
 	}
 	if o.MaxConnections <= 0 {
-		o.MaxConnections = 512
+		o.MaxConnections = 16384
 	}
 	if o.ProbeSlots <= 0 {
 		o.ProbeSlots = 16
@@ -442,7 +444,7 @@ func (s *Server) Listen(addr string) error {
 		if err == nil {
 			s.checkHost = true
 			s.listenHost, _, _ = net.SplitHostPort(addr)
-			ln = &capListener{Listener: ln, max: int64(s.opts.MaxConnections), reserve: int64(s.opts.ProbeSlots)}
+			ln = &capListener{Listener: ln, max: s.connectionCap(), reserve: int64(s.opts.ProbeSlots)}
 		}
 	}
 	if err != nil {

@@ -163,8 +163,8 @@ type HTTPConfig struct {
 	// headers, and its whole request with the body.
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
 	ReadTimeout       Duration `yaml:"read_timeout"`
-	// MaxConnections caps open client connections; /healthz and /readyz keep a few reserved
-	// slots beyond it.
+	// MaxConnections caps open client connections (lowered to fit the open-file limit);
+	// /healthz and /readyz keep a few reserved slots beyond it.
 	MaxConnections int `yaml:"max_connections"`
 	// AllowedHosts are Host names served besides loopback names and the listen address.
 	AllowedHosts []string `yaml:"allowed_hosts"`
@@ -236,7 +236,7 @@ func DefaultConfig() Config {
 			ShutdownTimeout:   Duration(10 * time.Second),
 			ReadHeaderTimeout: Duration(10 * time.Second),
 			ReadTimeout:       Duration(30 * time.Second),
-			MaxConnections:    512,
+			MaxConnections:    16384,
 			AllowedHosts:      []string{},
 		},
 	}
