@@ -166,13 +166,6 @@ func (e *encoded) makeRoom(cost int) {
 	}
 }
 
-// memoBytes is what the filter memo holds now (bodies, keys, aliases), for tests and metrics.
-func (e *encoded) memoBytes() int {
-	e.filterMu.RLock()
-	defer e.filterMu.RUnlock()
-	return e.listBytes + e.aliasBytes
-}
-
 // filterKey is the normalised form of a filter: the values compared case-insensitively are
 // lowered, features are normalised (store.NormalizeFeature), sorted and deduplicated (they
 // all must match, so order and repeats do not change the answer).
