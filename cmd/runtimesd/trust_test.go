@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	stdsync "sync"
@@ -344,5 +345,41 @@ func TestTrust_BrowserAndRefreshStorm(t *testing.T) {
 	if status, _ := send("GET", "/v1/health", "Host", "localhost"); status != 200 {
 		t.Errorf("localhost: %d", status)
 	}
+	d.stop(t)
+}
+
+// TestTrust_ConnectionCapFitsFDLimit: under a small open-file limit (here 256) and the default
+// max_connections, the cap is lowered to fit it: 400 parked blocking reads never exhaust the
+// descriptors, and the probes answer.
+func TestTrust_ConnectionCapFitsFDLimit(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("skipping: no sh to set an open-file limit")
+	}
+	bin := buildBinary(t)
+	script := fmt.Sprintf("ulimit -n 256 && exec %q serve --dev --data %q --listen 127.0.0.1:0", bin, t.TempDir())
+	d := start(t, "sh", baseEnv(t), "-c", script)
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range 400 {
+		c, err := net.Dial("tcp", d.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "GET /api/v1/runtimes?index=999999&wait=5m HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		conns = append(conns, c)
+	}
+	for _, probe := range []string{"/healthz", "/readyz"} {
+		if status, body := rawStatus(d.addr, "GET "+probe+" HTTP/1.1\r\nHost: localhost\r\n\r\n"); status != 200 {
+			t.Fatalf("%s with 400 connections open under a 256-file limit: %d %s\n%s", probe, status, body, d.stderr)
+		}
+	}
+	if strings.Contains(d.stderr.String(), "too many open files") {
+		t.Fatalf("the daemon ran out of descriptors:\n%s", d.stderr)
+	}
+	t.Logf("400 connections under ulimit -n 256: probes answer, %d descriptors open", openFDs(d.cmd.Process.Pid))
 	d.stop(t)
 }
