@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/runtimesd/runtimesd/store"
 )
@@ -23,9 +24,60 @@ type SelectRequest struct {
 	AllowUnhealthy bool `json:"allow_unhealthy"`
 	// Candidates restricts the choice to these ids (all runtimes when empty).
 	Candidates []string `json:"candidates"`
-	// Limit, when above 0, keeps only the best Limit candidates in the answer (Total says
-	// how many were ranked).
+	// Limit keeps only the best Limit candidates in the answer (Total says how many were
+	// ranked): 0 means DefaultSelectLimit, at most MaxSelectLimit.
 	Limit int `json:"limit"`
+}
+
+// Bounds of a selection request: an answer grows with candidates × features, so each factor
+// is bounded and the largest answer is a few hundred kilobytes whatever the catalog.
+const (
+	DefaultSelectLimit    = 20
+	MaxSelectLimit        = 50
+	MaxSelectFeatures     = 32
+	MaxSelectFeatureBytes = 128
+	MaxSelectCandidates   = 1000
+	MaxSelectFieldBytes   = 256 // provider, model and each candidate id
+	maxUnknownIDsReported = 10
+)
+
+// ErrBadSelectRequest is returned when a selection request exceeds a bound.
+var ErrBadSelectRequest = errors.New("bad selection request")
+
+// Check reports the first bound req exceeds, as an ErrBadSelectRequest naming the field.
+func (req SelectRequest) Check() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrBadSelectRequest, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case req.Limit < 0 || req.Limit > MaxSelectLimit:
+		return bad("limit must be 0 (the default, %d) to %d, got %d", DefaultSelectLimit, MaxSelectLimit, req.Limit)
+	case len(req.Features) > MaxSelectFeatures:
+		return bad("at most %d features per request, got %d", MaxSelectFeatures, len(req.Features))
+	case len(req.Candidates) > MaxSelectCandidates:
+		return bad("at most %d candidates per request, got %d", MaxSelectCandidates, len(req.Candidates))
+	case len(req.Provider) > MaxSelectFieldBytes:
+		return bad("model_provider is longer than %d bytes", MaxSelectFieldBytes)
+	case len(req.Model) > MaxSelectFieldBytes:
+		return bad("model_id is longer than %d bytes", MaxSelectFieldBytes)
+	}
+	for i, f := range req.Features {
+		switch {
+		case len(f) > MaxSelectFeatureBytes:
+			return bad("features[%d] is longer than %d bytes", i, MaxSelectFeatureBytes)
+		case strings.ContainsFunc(f, unicode.IsControl):
+			return bad("features[%d] has control characters", i)
+		}
+	}
+	if strings.ContainsFunc(req.Provider+req.Model, unicode.IsControl) {
+		return bad("model_provider and model_id must not have control characters")
+	}
+	for i, id := range req.Candidates {
+		if len(id) > MaxSelectFieldBytes {
+			return bad("candidates[%d] is longer than %d bytes", i, MaxSelectFieldBytes)
+		}
+	}
+	return nil
 }
 
 // Ranked is one candidate runtime with how well it matches.
@@ -63,6 +115,12 @@ var ErrUnknownCandidates = errors.New("unknown candidate runtimes")
 // validator's rule). Ranking is deterministic: eligible first, then score, then health, then
 // a generally available runtime before a beta one, then id.
 func Select(c *store.Catalog, cls *Classifier, modelOK func(*store.Runtime, string) bool, req SelectRequest) (Selection, error) {
+	if err := req.Check(); err != nil {
+		return Selection{}, err
+	}
+	if req.Limit == 0 {
+		req.Limit = DefaultSelectLimit
+	}
 	pool := c.Runtimes()
 	if len(req.Candidates) > 0 {
 		var unknown []string
@@ -73,13 +131,17 @@ func Select(c *store.Catalog, cls *Classifier, modelOK func(*store.Runtime, stri
 				unknown = append(unknown, id)
 				continue
 			}
-			if !slices.Contains(pool, rt) {
-				pool = append(pool, rt)
-			}
+			pool = append(pool, rt)
+		}
+		if n := len(unknown); n > maxUnknownIDsReported {
+			unknown = append(unknown[:maxUnknownIDsReported], fmt.Sprintf("and %d more", n-maxUnknownIDsReported))
 		}
 		if len(unknown) > 0 {
 			return Selection{}, fmt.Errorf("%w: %s", ErrUnknownCandidates, strings.Join(unknown, ", "))
 		}
+		// pool is a new slice here (never the catalog's): dedupe in n log n, not n².
+		slices.SortFunc(pool, func(a, b *store.Runtime) int { return strings.Compare(a.ID, b.ID) })
+		pool = slices.Compact(pool)
 	}
 	matchers := make([]store.FeatureMatcher, len(req.Features))
 	for i, f := range req.Features {
@@ -110,7 +172,7 @@ func Select(c *store.Catalog, cls *Classifier, modelOK func(*store.Runtime, stri
 		sel.Unmet = unmet(ranked, req)
 	}
 	sel.Total = len(ranked)
-	if req.Limit > 0 && req.Limit < len(ranked) {
+	if req.Limit < len(ranked) {
 		sel.Candidates = ranked[:req.Limit]
 	}
 	return sel, nil
@@ -132,8 +194,10 @@ func rank(rt *store.Runtime, cls *Classifier, modelOK func(*store.Runtime, strin
 	}
 	var why []string
 	eligible := len(r.MissingFeatures) == 0
-	if len(r.MissingFeatures) > 0 {
-		why = append(why, fmt.Sprintf("lacks %s", quoteList(r.MissingFeatures)))
+	if n := len(r.MissingFeatures); n > 0 {
+		// The features are listed once, in missing_features: a reason repeating them would
+		// grow every candidate's text with the request.
+		why = append(why, fmt.Sprintf("lacks %d of %d features (see missing_features)", n, len(req.Features)))
 	} else if len(req.Features) > 0 {
 		why = append(why, fmt.Sprintf("has all %d features", len(req.Features)))
 	}

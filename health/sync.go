@@ -109,6 +109,8 @@ type SyncStatus struct {
 	Held                *Hold `json:"held,omitempty"`
 	// RetryAfterUntil is set while the control plane's Retry-After holds calls back.
 	RetryAfterUntil *time.Time `json:"retry_after_until,omitempty"`
+	// RetryAfterReason says which answer asked for the wait, and whether it was capped.
+	RetryAfterReason string `json:"retry_after_reason,omitempty"`
 	// LastRuns is newest first.
 	LastRuns []Run `json:"last_runs"`
 	// Timeline is the last TimelineSize runs, oldest first, for history at a glance.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	stdsync "sync"
@@ -193,27 +194,32 @@ func (s *Server) beginRead(c echo.Context) (readState, error) {
 	}
 	now := s.opts.Now()
 	if cc.maxAge >= 0 && effectiveAge(snap, now) > cc.maxAge || cc.maxAge == 0 {
-		outcome, rerr := s.refresh(req.Context(), req.URL.Path)
-		now = s.opts.Now()
-		switch {
-		case rerr == nil:
-			snap, _ = s.snapshot()
-			st.xcache = cacheRevalidated
-			if outcome == health.OutcomeChanged {
-				st.xcache = cacheMiss
-			}
-		case cc.staleIfError >= 0 && effectiveAge(snap, now) <= cc.staleIfError:
-			st.xcache = cacheStale
-			st.warning = `111 runtimesd "Revalidation Failed: ` + sanitizeHeader(strings.ReplaceAll(rerr.Error(), `"`, "'")) + `"`
-		default:
+		if resource, ok := s.refreshResource(c, snap); ok {
+			outcome, rerr := s.refresh(req.Context(), resource, snap)
+			now = s.opts.Now()
 			var limited *rateLimitedError
-			if errors.As(rerr, &limited) {
-				c.Response().Header().Set("Retry-After", strconv.Itoa(limited.retryAfterSeconds()))
-				return st, errorf(http.StatusTooManyRequests, "refresh_rate_limited",
-					"forced refreshes of %s are rate-limited; the data is %s old (send stale-if-error to accept it)", req.URL.Path, ageText(snap, now))
+			switch {
+			case rerr == nil:
+				snap, _ = s.snapshot()
+				st.xcache = cacheRevalidated
+				if outcome == health.OutcomeChanged {
+					st.xcache = cacheMiss
+				}
+			case errors.As(rerr, &limited) && effectiveAge(snap, now) < s.opts.PollInterval:
+				// A browser reload (no-cache, max-age=0) on data younger than the poll
+				// interval: as fresh as a refresh would likely make it, so the cached answer.
+			case cc.staleIfError >= 0 && effectiveAge(snap, now) <= cc.staleIfError:
+				st.xcache = cacheStale
+				st.warning = `111 runtimesd "Revalidation Failed: ` + sanitizeHeader(strings.ReplaceAll(rerr.Error(), `"`, "'")) + `"`
+			default:
+				if limited != nil {
+					c.Response().Header().Set("Retry-After", strconv.Itoa(limited.retryAfterSeconds()))
+					return st, errorf(http.StatusTooManyRequests, "refresh_rate_limited",
+						"forced refreshes of %s are rate-limited; the data is %s old (send stale-if-error to accept it)", req.URL.Path, ageText(snap, now))
+				}
+				return st, errorf(http.StatusGatewayTimeout, "refresh_failed",
+					"the data is %s old, older than the max-age asked for, and refreshing it failed: %v", ageText(snap, now), rerr)
 			}
-			return st, errorf(http.StatusGatewayTimeout, "refresh_failed",
-				"the data is %s old, older than the max-age asked for, and refreshing it failed: %v", ageText(snap, now), rerr)
 		}
 	}
 	st.snap, st.now = snap, now
@@ -290,15 +296,37 @@ func (e *rateLimitedError) retryAfterSeconds() int {
 	return max(1, int((e.every+time.Second-1)/time.Second))
 }
 
+// refreshResource is the rate-limit key of a forced refresh for this read: one runtime the
+// catalog knows ("runtime:ID"), or "list" for reads of the whole catalog. A read of an id the
+// catalog does not know refreshes nothing (its 404 comes from the cache): a sweep of invented
+// ids must not reach the control plane. /v1/resolve answers unknown ids (with a fallback), so
+// there they count against the list.
+func (s *Server) refreshResource(c echo.Context, snap *store.Snapshot) (string, bool) {
+	if !slices.Contains(c.ParamNames(), "id") {
+		return "list", true
+	}
+	id, err := pathParam(c, "id")
+	if err != nil {
+		return "", false // the handler answers 400
+	}
+	if _, ok := snap.Catalog.Get(id); ok {
+		return "runtime:" + id, true
+	}
+	if strings.HasPrefix(c.Path(), "/v1/resolve/") {
+		return "list", true
+	}
+	return "", false
+}
+
 // refresh runs a sync (or joins the one in flight) for a read that wants fresher data, within
 // RefreshWait, and reports its outcome. Refreshes that would start a run are rate-limited per
-// resource, so clients cannot hammer the control plane through the sidecar.
-func (s *Server) refresh(ctx context.Context, resource string) (health.Outcome, error) {
+// resource (refreshResource), so clients cannot hammer the control plane through the sidecar.
+func (s *Server) refresh(ctx context.Context, resource string, snap *store.Snapshot) (health.Outcome, error) {
 	st := s.opts.Syncer.Status()
 	if !st.Enabled {
 		return "", fmt.Errorf("sync is disabled: %s", st.DisabledReason)
 	}
-	if !st.Running && !s.limiter(resource).Allow() {
+	if !st.Running && !s.limiter(resource, snap).Allow() {
 		return "", &rateLimitedError{every: time.Duration(float64(time.Second) / float64(s.opts.RefreshRate))}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.RefreshWait)
@@ -317,14 +345,24 @@ func (s *Server) refresh(ctx context.Context, resource string) (health.Outcome, 
 	return run.Outcome, fmt.Errorf("refresh %s: %s", run.Outcome, run.Error)
 }
 
-func (s *Server) limiter(resource string) *rate.Limiter {
+// limiter returns the token bucket of a resource. Buckets exist only for the list and known
+// runtimes; when the map outgrows the catalog, the buckets that are full (idle: the same as a
+// new one) or whose runtime is gone are dropped, so no client ever gets a fresh set of tokens
+// by sweeping.
+func (s *Server) limiter(resource string, snap *store.Snapshot) *rate.Limiter {
 	s.limMu.Lock()
 	defer s.limMu.Unlock()
 	if l, ok := s.limiters[resource]; ok {
 		return l
 	}
-	if len(s.limiters) >= 4096 { // bound the memory a client sweeping paths can take
-		s.limiters = map[string]*rate.Limiter{}
+	if len(s.limiters) >= 2*snap.Catalog.Len()+64 {
+		for k, l := range s.limiters {
+			id, isRuntime := strings.CutPrefix(k, "runtime:")
+			_, known := snap.Catalog.Get(id)
+			if l.Tokens() >= float64(s.opts.RefreshBurst) || isRuntime && !known {
+				delete(s.limiters, k)
+			}
+		}
 	}
 	l := rate.NewLimiter(rate.Limit(s.opts.RefreshRate), s.opts.RefreshBurst)
 	s.limiters[resource] = l

@@ -195,7 +195,12 @@ func TestCache_RefreshSlowIsBounded(t *testing.T) {
 }
 
 func TestCache_RefreshRateLimited(t *testing.T) {
-	h := newHarness(t, fakecp.Options{}, func(o *httpapi.Options, _ *rsync.Client) { o.RefreshRate, o.RefreshBurst = 0.01, 2 })
+	h := newHarness(t, fakecp.Options{}, func(o *httpapi.Options, _ *rsync.Client) {
+		o.RefreshRate, o.RefreshBurst, o.PollInterval = 0.01, 2, time.Minute
+		// The data is older than the poll interval (a reload on fresher data is answered from
+		// the cache: TestTrust_ForcedRefreshStorm/ReloadOnFreshData).
+		o.Now = func() time.Time { return time.Now().Add(30 * time.Minute) }
+	})
 	h.sync(t)
 	n := h.fake.Count("/api/v1/runtimes")
 	var codes []int

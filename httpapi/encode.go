@@ -3,7 +3,9 @@ package httpapi
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -25,9 +27,12 @@ type encoded struct {
 	all     []byte
 	allETag string
 
-	// filtered memoises filtered native lists by query.
-	filterMu sync.RWMutex
-	filtered map[string]*filteredList
+	// filtered memoises filtered native lists by normalised filter (filterKey) and aliases
+	// them by raw query string; both count against memoLimit bytes.
+	filterMu              sync.RWMutex
+	filtered, aliases     map[string]*filteredList
+	listBytes, aliasBytes int
+	memoLimit             int
 
 	// matrices memoises the matrix per classifier and format.
 	matrixMu sync.Mutex
@@ -86,36 +91,93 @@ type filteredList struct {
 	etag  etagPair
 }
 
-// memoFilter returns the filtered list memoised under key, if any.
-func (e *encoded) memoFilter(key string) (*filteredList, bool) {
+// memoEntryOverhead approximates what a memo entry costs beyond its key and body bytes (map
+// slot, headers, the ETag strings).
+const memoEntryOverhead = 256
+
+// memoFilter returns the filtered list memoised under a raw query string, if any: a query
+// answered before is served with no parsing at all.
+func (e *encoded) memoFilter(raw string) (*filteredList, bool) {
 	e.filterMu.RLock()
 	defer e.filterMu.RUnlock()
-	fl, ok := e.filtered[key]
+	fl, ok := e.aliases[raw]
 	return fl, ok
 }
 
-// filter returns the matching items of f, computed once per catalog and key. A catalog
-// belongs to one revision, so the ETag is memoised with it.
-func (e *encoded) filter(key string, f store.Filter, snap *store.Snapshot) *filteredList {
-	if fl, ok := e.memoFilter(key); ok {
-		return fl
-	}
-	matched := f.Apply(e.cat)
-	var items []byte
-	for i, rt := range matched {
-		if i > 0 {
-			items = append(items, ',')
+// filter returns the matching items of f, computed once per catalog and normalised filter
+// (key, see filterKey): the case, spelling and order variants of one filter share one entry,
+// and each raw query string seen (raw, when not empty) becomes a small alias of it. The memo
+// is bounded in bytes (encoded.memoLimit), counting bodies, keys and aliases: over the bound
+// the aliases go first, then the lists; a list larger than the bound alone is not kept. A
+// catalog belongs to one revision, so the ETag is memoised with it.
+func (e *encoded) filter(raw, key string, f store.Filter, snap *store.Snapshot) *filteredList {
+	e.filterMu.RLock()
+	fl, ok := e.filtered[key]
+	e.filterMu.RUnlock()
+	if !ok {
+		matched := f.Apply(e.cat)
+		var items []byte
+		for i, rt := range matched {
+			if i > 0 {
+				items = append(items, ',')
+			}
+			items = append(items, e.items[rt.ID].item...)
 		}
-		items = append(items, e.items[rt.ID].item...)
+		fl = &filteredList{items: items, count: len(matched), etag: newETag(revETag(weakETag(items), snap))}
 	}
-	fl := &filteredList{items: items, count: len(matched), etag: newETag(revETag(weakETag(items), snap))}
 	e.filterMu.Lock()
-	if e.filtered == nil || len(e.filtered) >= 1024 { // bounded: a client sweeping filters resets it
-		e.filtered = map[string]*filteredList{}
+	defer e.filterMu.Unlock()
+	if cur, ok := e.filtered[key]; ok {
+		fl = cur // another request built it meanwhile
+	} else if cost := len(fl.items) + len(key) + memoEntryOverhead; cost <= e.memoLimit {
+		e.makeRoom(cost)
+		if e.filtered == nil {
+			e.filtered = map[string]*filteredList{}
+		}
+		e.filtered[key] = fl
+		e.listBytes += cost
+	} else {
+		return fl // too large to keep: built per request
 	}
-	e.filtered[key] = fl
-	e.filterMu.Unlock()
+	if raw != "" {
+		if _, ok := e.aliases[raw]; !ok {
+			if cost := len(raw) + memoEntryOverhead/4; cost <= e.memoLimit-e.listBytes {
+				e.makeRoom(cost)
+				if e.aliases == nil {
+					e.aliases = map[string]*filteredList{}
+				}
+				e.aliases[raw] = fl
+				e.aliasBytes += cost
+			}
+		}
+	}
 	return fl
+}
+
+// makeRoom drops memo entries until cost more bytes fit: the aliases first (they are cheap
+// to rebuild), then the lists. Called with filterMu held.
+func (e *encoded) makeRoom(cost int) {
+	if e.listBytes+e.aliasBytes+cost <= e.memoLimit {
+		return
+	}
+	e.aliases, e.aliasBytes = nil, 0
+	if e.listBytes+cost > e.memoLimit {
+		e.filtered, e.listBytes = nil, 0
+	}
+}
+
+// filterKey is the normalised form of a filter: the values compared case-insensitively are
+// lowered, features are normalised (store.NormalizeFeature), sorted and deduplicated (they
+// all must match, so order and repeats do not change the answer).
+func filterKey(f store.Filter, healthClass string) string {
+	feats := make([]string, len(f.Features))
+	for i, x := range f.Features {
+		feats[i] = store.NormalizeFeature(x)
+	}
+	slices.Sort(feats)
+	feats = slices.Compact(feats)
+	return strings.Join([]string{strings.ToLower(f.Status), strings.ToLower(f.Type), strings.ToLower(f.Provider),
+		strings.ToLower(healthClass), strings.Join(feats, "\x01")}, "\x00")
 }
 
 func encodeCatalog(cat *store.Catalog) *encoded {
@@ -257,6 +319,7 @@ func (s *Server) encodedFor(cat *store.Catalog) *encoded {
 		return e
 	}
 	e := encodeCatalog(cat)
+	e.memoLimit = s.opts.FilterMemoBytes
 	s.enc.Store(e)
 	return e
 }

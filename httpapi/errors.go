@@ -85,6 +85,29 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 }
 
+// writeError answers apiErr outside echo (checks made before routing), in the same shapes as
+// handleError.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, apiErr *Error) {
+	var body []byte
+	if isDropIn(r.URL.Path) {
+		body, _ = marshalNoEscape(map[string]any{"detail": apiErr.Message})
+	} else {
+		var ne nativeError
+		ne.Error.Code, ne.Error.Message = apiErr.Code, apiErr.Message
+		body, _ = marshalNoEscape(ne)
+	}
+	if s.metrics != nil {
+		s.metrics.observe("unmatched", r.Method, apiErr.Status, 0)
+	}
+	h := w.Header()
+	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	h.Set(echo.HeaderContentLength, fmt.Sprint(len(body)))
+	w.WriteHeader(apiErr.Status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
 func fromEchoError(he *echo.HTTPError, c echo.Context) *Error {
 	switch he.Code {
 	case http.StatusNotFound:

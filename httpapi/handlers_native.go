@@ -103,7 +103,8 @@ func (s *Server) handleRuntimeList(c echo.Context) error {
 			if err := snap.Catalog.CheckFilter(f); err != nil {
 				return &Error{Status: http.StatusBadRequest, Code: "unknown_field", Message: "filter type: " + err.Error()}
 			}
-			if h := q.Get("health"); h != "" {
+			h := q.Get("health")
+			if h != "" {
 				class := health.Class(strings.ToLower(h))
 				if class != health.Healthy && class != health.Unhealthy && class != health.Unknown {
 					return errorf(http.StatusBadRequest, "bad_parameter", "health must be healthy, unhealthy or unknown, got %q", h)
@@ -112,11 +113,15 @@ func (s *Server) handleRuntimeList(c echo.Context) error {
 				f.Where = func(rt *store.Runtime) bool { return cls.Of(rt) == class }
 			}
 			if f.Status != "" || f.Type != "" || f.Provider != "" || len(f.Features) > 0 || f.Where != nil {
-				key := raw
-				if q.Has("index") || q.Has("wait") { // varying values: memoise by the filter alone
-					key = strings.Join([]string{f.Status, f.Type, f.Provider, q.Get("health"), strings.Join(f.Features, "\x01")}, "\x00")
+				// The list is that of the normalised filter, so every variant of one filter
+				// shares one memo entry and one ETag.
+				key := filterKey(f, h)
+				f.Status, f.Type, f.Provider = strings.ToLower(f.Status), strings.ToLower(f.Type), strings.ToLower(f.Provider)
+				alias := raw
+				if q.Has("index") || q.Has("wait") { // varying values: no alias per raw query
+					alias = ""
 				}
-				fl = enc.filter(key, f, snap)
+				fl = enc.filter(alias, key, f, snap)
 			}
 		}
 	}

@@ -36,8 +36,8 @@ func (s *Server) handleSelect(c echo.Context) error {
 			return errorf(http.StatusBadRequest, "bad_body", "the body has data after the JSON object")
 		}
 	}
-	if req.Limit < 0 {
-		return errorf(http.StatusBadRequest, "bad_field", "limit must be 0 (all) or more")
+	if err := req.Check(); err != nil {
+		return errorf(http.StatusBadRequest, "bad_field", "%s", strings.TrimPrefix(err.Error(), health.ErrBadSelectRequest.Error()+": "))
 	}
 	snap, err := s.snapshot()
 	if err != nil {

@@ -49,8 +49,10 @@ func (m *httpMetrics) cacheResult(xcache string) {
 }
 
 // observe counts one request; the series of a route, method and code are resolved once.
+// Labels fed from the request are bounded: a method outside the known set counts as "other"
+// and a status code outside 100–599 as 0, so no client can add series at will.
 func (m *httpMetrics) observe(route, method string, code int, took time.Duration) {
-	sr := m.seriesFor(route, method, code)
+	sr := m.seriesFor(route, metricMethod(method), metricCode(code))
 	sr.count.Inc()
 	sr.duration.Observe(took.Seconds())
 }
@@ -71,6 +73,29 @@ func (m *httpMetrics) seriesFor(route, method string, code int) *series {
 	}
 	m.mu.Unlock()
 	return sr
+}
+
+// knownMethods are the method label values; any other method is counted as "other".
+var knownMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace}
+
+// metricMethod is the method label of a request: one of knownMethods (returned as the
+// constant, so the label never keeps a request's memory alive) or "other".
+func metricMethod(method string) string {
+	for _, m := range knownMethods {
+		if method == m {
+			return m
+		}
+	}
+	return "other"
+}
+
+// metricCode is the code label of an answer: 100–599, or 0 for anything else.
+func metricCode(code int) int {
+	if code < 100 || code > 599 {
+		return 0
+	}
+	return code
 }
 
 func newHTTPMetrics(reg prometheus.Registerer, waiting func() float64) (*httpMetrics, error) {
@@ -133,7 +158,7 @@ func (s *Server) observeRoute(route string) echo.MiddlewareFunc {
 				if i := slot(method); code == http.StatusOK && i >= 0 {
 					sr := ok[i].Load()
 					if sr == nil {
-						sr = m.seriesFor(route, method, code)
+						sr = m.seriesFor(route, metricMethod(method), code)
 						ok[i].Store(sr)
 					}
 					sr.count.Inc()

@@ -57,6 +57,25 @@ type Options struct {
 	// (defaults 1 per second, burst 3).
 	RefreshRate  float64
 	RefreshBurst int
+	// PollInterval is the sync schedule's interval (default 30s): a forced refresh refused by
+	// the rate limit on data younger than this is answered from the cache (a browser reload),
+	// not with 429.
+	PollInterval time.Duration
+	// ReadHeaderTimeout (default 10s) and ReadTimeout (default 30s) bound how long a client
+	// may take to send the headers, and the whole request with its body. A request without a
+	// body has no read deadline once its headers are in (blocking reads and streams last).
+	ReadHeaderTimeout, ReadTimeout time.Duration
+	// MaxConnections caps open connections on a TCP listener (default 16384, lowered to fit
+	// the process's open-file limit with room for the data file, upstream calls and the probe
+	// slots); ProbeSlots more (default 16) may answer only /healthz and /readyz, so probes
+	// still answer at the cap.
+	MaxConnections, ProbeSlots int
+	// AllowedHosts are Host names served besides loopback names and the listen address (TCP
+	// listeners only: a unix socket serves any Host).
+	AllowedHosts []string
+	// FilterMemoBytes bounds the memo of filtered lists of one catalog, bodies and keys
+	// counted (default 8 MiB).
+	FilterMemoBytes int
 	// Heartbeat is the interval of comments on /v1/watch streams (default 15s).
 	Heartbeat time.Duration
 	Version   string
@@ -120,6 +139,24 @@ func (o *Options) setDefaults() {
 	if o.RefreshBurst <= 0 {
 		o.RefreshBurst = 3
 	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 30 * time.Second
+	}
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = 10 * time.Second
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = max(30*time.Second, o.ReadHeaderTimeout)
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = 16384
+	}
+	if o.ProbeSlots <= 0 {
+		o.ProbeSlots = 16
+	}
+	if o.FilterMemoBytes <= 0 {
+		o.FilterMemoBytes = 8 << 20
+	}
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = 15 * time.Second
 	}
@@ -161,6 +198,11 @@ type Server struct {
 	limiters map[string]*rate.Limiter
 
 	metrics *httpMetrics
+
+	// checkHost is set by Listen on TCP: Host headers are checked (hostAllowed) against
+	// listenHost and Options.AllowedHosts.
+	checkHost  bool
+	listenHost string
 
 	chain, postChain []echo.MiddlewareFunc
 
@@ -358,6 +400,10 @@ func (s *Server) Handler() http.Handler { return s }
 // ServeHTTP answers a path with a trailing slash with a 307 to the path without it, as the
 // control plane (FastAPI) does, and hands everything else to echo.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := s.crossSiteWrite(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if p := r.URL.Path; len(p) > 1 && p[len(p)-1] == '/' && strings.HasSuffix(r.URL.EscapedPath(), "/") {
 		u := *r.URL
 		u.Path = strings.TrimRight(p, "/")
@@ -367,6 +413,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		u.RawPath = ""
 		if r.URL.RawPath != "" {
 			u.RawPath = strings.TrimRight(r.URL.RawPath, "/")
+		}
+		// "//evil.example/" must not redirect to "//evil.example", which a browser reads as
+		// another host: collapse leading slashes (and so never send a scheme-relative path).
+		u.Path = "/" + strings.TrimLeft(u.Path, "/")
+		if u.RawPath != "" {
+			u.RawPath = "/" + strings.TrimLeft(u.RawPath, "/")
 		}
 		u.Scheme, u.Host = "", ""
 		w.Header().Set(echo.HeaderLocation, u.RequestURI())
@@ -393,6 +445,11 @@ func (s *Server) Listen(addr string) error {
 		}
 	} else {
 		ln, err = net.Listen("tcp", addr)
+		if err == nil {
+			s.checkHost = true
+			s.listenHost, _, _ = net.SplitHostPort(addr)
+			ln = &capListener{Listener: ln, max: s.connectionCap(), reserve: int64(s.opts.ProbeSlots)}
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
@@ -415,8 +472,10 @@ func (s *Server) Addr() string {
 // Serve serves on the bound listener in a goroutine.
 func (s *Server) Serve() {
 	s.httpSrv = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           http.HandlerFunc(s.serveListener),
+		ConnContext:       connContext,
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		ReadTimeout:       s.opts.ReadTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug),

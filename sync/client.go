@@ -20,6 +20,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	stdsync "sync"
 	"time"
@@ -67,9 +69,14 @@ type Error struct {
 	Kind   ErrorKind
 	Status int    // HTTP status, 0 when none was received
 	Body   string // excerpt of the response body
-	// RetryAfter is the wait the control plane asked for (429/503), 0 when none.
+	// RetryAfter is the wait the control plane asked for (429/503), capped at
+	// ClientOptions.MaxRetryAfter; 0 when none.
 	RetryAfter time.Duration
-	Err        error
+	// RetryAfterHeader is the Retry-After value as sent (bounded), for the reason shown.
+	RetryAfterHeader string
+	// RetryAfterCapped says the control plane asked for more than MaxRetryAfter.
+	RetryAfterCapped bool
+	Err              error
 }
 
 func (e *Error) Error() string {
@@ -138,6 +145,9 @@ type ClientOptions struct {
 	// (default 2s), and never outlast the caller's context.
 	Retries             int
 	RetryBase, RetryMax time.Duration
+	// MaxRetryAfter caps the wait a 429 or 503's Retry-After can impose (default 5m): a
+	// control plane asking for years must not stop syncing for years.
+	MaxRetryAfter time.Duration
 	// CAFile, when set, is a PEM bundle of CAs trusted for the control plane's certificate (in
 	// addition to the system's).
 	CAFile string
@@ -209,6 +219,9 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	}
 	if opts.RetryBase <= 0 {
 		opts.RetryBase = 200 * time.Millisecond
+	}
+	if opts.MaxRetryAfter <= 0 {
+		opts.MaxRetryAfter = 5 * time.Minute
 	}
 	if opts.RetryMax <= 0 {
 		opts.RetryMax = 2 * time.Second
@@ -298,13 +311,13 @@ func (c *Client) ListRuntimes(ctx context.Context) ([]json.RawMessage, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 || trimmed[0] != '[' {
 		return nil, &Error{Call: "GET " + path, Kind: KindBadResponse, Status: 200,
-			Err: errors.New("expected a JSON array of runtimes"), Body: excerpt(body)}
+			Err: errors.New("expected a JSON array of runtimes"), Body: c.excerpt(body)}
 	}
 	if !json.Valid(trimmed) {
 		var v any
 		err := json.Unmarshal(trimmed, &v) // for the position and wording of the error
 		return nil, &Error{Call: "GET " + path, Kind: KindBadResponse, Status: 200,
-			Err: fmt.Errorf("malformed JSON: %v", err), Body: excerpt(body)}
+			Err: fmt.Errorf("malformed JSON: %v", err), Body: c.excerpt(body)}
 	}
 	return splitArray(trimmed), nil
 }
@@ -368,7 +381,7 @@ func (c *Client) GetRequirements(ctx context.Context, id string) (json.RawMessag
 	trimmed := bytes.TrimSpace(body)
 	if !json.Valid(trimmed) || trimmed[0] != '{' {
 		return nil, &Error{Call: "GET " + path, Kind: KindBadResponse, Status: 200,
-			Err: errors.New("expected a JSON object"), Body: excerpt(body)}
+			Err: errors.New("expected a JSON object"), Body: c.excerpt(body)}
 	}
 	return trimmed, nil
 }
@@ -412,15 +425,18 @@ func (c *Client) ValidateUpstream(ctx context.Context, body []byte, contentType 
 		case int64(len(b)) > c.opts.MaxResponseBytes:
 			return nil, &Error{Call: call, Kind: KindTooLarge, Status: status, Err: fmt.Errorf("response larger than the %d-byte cap", c.opts.MaxResponseBytes)}
 		case status == http.StatusUnauthorized || status == http.StatusForbidden:
-			return nil, &Error{Call: call, Kind: KindCredentials, Status: status, Body: excerpt(b)}
+			return nil, &Error{Call: call, Kind: KindCredentials, Status: status, Body: c.excerpt(b)}
 		case status >= 500 || status == http.StatusTooManyRequests:
 			kind := KindServer
 			if status == http.StatusTooManyRequests {
 				kind = KindRateLimited
 			}
-			return nil, &Error{Call: call, Kind: kind, Status: status, Body: excerpt(b), Err: errors.New(http.StatusText(status))}
+			return nil, &Error{Call: call, Kind: kind, Status: status, Body: c.excerpt(b), Err: errors.New(http.StatusText(status))}
 		case !json.Valid(b):
-			return nil, &Error{Call: call, Kind: KindBadResponse, Status: status, Body: excerpt(b), Err: errors.New("answer is not JSON")}
+			return nil, &Error{Call: call, Kind: KindBadResponse, Status: status, Body: c.excerpt(b), Err: errors.New("answer is not JSON")}
+		}
+		if status >= 400 { // the control plane's 4xx is passed to our caller: no key in it
+			b = []byte(c.redact(string(b)))
 		}
 		return b, nil
 	})
@@ -533,7 +549,7 @@ func (c *Client) do(ctx context.Context, kind, call, path string) ([]byte, error
 		}
 		return body, nil
 	}
-	ue := &Error{Call: call, Status: resp.StatusCode, Body: excerpt(body), Err: errors.New(http.StatusText(resp.StatusCode))}
+	ue := &Error{Call: call, Status: resp.StatusCode, Body: c.excerpt(body), Err: errors.New(http.StatusText(resp.StatusCode))}
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		ue.Kind = KindCredentials
@@ -548,7 +564,12 @@ func (c *Client) do(ctx context.Context, kind, call, path string) ([]byte, error
 		ue.Err = fmt.Errorf("unexpected status %d", resp.StatusCode)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		ue.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		v := resp.Header.Get("Retry-After")
+		asked := parseRetryAfter(v, time.Now())
+		ue.RetryAfter, ue.RetryAfterCapped = min(asked, c.opts.MaxRetryAfter), asked > c.opts.MaxRetryAfter
+		if ue.RetryAfter > 0 {
+			ue.RetryAfterHeader = c.excerpt([]byte(v))
+		}
 	}
 	return nil, ue
 }
@@ -583,9 +604,11 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	var secs int
-	if _, err := fmt.Sscanf(v, "%d", &secs); err == nil && secs >= 0 {
-		return time.Duration(secs) * time.Second
+	if secs, err := strconv.ParseUint(v, 10, 64); err == nil {
+		const most = uint64((1<<63 - 1) / time.Second) // beyond this the product overflows
+		return time.Duration(min(secs, most)) * time.Second
+	} else if errors.Is(err, strconv.ErrRange) {
+		return 1<<63 - 1 // digits only, too many of them: "forever", capped by the caller
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
 		return t.Sub(now)
@@ -593,12 +616,34 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// excerpt returns up to 200 bytes of a body, for error messages.
-func excerpt(b []byte) string {
+// excerpt returns up to 200 bytes of a body, for error messages, with credentials scrubbed
+// (see redact) before it is cut, so no prefix of a secret survives the cut either.
+func (c *Client) excerpt(b []byte) string {
 	const n = 200
 	b = bytes.TrimSpace(b)
-	if len(b) > n {
-		return strings.ToValidUTF8(string(b[:n]), "") + "…"
+	if limit := n + len(c.opts.APIKey) + 256; len(b) > limit {
+		b = b[:limit]
 	}
-	return strings.ToValidUTF8(string(b), "")
+	s := c.redact(strings.ToValidUTF8(string(b), ""))
+	if len(s) > n {
+		return strings.ToValidUTF8(s[:n], "") + "…"
+	}
+	return s
+}
+
+// credentialRE matches the value of an Authorization-style credential quoted in a text: a
+// Bearer or UserKey scheme (any case) followed by its token.
+var credentialRE = regexp.MustCompile(`(?i)\b(bearer|userkey)(\s+|%20|\+)[^\s"'<>,;\\]+`)
+
+// redacted replaces a scrubbed credential.
+const redacted = "[REDACTED]"
+
+// redact scrubs the API key, and any Bearer or UserKey token, from a text the control plane
+// sent (an error body may echo the request's Authorization header): upstream text is stored
+// in sync history, logged and served by /v1/health and /v1/sync, and must never carry the key.
+func (c *Client) redact(s string) string {
+	if k := c.opts.APIKey; len(k) >= 4 {
+		s = strings.ReplaceAll(s, k, redacted)
+	}
+	return credentialRE.ReplaceAllString(s, "${1} "+redacted)
 }

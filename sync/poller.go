@@ -122,6 +122,8 @@ type Poller struct {
 	hold     *hold
 	// notBefore is when the control plane's Retry-After (429, 503) allows the next call.
 	notBefore time.Time
+	// notBeforeWhy says which answer set notBefore and what it asked for.
+	notBeforeWhy string
 	// tune holds the options a config reload may change.
 	tune    Tunables
 	started bool
@@ -289,6 +291,7 @@ func (p *Poller) Status() health.SyncStatus {
 	if !p.notBefore.IsZero() && p.opts.Now().Before(p.notBefore) {
 		t := p.notBefore.UTC()
 		st.RetryAfterUntil = &t
+		st.RetryAfterReason = p.notBeforeWhy
 	}
 	if p.hold != nil {
 		h := p.hold.info
@@ -366,8 +369,13 @@ func (p *Poller) runOnce(id uint64, trigger string) (run health.Run) {
 				run.Outcome = health.OutcomeSkipped
 				run.Error = "skipped: circuit breaker open for " + CallList + "; the next probe goes when it turns half-open"
 			case ue.RetryAfter > 0:
+				why := fmt.Sprintf("HTTP %d from %s with Retry-After: %s", ue.Status, ue.Call, ue.RetryAfterHeader)
+				if ue.RetryAfterCapped {
+					why += fmt.Sprintf(" (capped at %s)", ue.RetryAfter)
+				}
 				p.mu.Lock()
 				p.notBefore = p.opts.Now().Add(ue.RetryAfter)
+				p.notBeforeWhy = why
 				p.mu.Unlock()
 				run.Error += fmt.Sprintf("; next attempt after Retry-After (%s)", ue.RetryAfter)
 			}

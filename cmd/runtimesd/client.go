@@ -507,7 +507,7 @@ func cmdSelect(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	fs.StringVar(&req.Model, "model", "", "model id the runtime must accept")
 	fs.BoolVar(&req.AllowUnhealthy, "allow-unhealthy", false, "let unhealthy runtimes be chosen")
 	fs.Var(&candidates, "candidate", "choose only among these ids (repeatable)")
-	fs.IntVar(&req.Limit, "limit", 0, "show only the best N candidates (0: all)")
+	fs.IntVar(&req.Limit, "limit", 0, "show only the best N candidates (0: the default, 20; at most 50)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -71,6 +71,8 @@ type ControlPlaneConfig struct {
 	RequirementsConcurrency int           `yaml:"requirements_concurrency"`
 	Breaker                 BreakerConfig `yaml:"breaker"`
 	Retry                   RetryConfig   `yaml:"retry"`
+	// MaxRetryAfter caps the wait a 429 or 503's Retry-After can impose.
+	MaxRetryAfter Duration `yaml:"max_retry_after"`
 }
 
 // BreakerConfig configures the circuit breaker of each upstream call kind.
@@ -157,6 +159,15 @@ type HTTPConfig struct {
 	Heartbeat       Duration `yaml:"heartbeat"`
 	SyncWait        Duration `yaml:"sync_wait"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// ReadHeaderTimeout and ReadTimeout bound how long a client may take to send a request's
+	// headers, and its whole request with the body.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadTimeout       Duration `yaml:"read_timeout"`
+	// MaxConnections caps open client connections (lowered to fit the open-file limit);
+	// /healthz and /readyz keep a few reserved slots beyond it.
+	MaxConnections int `yaml:"max_connections"`
+	// AllowedHosts are Host names served besides loopback names and the listen address.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // Duration is a time.Duration written as "30s" in YAML.
@@ -196,7 +207,8 @@ func DefaultConfig() Config {
 			RequirementsConcurrency: 4,
 			Breaker: BreakerConfig{ConsecutiveFailures: 5, MinRequests: 10, Window: Duration(time.Minute),
 				OpenTimeout: Duration(30 * time.Second), HalfOpenProbes: 1},
-			Retry: RetryConfig{Attempts: 2, Base: Duration(200 * time.Millisecond), Max: Duration(2 * time.Second)},
+			Retry:         RetryConfig{Attempts: 2, Base: Duration(200 * time.Millisecond), Max: Duration(2 * time.Second)},
+			MaxRetryAfter: Duration(5 * time.Minute),
 		},
 		Sync: SyncConfig{
 			Schedule:    "@every 30s",
@@ -212,16 +224,20 @@ func DefaultConfig() Config {
 			Chains: map[string][]string{}},
 		Health: HealthConfig{MaxStale: Duration(5 * time.Minute), StatusMap: map[string]string{}},
 		HTTP: HTTPConfig{
-			CORSOrigins:     []string{},
-			MaxBodyBytes:    1 << 20,
-			DefaultWait:     Duration(5 * time.Minute),
-			MaxWait:         Duration(10 * time.Minute),
-			RefreshWait:     Duration(10 * time.Second),
-			RefreshRate:     1,
-			RefreshBurst:    3,
-			Heartbeat:       Duration(15 * time.Second),
-			SyncWait:        Duration(60 * time.Second),
-			ShutdownTimeout: Duration(10 * time.Second),
+			CORSOrigins:       []string{},
+			MaxBodyBytes:      1 << 20,
+			DefaultWait:       Duration(5 * time.Minute),
+			MaxWait:           Duration(10 * time.Minute),
+			RefreshWait:       Duration(10 * time.Second),
+			RefreshRate:       1,
+			RefreshBurst:      3,
+			Heartbeat:         Duration(15 * time.Second),
+			SyncWait:          Duration(60 * time.Second),
+			ShutdownTimeout:   Duration(10 * time.Second),
+			ReadHeaderTimeout: Duration(10 * time.Second),
+			ReadTimeout:       Duration(30 * time.Second),
+			MaxConnections:    16384,
+			AllowedHosts:      []string{},
 		},
 	}
 }
@@ -432,6 +448,23 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.ShutdownTimeout <= 0 {
 		bad("http.shutdown_timeout", "must be positive")
+	}
+	if c.HTTP.ReadHeaderTimeout <= 0 {
+		bad("http.read_header_timeout", "must be positive")
+	}
+	if c.HTTP.ReadTimeout < c.HTTP.ReadHeaderTimeout {
+		bad("http.read_timeout", "must be at least http.read_header_timeout")
+	}
+	if c.HTTP.MaxConnections < 1 {
+		bad("http.max_connections", "must be at least 1")
+	}
+	for _, h := range c.HTTP.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/ :@") && !strings.HasPrefix(h, "[") {
+			bad("http.allowed_hosts", "%q: want a host name or IP address, without scheme or port", h)
+		}
+	}
+	if c.ControlPlane.MaxRetryAfter <= 0 {
+		bad("control_plane.max_retry_after", "must be positive")
 	}
 	return errors.Join(errs...)
 }

@@ -260,6 +260,16 @@ func newBreakers(cfg Config, db *store.DB, logger *slog.Logger, onTransition fun
 	})
 }
 
+// pollInterval is the interval of an "@every D" schedule, 0 (the default) for a cron spec.
+func pollInterval(schedule string) time.Duration {
+	if d, ok := strings.CutPrefix(schedule, "@every "); ok {
+		if v, err := time.ParseDuration(strings.TrimSpace(d)); err == nil {
+			return v
+		}
+	}
+	return 0
+}
+
 func newClient(cfg Config, breakers *health.Breakers, logger *slog.Logger, onCall func(string, int, time.Duration)) (*rsync.Client, error) {
 	retries := cfg.ControlPlane.Retry.Attempts
 	if retries == 0 {
@@ -274,6 +284,7 @@ func newClient(cfg Config, breakers *health.Breakers, logger *slog.Logger, onCal
 		Retries:            retries,
 		RetryBase:          cfg.ControlPlane.Retry.Base.D(),
 		RetryMax:           cfg.ControlPlane.Retry.Max.D(),
+		MaxRetryAfter:      cfg.ControlPlane.MaxRetryAfter.D(),
 		UserAgent:          "runtimesd/" + version,
 		Logger:             logger,
 		OnCall:             onCall,
@@ -466,10 +477,15 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		RefreshWait:       cfg.HTTP.RefreshWait.D(),
 		RefreshRate:       cfg.HTTP.RefreshRate,
 		RefreshBurst:      cfg.HTTP.RefreshBurst,
+		PollInterval:      pollInterval(cfg.Sync.Schedule),
 		Heartbeat:         cfg.HTTP.Heartbeat.D(),
 		MaxStale:          cfg.Health.MaxStale.D(),
 		SyncWait:          cfg.HTTP.SyncWait.D(),
 		ShutdownTimeout:   cfg.HTTP.ShutdownTimeout.D(),
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout.D(),
+		ReadTimeout:       cfg.HTTP.ReadTimeout.D(),
+		MaxConnections:    cfg.HTTP.MaxConnections,
+		AllowedHosts:      cfg.HTTP.AllowedHosts,
 		Version:           version,
 		Logger:            logger,
 	})

@@ -1,0 +1,196 @@
+package httpapi
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	stdsync "sync"
+	"sync/atomic"
+	"time"
+)
+
+// probeConnTimeout bounds a connection accepted on a reserved probe slot: a probe answers in
+// milliseconds, so a slow one cannot keep the slot.
+const probeConnTimeout = 5 * time.Second
+
+// capListener bounds open connections. Up to max are served normally; the next reserve are
+// accepted for probes only (/healthz, /readyz: orchestrators must see the daemon alive at
+// the cap) with a short deadline; beyond that a connection gets a canned 503 and is closed
+// at once, so a flood of slow clients holds neither goroutines nor file descriptors.
+type capListener struct {
+	net.Listener
+	max, reserve int64
+	active       atomic.Int64
+	refused      atomic.Int64
+}
+
+// fdReserve are the open files kept for everything but client connections (the data file,
+// upstream calls, logs).
+const fdReserve = 64
+
+// connectionCap is MaxConnections, lowered so that it and the probe slots fit the process's
+// open-file limit: at the cap, accept must never fail for want of descriptors.
+func (s *Server) connectionCap() int64 {
+	limit := int64(s.opts.MaxConnections)
+	if fds := fdLimit(); fds > 0 {
+		limit = min(limit, max(1, fds-fdReserve-int64(s.opts.ProbeSlots)))
+	}
+	return limit
+}
+
+var refusedAnswer = func() []byte {
+	body := `{"error":{"code":"too_many_connections","message":"the sidecar is at its connection limit (http.max_connections); retry shortly"}}`
+	return []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+}()
+
+func (l *capListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		n := l.active.Add(1)
+		if n > l.max+l.reserve {
+			l.active.Add(-1)
+			l.refused.Add(1)
+			_ = c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+			_, _ = c.Write(refusedAnswer)
+			_ = c.Close()
+			continue
+		}
+		cc := &capConn{Conn: c, l: l, probeOnly: n > l.max}
+		if cc.probeOnly {
+			_ = c.SetDeadline(time.Now().Add(probeConnTimeout))
+		}
+		return cc, nil
+	}
+}
+
+// capConn is a connection counted by its capListener until closed.
+type capConn struct {
+	net.Conn
+	l         *capListener
+	probeOnly bool
+	once      stdsync.Once
+}
+
+func (c *capConn) Close() error {
+	c.once.Do(func() { c.l.active.Add(-1) })
+	return c.Conn.Close()
+}
+
+type connKey struct{}
+
+// isProbe reports whether path is a liveness or readiness probe.
+func isProbe(path string) bool { return path == "/healthz" || path == "/readyz" }
+
+// serveListener is the handler of the server's own listener: the checks that need the
+// connection or the listen address, before ServeHTTP. Tests of the API through Handler skip
+// them; they are tested through Listen and Serve.
+func (s *Server) serveListener(w http.ResponseWriter, r *http.Request) {
+	if cc, ok := r.Context().Value(connKey{}).(*capConn); ok && cc.probeOnly {
+		w.Header().Set("Connection", "close")
+		if !isProbe(r.URL.Path) {
+			s.writeError(w, r, errorf(http.StatusServiceUnavailable, "too_many_connections",
+				"the sidecar is at its connection limit (http.max_connections): only /healthz and /readyz answer on the reserved connections"))
+			return
+		}
+	}
+	if s.checkHost && !s.hostAllowed(r.Host) {
+		s.writeError(w, r, errorf(http.StatusMisdirectedRequest, "host_not_allowed",
+			"the Host %q is not served: use localhost, a loopback or IP address, or add the name to http.allowed_hosts (a name the sidecar does not know may be a DNS-rebinding web page)", r.Host))
+		return
+	}
+	// The server's ReadTimeout bounds the headers and the body. A request without a body has
+	// nothing more to read: its deadline goes, so blocking reads and watch streams last; one
+	// with a body loses it once the body is read.
+	rc := http.NewResponseController(w)
+	if r.ContentLength == 0 && len(r.TransferEncoding) == 0 || r.Body == nil || r.Body == http.NoBody {
+		_ = rc.SetReadDeadline(time.Time{})
+	} else {
+		r.Body = &deadlineBody{ReadCloser: r.Body, clear: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+	}
+	s.ServeHTTP(w, r)
+}
+
+// deadlineBody clears the connection's read deadline once the body is read to its end.
+type deadlineBody struct {
+	io.ReadCloser
+	clear func()
+	done  bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		b.clear()
+	}
+	return n, err
+}
+
+// hostAllowed reports whether a Host header names this sidecar: empty (HTTP/1.0), an IP
+// literal (DNS rebinding needs a name, so no IP is a rebinding attack), localhost, the
+// listen address's name, or a configured name. Compared case-insensitively, port ignored.
+func (s *Server) hostAllowed(host string) bool {
+	if host == "" {
+		return true
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), ".")
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	if strings.EqualFold(host, "localhost") || strings.EqualFold(host, s.listenHost) {
+		return true
+	}
+	return slices.ContainsFunc(s.opts.AllowedHosts, func(a string) bool { return strings.EqualFold(a, host) })
+}
+
+// crossSiteWrite refuses a mutating request a browser sent from another origin without a
+// CORS preflight (a form post or fetch with a CORS-simple content type): a web page must not
+// trigger syncs with the user's key. Requests without Origin and Sec-Fetch-Site (curl, the
+// SDKs) and configured CORS origins pass.
+func (s *Server) crossSiteWrite(r *http.Request) *Error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	origin := r.Header.Get("Origin")
+	site := r.Header.Get("Sec-Fetch-Site")
+	if origin == "" && site == "" {
+		return nil
+	}
+	if origin != "" && slices.Contains(s.opts.CORSOrigins, origin) || slices.Contains(s.opts.CORSOrigins, "*") {
+		return nil
+	}
+	sameOrigin := site == "same-origin" || site == "none"
+	if site == "" { // an older browser: compare Origin with the Host it sent
+		host, ok := strings.CutPrefix(origin, "http://")
+		if !ok {
+			host, ok = strings.CutPrefix(origin, "https://")
+		}
+		sameOrigin = ok && strings.EqualFold(host, r.Host)
+	}
+	if sameOrigin {
+		return nil
+	}
+	return errorf(http.StatusForbidden, "cross_site_request",
+		"%s %s from the web origin %q is refused: browsers may send it without a CORS preflight, so a web page could trigger it; list the origin in http.cors_origins to allow it", r.Method, r.URL.Path, origin)
+}
+
+// connContext remembers each request's connection (for the probe-only slots).
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	if cc, ok := c.(*capConn); ok {
+		return context.WithValue(ctx, connKey{}, cc)
+	}
+	return ctx
+}
