@@ -49,7 +49,7 @@ func TestToken(t *testing.T) {
 		if a := do(t, "GET", h.url+"/dashboard", ""); a.status != 200 || !strings.Contains(string(a.body), `id="login"`) {
 			t.Errorf("/dashboard with token_reads: %d", a.status)
 		}
-		if a := do(t, "GET", h.url+"/", ""); a.status != 302 || a.header.Get("Location") != "/dashboard" {
+		if a := do(t, "GET", h.url+"/", "", "Accept", "text/html"); a.status != 302 || a.header.Get("Location") != "/dashboard" {
 			t.Errorf("/ with token_reads: %d %v", a.status, a.header)
 		}
 		if a := do(t, "GET", h.url+"/v1/runtimes", "", "Authorization", "Bearer "+token); a.status != 200 {

@@ -231,10 +231,16 @@ func (s *Server) handleDashboard(c echo.Context) error {
 	return c.Blob(http.StatusOK, "text/html; charset=utf-8", dashboardHTML)
 }
 
-// handleRoot is GET /: a browser pointed at the sidecar lands on the dashboard. The target is
-// a fixed local path, never taken from the request (the query is ignored), so this can not
-// become an open redirect.
+// handleRoot is GET /: a browser pointed at the sidecar (it asks for text/html) lands on the
+// dashboard; any other client gets the control plane's own answer for an unknown path,
+// FastAPI's 404 {"detail": "Not Found"}, so the drop-in surface stays the control plane's.
+// The target is a fixed local path, never taken from the request (the query is ignored), so
+// this can not become an open redirect.
 func (s *Server) handleRoot(c echo.Context) error {
+	c.Response().Header().Set("Vary", "Accept")
+	if !strings.Contains(c.Request().Header.Get("Accept"), "text/html") {
+		return echo.ErrNotFound
+	}
 	c.Response().Header().Set("Cache-Control", "no-cache")
 	return c.Redirect(http.StatusFound, "/dashboard")
 }

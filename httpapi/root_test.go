@@ -22,7 +22,11 @@ func TestRoot(t *testing.T) {
 			t.Errorf("GET %s: %d Location %q, want 302 to /dashboard", target, a.status, a.header.Get("Location"))
 		}
 	}
-	if a := do(t, "HEAD", h.url+"/", ""); a.status != 302 || a.header.Get("Location") != "/dashboard" {
+	if a := do(t, "HEAD", h.url+"/", "", "Accept", "text/html,application/xhtml+xml"); a.status != 302 || a.header.Get("Location") != "/dashboard" {
 		t.Errorf("HEAD /: %d %v", a.status, a.header)
+	}
+	// Not a browser (an SDK, curl): the control plane's answer for an unknown path.
+	if a := do(t, "GET", h.url+"/", ""); a.status != 404 || a.header.Get("Location") != "" || string(a.body) != `{"detail":"Not Found"}` {
+		t.Errorf("GET / without text/html: %d %q, want FastAPI's 404", a.status, a.body)
 	}
 }
