@@ -28,6 +28,50 @@ type Inputs struct {
 	Notices []string
 }
 
+// HighWater is the largest catalog served within the guard's window (persisted across
+// restarts) and the floor below which an upstream answer is held and serving is degraded.
+type HighWater struct {
+	Runtimes      int   `json:"runtimes"`
+	WindowSeconds int64 `json:"window_seconds"`
+	// Floor is (1 - drop_ratio) × Runtimes.
+	Floor float64 `json:"floor"`
+}
+
+// Condition codes of the catalog served.
+const (
+	// CondCatalogEmpty: the catalog served has no runtime.
+	CondCatalogEmpty = "catalog_empty"
+	// CondBelowHighWater: the catalog served is below the floor of its high-water mark.
+	CondBelowHighWater = "catalog_below_high_water"
+)
+
+// CatalogCondition is one typed reason the data served is not what it should be: a stable code for
+// programs and a sentence for people.
+type CatalogCondition struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// CatalogConditions says whether the catalog served is empty or far below what was served
+// within the high-water window. Either makes the overall status degraded, never ok: agents
+// must learn that they are served less than there was.
+func CatalogConditions(snap *store.Snapshot, hw *HighWater) []CatalogCondition {
+	if snap == nil {
+		return nil
+	}
+	n := snap.Catalog.Len()
+	var out []CatalogCondition
+	if n == 0 {
+		out = append(out, CatalogCondition{Code: CondCatalogEmpty, Message: "serving an empty catalog: no runtime is known"})
+	}
+	if hw != nil && hw.Runtimes > 0 && float64(n) < hw.Floor {
+		out = append(out, CatalogCondition{Code: CondBelowHighWater, Message: fmt.Sprintf(
+			"serving %d runtimes, far below the %d served within the last %s", n, hw.Runtimes,
+			time.Duration(hw.WindowSeconds)*time.Second)})
+	}
+	return out
+}
+
 // Assess returns the overall status and every reason it is not ok, most serious first.
 func Assess(in Inputs) (string, []string) {
 	if in.Snapshot == nil {
@@ -35,6 +79,9 @@ func Assess(in Inputs) (string, []string) {
 	}
 	var reasons []string
 	s := in.Snapshot
+	for _, c := range CatalogConditions(s, in.Sync.HighWater) {
+		reasons = append(reasons, c.Message)
+	}
 	switch {
 	case s.Source == store.SourceSeed:
 		reasons = append(reasons, "serving seed data: the control plane has not been reached")

@@ -71,6 +71,8 @@ type SyncStatus struct {
 	LastSuccess         *time.Time `json:"last_success,omitempty"`
 	ConsecutiveFailures int        `json:"consecutive_failures"`
 	Held                *Hold      `json:"held,omitempty"`
+	// HighWater is the catalog size guard's high-water mark; nil when no store keeps one.
+	HighWater *HighWater `json:"high_water,omitempty"`
 	// RetryAfterUntil is set while the control plane's Retry-After holds calls back.
 	RetryAfterUntil *time.Time `json:"retry_after_until,omitempty"`
 	// LastRuns is newest first.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -80,6 +82,23 @@ func (c *Catalog) Len() int {
 		return 0
 	}
 	return len(c.runtimes)
+}
+
+// Fingerprint identifies the catalog's content whatever the order of its runtimes (and of
+// their provider and family sets): the same runtimes in another order have the same
+// fingerprint, different content a different one.
+func (c *Catalog) Fingerprint() [sha256.Size]byte {
+	rts := slices.Clone(c.Runtimes())
+	slices.SortFunc(rts, func(a, b *Runtime) int { return strings.Compare(a.ID, b.ID) })
+	h := sha256.New()
+	for _, rt := range rts {
+		h.Write([]byte(rt.ID))
+		h.Write([]byte{0})
+		h.Write(rt.digest[:])
+	}
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
 }
 
 // Degraded returns the ids of runtimes whose requirements could not be refreshed.

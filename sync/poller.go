@@ -301,6 +301,7 @@ func (p *Poller) Status() health.SyncStatus {
 			st.NextRun = &next
 		}
 	}
+	st.HighWater = p.highWater(p.opts.Now(), p.tunables())
 	p.history.Fill(&st)
 	return st
 }
@@ -430,12 +431,19 @@ func (p *Poller) guard(prev, next *store.Catalog, persisted bool, change store.C
 		reason = fmt.Sprintf("upstream answered an empty catalog while %d runtimes are served", n)
 	case float64(len(change.Removed)) > tune.DropRatio*float64(n):
 		reason = fmt.Sprintf("upstream's answer removes %d of the %d runtimes served", len(change.Removed), n)
+	case len(change.Removed) > 0:
+		// Cumulative shrink: steps that each stay under DropRatio still add up. An answer that
+		// removes runtimes and ends below the floor of the window's high-water mark is held too.
+		if hw := p.highWater(now, tune); hw != nil && float64(next.Len()) < hw.Floor {
+			reason = fmt.Sprintf("upstream's answer has %d runtimes, far below the %d served within the last %s",
+				next.Len(), hw.Runtimes, time.Duration(hw.WindowSeconds)*time.Second)
+		}
 	}
 	if reason == "" || tune.HoldRepeats <= 1 {
 		p.clearHold()
 		return false, ""
 	}
-	fp := fingerprint(next)
+	fp := next.Fingerprint()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.hold == nil || p.hold.fingerprint != fp {
@@ -450,6 +458,16 @@ func (p *Poller) guard(prev, next *store.Catalog, persisted bool, change store.C
 		return false, ""
 	}
 	return true, fmt.Sprintf("%s; held back until upstream repeats it (%d of %d)", reason, p.hold.info.Seen, tune.HoldRepeats)
+}
+
+// highWater is the store's high-water mark and the floor DropRatio puts under it.
+func (p *Poller) highWater(now time.Time, tune Tunables) *health.HighWater {
+	n := p.opts.DB.HighWater(now)
+	if n == 0 {
+		return nil
+	}
+	return &health.HighWater{Runtimes: n, WindowSeconds: int64(p.opts.DB.HighWaterWindow() / time.Second),
+		Floor: (1 - tune.DropRatio) * float64(n)}
 }
 
 func (p *Poller) clearHold() {
@@ -575,22 +593,6 @@ func withDegradedFrom(cur, next *store.Catalog) *store.Catalog {
 		return cur
 	}
 	return c
-}
-
-// fingerprint identifies an answer by the ids and content of its runtimes.
-func fingerprint(c *store.Catalog) [sha256.Size]byte {
-	h := sha256.New()
-	for _, rt := range c.Runtimes() {
-		h.Write([]byte(rt.ID))
-		h.Write([]byte{0})
-		h.Write(rt.Raw)
-		h.Write([]byte{0})
-		h.Write(rt.RequirementsRaw)
-		h.Write([]byte{0})
-	}
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
-	return out
 }
 
 func (p *Poller) logRun(r health.Run) {
