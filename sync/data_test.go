@@ -1,0 +1,216 @@
+package sync_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/runtimesd/runtimesd/health"
+	"github.com/runtimesd/runtimesd/sync/fakecp"
+)
+
+// catalogN is a catalog of runtimes r0..r<n-1>.
+func catalogN(n int) []byte {
+	objs := make([]string, n)
+	for i := range objs {
+		objs[i] = rtJSON(fmt.Sprintf("r%d", i), "")
+	}
+	return catalogJSON(objs...)
+}
+
+func (e *env) setCatalog(t *testing.T, b []byte) {
+	t.Helper()
+	if err := e.fake.SetCatalog(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPoller_CumulativeShrinkIsHeld(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogN(100)}})
+	if r := e.sync(t); r.Outcome != health.OutcomeChanged {
+		t.Fatalf("first run: %+v", r)
+	}
+	// 100 -> 51 stays under drop_ratio 0.5 of what is served: committed at once.
+	e.setCatalog(t, catalogN(51))
+	if r := e.sync(t); r.Outcome != health.OutcomeChanged {
+		t.Fatalf("100 -> 51: %s (%s), want changed", r.Outcome, r.Error)
+	}
+	// 51 -> 26 also removes less than half of what is served, but is far below the 100 of
+	// the window's high-water mark: held until it repeats.
+	e.setCatalog(t, catalogN(26))
+	for i := 1; i < 3; i++ {
+		r := e.sync(t)
+		if r.Outcome != health.OutcomeHeld || !strings.Contains(r.Error, "far below the 100 served") {
+			t.Fatalf("51 -> 26, run %d: %s (%s), want held below the high-water mark", i, r.Outcome, r.Error)
+		}
+		if n := e.live.Load().Catalog.Len(); n != 51 {
+			t.Fatalf("serving %d runtimes while the answer is held, want 51", n)
+		}
+	}
+	st := e.poller.Status()
+	if st.HighWater == nil || st.HighWater.Runtimes != 100 || st.HighWater.WindowSeconds != 86400 {
+		t.Fatalf("status high water = %+v, want 100 over 24h", st.HighWater)
+	}
+	if r := e.sync(t); r.Outcome != health.OutcomeChanged || e.live.Load().Catalog.Len() != 26 {
+		t.Fatalf("third identical answer: %s, serving %d; want committed", r.Outcome, e.live.Load().Catalog.Len())
+	}
+
+	// The mark survives a restart: a new daemon on the same file still holds 26 -> 13.
+	e.poller.Close()
+	e.db.Close()
+	e2 := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogN(13)}, path: e.path})
+	r := e2.sync(t)
+	if r.Outcome != health.OutcomeHeld || !strings.Contains(r.Error, "far below the 100 served") {
+		t.Fatalf("after a restart, 26 -> 13: %s (%s), want held below the persisted high-water mark", r.Outcome, r.Error)
+	}
+	// Growing back is never held.
+	e2.setCatalog(t, catalogN(30))
+	if r := e2.sync(t); r.Outcome != health.OutcomeChanged {
+		t.Fatalf("26 -> 30: %s (%s), want changed", r.Outcome, r.Error)
+	}
+}
+
+func TestHealth_ServingFarBelowHighWaterIsDegraded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogN(10)}})
+	e.sync(t)
+	assess := func() (string, []string) {
+		return health.Assess(health.Inputs{Snapshot: e.live.Load(), Now: e.live.Load().FetchedAt,
+			MaxStale: 1 << 62, Sync: e.poller.Status()})
+	}
+	if st, reasons := assess(); st != health.StatusOK {
+		t.Fatalf("full catalog: %s %v, want ok", st, reasons)
+	}
+	e.setCatalog(t, catalogN(4))
+	for range 3 {
+		e.sync(t)
+	}
+	if n := e.live.Load().Catalog.Len(); n != 4 {
+		t.Fatalf("serving %d, want the confirmed 4", n)
+	}
+	st, reasons := assess()
+	if st != health.StatusDegraded || !strings.Contains(strings.Join(reasons, "|"), "serving 4 runtimes, far below the 10 served") {
+		t.Fatalf("serving 4 of a high-water mark of 10: %s %v, want degraded saying so", st, reasons)
+	}
+	conds := health.CatalogConditions(e.live.Load(), e.poller.Status().HighWater)
+	if len(conds) != 1 || conds[0].Code != health.CondBelowHighWater {
+		t.Fatalf("conditions = %+v", conds)
+	}
+
+	e.setCatalog(t, []byte("[]"))
+	for range 3 {
+		e.sync(t)
+	}
+	st, reasons = assess()
+	if n := e.live.Load().Catalog.Len(); n != 0 || st != health.StatusDegraded ||
+		!strings.Contains(strings.Join(reasons, "|"), "serving an empty catalog") {
+		t.Fatalf("serving %d runtimes: %s %v, want degraded for an empty catalog", n, st, reasons)
+	}
+}
+
+func TestPoller_HoldFingerprintIgnoresOrder(t *testing.T) {
+	t.Parallel()
+	a, b, c := rtJSON("a", ""), rtJSON("b", ""), rtJSON("c", "")
+	objs := []string{a, b, c}
+	for i := range 7 {
+		objs = append(objs, rtJSON(fmt.Sprintf("x%d", i), ""))
+	}
+
+	t.Run("AlternatingOrderConfirms", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(objs...)}})
+		e.sync(t)
+		answers := [][]byte{catalogJSON(a, b), catalogJSON(b, a), catalogJSON(a, b)}
+		for i, ans := range answers {
+			e.setCatalog(t, ans)
+			r := e.sync(t)
+			want := health.OutcomeHeld
+			if i == 2 {
+				want = health.OutcomeChanged
+			}
+			if r.Outcome != want {
+				t.Fatalf("answer %d (%s): %s (%s), want %s", i, e.fake.Catalog()[:20], r.Outcome, r.Error, want)
+			}
+		}
+	})
+	t.Run("AlternatingContentDoesNot", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(objs...)}})
+		e.sync(t)
+		for i, ans := range [][]byte{catalogJSON(a, b), catalogJSON(a, c), catalogJSON(a, b), catalogJSON(a, c)} {
+			e.setCatalog(t, ans)
+			if r := e.sync(t); r.Outcome != health.OutcomeHeld {
+				t.Fatalf("answer %d: %s (%s): different shrinking answers must not count as repeats", i, r.Outcome, r.Error)
+			}
+		}
+		if n := e.live.Load().Catalog.Len(); n != 10 {
+			t.Fatalf("serving %d, want the 10 held on to", n)
+		}
+	})
+}
+
+func TestPoller_KeysAreCaseSensitive(t *testing.T) {
+	t.Parallel()
+	// "ID" and "Status" are other fields than "id" and "status" to the control plane.
+	obj := `{"ID":"evil","id":"a","Status":"error","status":"available","name":"bad ` + "\xff\xfe" + ` byte","requirements":null}`
+	e := newEnv(t, setup{fake: fakecp.Options{Catalog: []byte("[" + obj + `,{"Id":"b","id":"b2","name":"B"}]`)}})
+	if r := e.sync(t); r.Outcome != health.OutcomeChanged {
+		t.Fatalf("run: %+v", r)
+	}
+	if got := e.servedIDs(); got != "a,b2" {
+		t.Fatalf("served ids %s, want a,b2 (indexed under the exact key id)", got)
+	}
+	rt, _ := e.live.Load().Catalog.Get("a")
+	if rt.Status != "available" {
+		t.Errorf("status %q, want available (the lowercase key)", rt.Status)
+	}
+	if !json.Valid(rt.Raw) || !strings.Contains(string(rt.Raw), "bad \uFFFD byte") || rt.Name != "bad \uFFFD byte" {
+		t.Errorf("invalid UTF-8 must become U+FFFD in what is served: raw %q, name %q", rt.Raw, rt.Name)
+	}
+}
+
+// TestPoller_MemoryIndependentOfHistory commits a few hundred revisions of a large catalog, one
+// runtime changed each time, and checks that the live heap stays flat: no revision pins the
+// upstream answer it came from.
+func TestPoller_MemoryIndependentOfHistory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("commits hundreds of revisions")
+	}
+	const n, revisions = 1000, 150
+	e := newEnv(t, setup{fake: fakecp.Options{Catalog: fakecp.SyntheticCatalog(n)}})
+	e.sync(t)
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	var base uint64
+	for i := 1; i <= revisions; i++ {
+		// Requirements inline: the next runs reuse the runtime as it is, as a sync does with
+		// every unchanged runtime.
+		if err := e.fake.PutRuntime([]byte(fmt.Sprintf(`{"id":"rt-%d","name":"changed %d","status":"available","requirements":{"required_config_fields":["timeout"]}}`, i%n, i))); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.sync(t); r.Outcome != health.OutcomeChanged {
+			t.Fatalf("revision %d: %s (%s)", i, r.Outcome, r.Error)
+		}
+		if i == 20 {
+			base = heap()
+		}
+	}
+	end := heap()
+	body := len(e.fake.Catalog())
+	t.Logf("%d runtimes (%d-byte answer): live heap %.1f MB after 20 revisions, %.1f MB after %d",
+		n, body, float64(base)/1e6, float64(end)/1e6, revisions)
+	// Pinning one answer per revision would add about body × 280 bytes (≈400 MB); allow a
+	// generous 16 answers' worth for noise.
+	if end > base && end-base > uint64(16*body) {
+		t.Fatalf("live heap grew by %.1f MB over %d revisions (answer is %d bytes): old answers are kept alive",
+			float64(end-base)/1e6, revisions-20, body)
+	}
+}
