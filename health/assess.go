@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/runtimesd/runtimesd/store"
@@ -118,7 +119,11 @@ func Assess(in Inputs) (string, []string) {
 	}
 	reasons = append(reasons, in.Notices...)
 	if d := s.Catalog.Degraded(); len(d) > 0 {
-		reasons = append(reasons, fmt.Sprintf("requirements of %s could not be refreshed (serving the previous ones)", quoteList(d)))
+		reasons = append(reasons, fmt.Sprintf("%s could not be refreshed (serving the previous data; see each runtime's degraded reason)", quoteList(d)))
+	}
+	if len(in.Sync.LastRuns) > 0 && len(in.Sync.LastRuns[0].Rejected) > 0 {
+		reasons = append(reasons, fmt.Sprintf("the last sync left out %d unusable runtime object(s): %s",
+			len(in.Sync.LastRuns[0].Rejected), strings.Join(in.Sync.LastRuns[0].Rejected, "; ")))
 	}
 	if len(reasons) == 0 {
 		return StatusOK, []string{}

@@ -46,6 +46,8 @@ type Run struct {
 	Change     *store.Change `json:"change,omitempty"`
 	// Degraded lists runtimes whose requirements could not be refreshed in this run.
 	Degraded []string `json:"degraded,omitempty"`
+	// Rejected says which runtime objects of the answer were left out as unusable, and why.
+	Rejected []string `json:"rejected,omitempty"`
 }
 
 // Hold describes an upstream answer being held back.

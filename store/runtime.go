@@ -127,6 +127,20 @@ func InlineRequirements(raw json.RawMessage) (json.RawMessage, error) {
 	return o["requirements"], nil
 }
 
+// PeekID returns the "id" of a runtime object when it is a string, or "": it lets a sync keep
+// the previous version of a runtime whose object cannot otherwise be used.
+func PeekID(raw json.RawMessage) string {
+	o, err := decodeObject(ValidUTF8(raw))
+	if err != nil {
+		return ""
+	}
+	var id string
+	if o.field("id", "a string", &id) != nil {
+		return ""
+	}
+	return id
+}
+
 // ValidUTF8 returns b, or when it holds bytes that are not UTF-8, a copy with each run of
 // them replaced by U+FFFD (as Python decodes with errors="replace"). In valid JSON such bytes
 // can only sit inside strings, so the result is still valid JSON and serves as such.

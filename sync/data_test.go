@@ -214,3 +214,78 @@ func TestPoller_MemoryIndependentOfHistory(t *testing.T) {
 			float64(end-base)/1e6, revisions-20, body)
 	}
 }
+
+func TestPoller_OneBadRuntimeDoesNotBlockTheRest(t *testing.T) {
+	t.Parallel()
+	good := []string{rtJSON("a", ""), rtJSON("b", ""), rtJSON("c", ""), rtJSON("d", ""), rtJSON("e", "")}
+	bad := map[string]string{
+		"status":             `{"id":"b","status":3}`,
+		"features":           `{"id":"b","features":"x"}`,
+		"max_history_length": `{"id":"b","requirements":{"max_history_length":1.5}}`,
+		"requirements":       `{"id":"b","requirements":"yes"}`,
+	}
+	for field, obj := range bad {
+		t.Run(field, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(good...)}})
+			e.sync(t)
+			// b turns bad, c changes, f is new and bad, g is new and good.
+			e.setCatalog(t, catalogJSON(good[0], obj, rtJSON("c", `,"description":"new"`), good[3], good[4],
+				`{"id":"f","status":["x"]}`, rtJSON("g", "")))
+			r := e.sync(t)
+			if r.Outcome != health.OutcomeChanged || r.Change == nil {
+				t.Fatalf("run: %s (%s), want the good runtimes committed", r.Outcome, r.Error)
+			}
+			if got := strings.Join(r.Change.Changed, ",") + "|" + strings.Join(r.Change.Added, ","); got != "c|g" {
+				t.Errorf("changed|added = %s, want c|g", got)
+			}
+			if got := e.servedIDs(); got != "a,b,c,d,e,g" {
+				t.Errorf("served %s, want a,b,c,d,e,g (b at its previous version, f left out)", got)
+			}
+			b, _ := e.live.Load().Catalog.Get("b")
+			if b.Requirements == nil || b.Status != "available" || !strings.Contains(b.Degraded, field) {
+				t.Errorf("b: status %q, requirements %v, degraded %q; want the previous version, degraded naming %s",
+					b.Status, b.Requirements != nil, b.Degraded, field)
+			}
+			if len(r.Rejected) != 1 || !strings.Contains(r.Rejected[0], `"f"`) || !strings.Contains(r.Rejected[0], `"status"`) {
+				t.Errorf("rejected = %q, want f named with its bad field", r.Rejected)
+			}
+			st, reasons := health.Assess(health.Inputs{Snapshot: e.live.Load(), Now: e.live.Load().FetchedAt, MaxStale: 1 << 62, Sync: e.poller.Status()})
+			if all := strings.Join(reasons, "|"); st != health.StatusDegraded || !strings.Contains(all, `"b"`) || !strings.Contains(all, "left out 1 unusable") {
+				t.Errorf("health %s %v, want degraded naming b and the object left out", st, reasons)
+			}
+			// Healed: b is taken again and no longer degraded.
+			e.setCatalog(t, catalogJSON(good...))
+			e.sync(t)
+			if b, _ := e.live.Load().Catalog.Get("b"); b.Degraded != "" {
+				t.Errorf("b still degraded after upstream healed: %q", b.Degraded)
+			}
+		})
+	}
+}
+
+func TestPoller_LostRequirementsAreHeld(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(rtJSON("a", ""), rtJSON("b", ""))}})
+	e.sync(t)
+	// b keeps its id but loses its requirements: none inline, and the endpoint answers 404.
+	if err := e.fake.PutRuntime([]byte(`{"id":"b","name":"Runtime b","status":"available","features":["f1"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 3; i++ {
+		r := e.sync(t)
+		b, _ := e.live.Load().Catalog.Get("b")
+		if b.Requirements == nil || !strings.Contains(b.Degraded, fmt.Sprintf("no longer gives requirements for it (%d of 3", i)) {
+			t.Fatalf("run %d (%s): requirements %v, degraded %q; want the previous ones kept, degraded", i, r.Outcome, b.Requirements != nil, b.Degraded)
+		}
+		if e.fake.Count("/api/v1/runtimes/b/requirements") < i {
+			t.Fatal("the requirements endpoint was not asked")
+		}
+	}
+	// Upstream repeated it: the loss is committed.
+	r := e.sync(t)
+	b, _ := e.live.Load().Catalog.Get("b")
+	if r.Outcome != health.OutcomeChanged || b.Requirements != nil || b.Degraded != "" {
+		t.Fatalf("third answer: %s, requirements %v, degraded %q; want the loss committed", r.Outcome, b.Requirements != nil, b.Degraded)
+	}
+}
