@@ -84,8 +84,10 @@ func Assess(in Inputs) (string, []string) {
 		reasons = append(reasons, c.Message)
 	}
 	switch {
+	case s.Source == store.SourceSeed && s.SeedFile != "":
+		reasons = append(reasons, "serving the operator's seed file "+s.SeedFile+": the control plane has not been reached")
 	case s.Source == store.SourceSeed:
-		reasons = append(reasons, "serving seed data: the control plane has not been reached")
+		reasons = append(reasons, "serving the built-in seed data: the control plane has not been reached")
 	case s.FetchedAt.IsZero():
 		reasons = append(reasons, "serving data never confirmed by the control plane")
 	case s.Age(in.Now) > in.MaxStale:

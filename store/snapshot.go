@@ -127,6 +127,9 @@ type Snapshot struct {
 	Catalog   *Catalog
 	// Changes is the bounded change log, oldest first.
 	Changes []Change
+	// SeedFile is the operator's snapshot file (serve --seed) a SourceSeed snapshot came from;
+	// "" for the built-in seed catalog.
+	SeedFile string
 }
 
 // Age is the time since the data was fetched from the control plane; for data never fetched
