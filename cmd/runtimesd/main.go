@@ -226,6 +226,8 @@ func openStoreWith(cfg Config, getenv func(string) string, logger *slog.Logger, 
 		Logger:        logger,
 		ReadOnly:      readOnly,
 		OnCommit:      onCommit,
+
+		HighWaterWindow: cfg.Sync.GuardWindow.D(),
 	})
 	if err != nil {
 		return nil, err
