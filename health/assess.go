@@ -38,6 +38,18 @@ type HighWater struct {
 	Floor float64 `json:"floor"`
 }
 
+// Window is the window as people write it: "24h", "90m", "1h30m".
+func (h HighWater) Window() string {
+	s := (time.Duration(h.WindowSeconds) * time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
 // Condition codes of the catalog served.
 const (
 	// CondCatalogEmpty: the catalog served has no runtime.
@@ -67,8 +79,7 @@ func CatalogConditions(snap *store.Snapshot, hw *HighWater) []CatalogCondition {
 	}
 	if hw != nil && hw.Runtimes > 0 && float64(n) < hw.Floor {
 		out = append(out, CatalogCondition{Code: CondBelowHighWater, Message: fmt.Sprintf(
-			"serving %d runtimes, far below the %d served within the last %s", n, hw.Runtimes,
-			time.Duration(hw.WindowSeconds)*time.Second)})
+			"serving %d runtimes, far below the %d served within the last %s", n, hw.Runtimes, hw.Window())})
 	}
 	return out
 }

@@ -438,7 +438,7 @@ func (p *Poller) guard(prev, next *store.Catalog, persisted bool, change store.C
 		// removes runtimes and ends below the floor of the window's high-water mark is held too.
 		if hw := p.highWater(now, tune); hw != nil && float64(next.Len()) < hw.Floor {
 			reason = fmt.Sprintf("upstream's answer has %d runtimes, far below the %d served within the last %s",
-				next.Len(), hw.Runtimes, time.Duration(hw.WindowSeconds)*time.Second)
+				next.Len(), hw.Runtimes, hw.Window())
 		}
 	}
 	if reason == "" || tune.HoldRepeats <= 1 {
