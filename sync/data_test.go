@@ -3,7 +3,9 @@ package sync_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -179,7 +181,14 @@ func TestPoller_MemoryIndependentOfHistory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("commits hundreds of revisions")
 	}
-	const n, revisions = 1000, 150
+	n, revisions := 1000, 150
+	// A longer run for the README's figures: RUNTIMESD_HEAP_RUNTIMES=3000 RUNTIMESD_HEAP_REVISIONS=400.
+	if v, err := strconv.Atoi(os.Getenv("RUNTIMESD_HEAP_RUNTIMES")); err == nil && v > 0 {
+		n = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("RUNTIMESD_HEAP_REVISIONS")); err == nil && v > 20 {
+		revisions = v
+	}
 	e := newEnv(t, setup{fake: fakecp.Options{Catalog: fakecp.SyntheticCatalog(n)}})
 	e.sync(t)
 	heap := func() uint64 {
