@@ -151,20 +151,73 @@ func ValidUTF8(b []byte) []byte {
 	return bytes.ToValidUTF8(b, []byte("\uFFFD"))
 }
 
-// NewRuntime builds a Runtime from the upstream runtime object and its requirements object
-// (nil when it has none). Both are copied: a Runtime never shares the backing array of the
-// answer it came from, so a long-lived catalog does not pin old upstream answers in memory.
-// Keys are matched case-sensitively; bytes that are not UTF-8 become U+FFFD. A field of the
-// wrong type is an error that names it.
-func NewRuntime(raw, reqRaw json.RawMessage) (*Runtime, error) {
-	raw = bytes.Clone(ValidUTF8(bytes.TrimSpace(raw)))
+// runtimeWire is the subset of the upstream runtime object runtimesd reads.
+type runtimeWire struct {
+	ID                 string          `json:"id"`
+	Name               string          `json:"name"`
+	Type               string          `json:"type"`
+	Status             string          `json:"status"`
+	Features           []string        `json:"features"`
+	SupportedFeatures  []string        `json:"supported_features"`
+	ModelRequirements  *modelReqsWire  `json:"model_requirements"`
+	DefaultEnvironment json.RawMessage `json:"default_environment"`
+}
+
+type modelReqsWire struct {
+	SupportedProviders []string `json:"supported_providers"`
+	SupportedFamilies  []string `json:"supported_families"`
+	DefaultModel       string   `json:"default_model"`
+}
+
+// wireKeys are the keys runtimesd reads, quoted. encoding/json matches struct fields without
+// regard to case; mayFold finds objects where that could matter.
+var wireKeys = func() [][]byte {
+	var out [][]byte
+	for _, k := range []string{"id", "name", "type", "status", "features", "supported_features",
+		"model_requirements", "supported_providers", "supported_families", "default_model",
+		"default_environment", "requirements", "model_requirement", "description", "examples",
+		"required_config_fields", "recommended_config_fields", "max_history_length",
+		"requires_system_prompt", "requires_tools"} {
+		out = append(out, []byte(`"`+k+`"`))
+	}
+	return out
+}()
+
+// mayFold reports whether b could hold a key that encoding/json's case-insensitive matching
+// would take for one of wireKeys without being it: a case variant of a known key, or the
+// letters that Unicode folds onto ASCII ones (ſ, the Kelvin sign). Such objects take the
+// exact-key path; the others decode as fast as a struct allows.
+func mayFold(b []byte) bool {
+	// A \u escape can spell a key in any case; ſ and the Kelvin sign fold onto s and k.
+	if bytes.Contains(b, []byte(`\u`)) || bytes.ContainsRune(b, '\u017f') || bytes.ContainsRune(b, '\u212a') {
+		return true
+	}
+	lower := bytes.ToLower(b)
+	for _, k := range wireKeys {
+		if bytes.Count(lower, k) != bytes.Count(b, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeRuntimeWire reads the fields runtimesd uses from a runtime object, keys matched
+// exactly. A field of the wrong type is an error that names it.
+func decodeRuntimeWire(raw []byte) (runtimeWire, error) {
+	var w runtimeWire
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' && !mayFold(raw) {
+		if err := json.Unmarshal(raw, &w); err == nil {
+			if w.ID == "" {
+				return w, fmt.Errorf("%w: missing id", ErrInvalidRuntime)
+			}
+			return w, nil
+		}
+		w = runtimeWire{}
+	}
+	// The exact-key path, which also names the field of a type error.
 	o, err := decodeObject(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidRuntime, err)
-	}
-	var w struct {
-		ID, Name, Type, Status      string
-		Features, SupportedFeatures []string
+		return w, fmt.Errorf("%w: %v", ErrInvalidRuntime, err)
 	}
 	for _, f := range []struct {
 		key, want string
@@ -176,40 +229,50 @@ func NewRuntime(raw, reqRaw json.RawMessage) (*Runtime, error) {
 	} {
 		if err := o.field(f.key, f.want, f.dst); err != nil {
 			if f.key != "id" && w.ID != "" {
-				return nil, fmt.Errorf("%w: runtime %q: %v", ErrInvalidRuntime, w.ID, err)
+				return w, fmt.Errorf("%w: runtime %q: %v", ErrInvalidRuntime, w.ID, err)
 			}
-			return nil, fmt.Errorf("%w: %v", ErrInvalidRuntime, err)
+			return w, fmt.Errorf("%w: %v", ErrInvalidRuntime, err)
 		}
 	}
 	if w.ID == "" {
-		return nil, fmt.Errorf("%w: missing id", ErrInvalidRuntime)
-	}
-	bad := func(err error) (*Runtime, error) {
-		return nil, fmt.Errorf("%w: runtime %q: %v", ErrInvalidRuntime, w.ID, err)
-	}
-	var mr *struct {
-		SupportedProviders, SupportedFamilies []string
-		DefaultModel                          string
+		return w, fmt.Errorf("%w: missing id", ErrInvalidRuntime)
 	}
 	if v, ok := o["model_requirements"]; ok && !isNull(v) {
 		mo, err := decodeObject(v)
 		if err != nil {
-			return bad(fmt.Errorf("field \"model_requirements\": %v", err))
+			return w, fmt.Errorf("%w: runtime %q: field \"model_requirements\": %v", ErrInvalidRuntime, w.ID, err)
 		}
-		mr = &struct {
-			SupportedProviders, SupportedFamilies []string
-			DefaultModel                          string
-		}{}
+		mr := &modelReqsWire{}
 		for _, err := range []error{
 			mo.field("supported_providers", "an array of strings", &mr.SupportedProviders),
 			mo.field("supported_families", "an array of strings", &mr.SupportedFamilies),
 			mo.field("default_model", "a string", &mr.DefaultModel),
 		} {
 			if err != nil {
-				return bad(fmt.Errorf("model_requirements: %v", err))
+				return w, fmt.Errorf("%w: runtime %q: model_requirements: %v", ErrInvalidRuntime, w.ID, err)
 			}
 		}
+		w.ModelRequirements = mr
 	}
+	w.DefaultEnvironment = o["default_environment"]
+	return w, nil
+}
+
+// NewRuntime builds a Runtime from the upstream runtime object and its requirements object
+// (nil when it has none). Both are copied: a Runtime never shares the backing array of the
+// answer it came from, so a long-lived catalog does not pin old upstream answers in memory.
+// Keys are matched case-sensitively; bytes that are not UTF-8 become U+FFFD. A field of the
+// wrong type is an error that names it.
+func NewRuntime(raw, reqRaw json.RawMessage) (*Runtime, error) {
+	raw = bytes.Clone(ValidUTF8(bytes.TrimSpace(raw)))
+	w, err := decodeRuntimeWire(raw)
+	if err != nil {
+		return nil, err
+	}
+	bad := func(err error) (*Runtime, error) {
+		return nil, fmt.Errorf("%w: runtime %q: %v", ErrInvalidRuntime, w.ID, err)
+	}
+	mr := w.ModelRequirements
 	rt := &Runtime{
 		ID:     w.ID,
 		Name:   w.Name,
@@ -234,7 +297,7 @@ func NewRuntime(raw, reqRaw json.RawMessage) (*Runtime, error) {
 		providers = append(providers, req.ModelRequirement.SupportedProviders...)
 		families = append(families, req.ModelRequirement.SupportedFamilies...)
 	}
-	if env := o["default_environment"]; !isNull(env) {
+	if env := w.DefaultEnvironment; !isNull(env) {
 		rt.DefaultEnvironment = env
 	}
 	if mr != nil {
@@ -256,6 +319,12 @@ func NewRuntime(raw, reqRaw json.RawMessage) (*Runtime, error) {
 // decodeRequirements decodes a requirements object with exact keys; a field of the wrong type
 // is an error naming it.
 func decodeRequirements(b []byte) (*Requirements, error) {
+	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '{' && !mayFold(b) {
+		var req Requirements
+		if json.Unmarshal(b, &req) == nil {
+			return &req, nil
+		}
+	}
 	o, err := decodeObject(b)
 	if err != nil {
 		return nil, err
