@@ -86,9 +86,15 @@ func TestEndToEnd_NeverServeLessSilently(t *testing.T) {
 	if out, msg := syncRun(t, base); out != "held" || !strings.Contains(msg, "far below the 20 served") {
 		t.Fatalf("after restart, 11 -> 6: %s %s", out, msg)
 	}
-	syncRun(t, base)
-	if out, _ := syncRun(t, base); out != "changed" {
-		t.Fatalf("third identical answer: %s, want committed", out)
+	// The boot run may or may not have counted as one of the three.
+	for i := 0; ; i++ {
+		out, msg := syncRun(t, base)
+		if out == "changed" {
+			break
+		}
+		if out != "held" || i == 2 {
+			t.Fatalf("repeating 6 runtimes: %s %s, want held until committed on the third answer", out, msg)
+		}
 	}
 	h, hbody, err := readHealth(base)
 	if err != nil || h.Status != "degraded" || !strings.Contains(hbody, "serving 6 runtimes, far below the 20 served") {
