@@ -78,7 +78,7 @@ func TestEndToEnd_NeverServeLessSilently(t *testing.T) {
 	if _, body := get(t, base+"/api/v1/runtimes"); strings.Count(string(body), `"id":`) != 11 {
 		t.Fatalf("serving %d runtimes while held, want 11", strings.Count(string(body), `"id":`))
 	}
-	d.stop(t)
+	d.kill()
 
 	// The mark is in the file: a restarted daemon still holds it, and says so.
 	d = start(t, bin, env, "serve", "--config", cfg, "--data", data, "--listen", "127.0.0.1:0")
@@ -130,5 +130,5 @@ func TestEndToEnd_NeverServeLessSilently(t *testing.T) {
 		!strings.Contains(hbody, `field \"status\" is 3, want a string`) || !strings.Contains(hbody, `(\"gone\") left out`) {
 		t.Fatalf("health must name r01 degraded and the object left out:\n%s", hbody)
 	}
-	d.stop(t)
+	d.kill()
 }
