@@ -18,6 +18,7 @@ func FuzzDecodeList(f *testing.F) {
 		`[]`, string(store.SeedJSON()),
 		`[{"id":"default","status":3},{"id":"b","features":"x"},{"id":"c","requirements":{"max_history_length":"10"}}]`,
 		`[{"ID":"x","id":"default"},{"Id":"y"},{"id":"default"},1,null,"s",[]]`,
+		`[{"id":"a","status":"beta","ſtatus":"x","STATUS":"y"},{"\u0069d":"b","Status":"z"}]`,
 		"[{\"id\":\"u\xff\",\"name\":\"\xfe\"}]",
 		`[{"id":"a","requirements":[]},{"id":"a","requirements":{"model_requirement":{"supported_providers":"x"}}}]`,
 	} {
@@ -45,6 +46,14 @@ func FuzzDecodeList(f *testing.F) {
 				}
 				if rt.RequirementsRaw != nil && (!json.Valid(rt.RequirementsRaw) || !utf8.Valid(rt.RequirementsRaw)) {
 					t.Fatalf("object %d: requirements invalid: %q", i, rt.RequirementsRaw)
+				}
+				var keys map[string]json.RawMessage
+				var id, status string
+				if json.Unmarshal(rt.Raw, &keys) != nil || json.Unmarshal(keys["id"], &id) != nil || id != rt.ID {
+					t.Fatalf("object %d indexed as %q, but its exact \"id\" key is %q", i, rt.ID, id)
+				}
+				if v, ok := keys["status"]; ok && json.Unmarshal(v, &status) == nil && status != rt.Status {
+					t.Fatalf("object %d: status %q, but its exact \"status\" key is %q", i, rt.Status, status)
 				}
 				if old, ok := prev.Get(rt.ID); ok && rt.Degraded != "" && !old.SameContent(rt) {
 					t.Fatalf("runtime %q degraded but not its previous version", rt.ID)
