@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/runtimesd/runtimesd/store"
@@ -28,6 +29,61 @@ type Inputs struct {
 	Notices []string
 }
 
+// HighWater is the largest catalog served within the guard's window (persisted across
+// restarts) and the floor below which an upstream answer is held and serving is degraded.
+type HighWater struct {
+	Runtimes      int   `json:"runtimes"`
+	WindowSeconds int64 `json:"window_seconds"`
+	// Floor is (1 - drop_ratio) × Runtimes.
+	Floor float64 `json:"floor"`
+}
+
+// Window is the window as people write it: "24h", "90m", "1h30m".
+func (h HighWater) Window() string {
+	s := (time.Duration(h.WindowSeconds) * time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// Condition codes of the catalog served.
+const (
+	// CondCatalogEmpty: the catalog served has no runtime.
+	CondCatalogEmpty = "catalog_empty"
+	// CondBelowHighWater: the catalog served is below the floor of its high-water mark.
+	CondBelowHighWater = "catalog_below_high_water"
+)
+
+// CatalogCondition is one typed reason the data served is not what it should be: a stable code for
+// programs and a sentence for people.
+type CatalogCondition struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// CatalogConditions says whether the catalog served is empty or far below what was served
+// within the high-water window. Either makes the overall status degraded, never ok: agents
+// must learn that they are served less than there was.
+func CatalogConditions(snap *store.Snapshot, hw *HighWater) []CatalogCondition {
+	if snap == nil {
+		return nil
+	}
+	n := snap.Catalog.Len()
+	var out []CatalogCondition
+	if n == 0 {
+		out = append(out, CatalogCondition{Code: CondCatalogEmpty, Message: "serving an empty catalog: no runtime is known"})
+	}
+	if hw != nil && hw.Runtimes > 0 && float64(n) < hw.Floor {
+		out = append(out, CatalogCondition{Code: CondBelowHighWater, Message: fmt.Sprintf(
+			"serving %d runtimes, far below the %d served within the last %s", n, hw.Runtimes, hw.Window())})
+	}
+	return out
+}
+
 // Assess returns the overall status and every reason it is not ok, most serious first.
 func Assess(in Inputs) (string, []string) {
 	if in.Snapshot == nil {
@@ -35,9 +91,14 @@ func Assess(in Inputs) (string, []string) {
 	}
 	var reasons []string
 	s := in.Snapshot
+	for _, c := range CatalogConditions(s, in.Sync.HighWater) {
+		reasons = append(reasons, c.Message)
+	}
 	switch {
+	case s.Source == store.SourceSeed && s.SeedFile != "":
+		reasons = append(reasons, "serving the operator's seed file "+s.SeedFile+": the control plane has not been reached")
 	case s.Source == store.SourceSeed:
-		reasons = append(reasons, "serving seed data: the control plane has not been reached")
+		reasons = append(reasons, "serving the built-in seed data: the control plane has not been reached")
 	case s.FetchedAt.IsZero():
 		reasons = append(reasons, "serving data never confirmed by the control plane")
 	case s.Age(in.Now) > in.MaxStale:
@@ -67,7 +128,11 @@ func Assess(in Inputs) (string, []string) {
 	}
 	reasons = append(reasons, in.Notices...)
 	if d := s.Catalog.Degraded(); len(d) > 0 {
-		reasons = append(reasons, fmt.Sprintf("requirements of %s could not be refreshed (serving the previous ones)", quoteList(d)))
+		reasons = append(reasons, fmt.Sprintf("%s could not be refreshed (serving the previous data; see each runtime's degraded reason)", quoteList(d)))
+	}
+	if len(in.Sync.LastRuns) > 0 && len(in.Sync.LastRuns[0].Rejected) > 0 {
+		reasons = append(reasons, fmt.Sprintf("the last sync left out %d unusable runtime object(s): %s",
+			len(in.Sync.LastRuns[0].Rejected), strings.Join(in.Sync.LastRuns[0].Rejected, "; ")))
 	}
 	if len(reasons) == 0 {
 		return StatusOK, []string{}

@@ -51,6 +51,8 @@ type Run struct {
 	// DataAgeSeconds is the age of the data served when the run ended; nil when that data
 	// was never confirmed by the control plane (seed data).
 	DataAgeSeconds *float64 `json:"data_age_seconds,omitempty"`
+	// Rejected says which runtime objects of the answer were left out as unusable, and why.
+	Rejected []string `json:"rejected,omitempty"`
 }
 
 // DataAge is the age of snap's data at now in seconds, for Run.DataAgeSeconds: nil when there
@@ -107,6 +109,8 @@ type SyncStatus struct {
 	// SkippedSinceSuccess counts the skipped runs (breaker open, Retry-After) since then.
 	SkippedSinceSuccess int   `json:"skipped_since_success"`
 	Held                *Hold `json:"held,omitempty"`
+	// HighWater is the catalog size guard's high-water mark; nil when no store keeps one.
+	HighWater *HighWater `json:"high_water,omitempty"`
 	// RetryAfterUntil is set while the control plane's Retry-After holds calls back.
 	RetryAfterUntil *time.Time `json:"retry_after_until,omitempty"`
 	// RetryAfterReason says which answer asked for the wait, and whether it was capped.

@@ -357,6 +357,8 @@ func (s *Server) appendProvenance(b []byte, snap *store.Snapshot, now time.Time)
 // plane (seed data), and why.
 func (s *Server) staleness(snap *store.Snapshot, now time.Time) (bool, string) {
 	switch {
+	case snap.Source == store.SourceSeed && snap.SeedFile != "":
+		return true, "the operator's seed file " + snap.SeedFile + ": the control plane has not been reached yet"
 	case snap.Source == store.SourceSeed:
 		return true, "built-in seed data: the control plane has not been reached yet"
 	case snap.FetchedAt.IsZero():

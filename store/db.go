@@ -41,6 +41,7 @@ var (
 	keyFetchedAt = []byte("fetched_at")
 	keyUpdatedAt = []byte("updated_at")
 	keyOrder     = []byte("order")
+	keyHighWater = []byte("high_water")
 )
 
 // Options configure a DB. Zero values take the defaults.
@@ -55,6 +56,8 @@ type Options struct {
 	ReadOnly bool
 	// OnCommit, when set, is told how long each commit took (metrics).
 	OnCommit func(time.Duration)
+	// HighWaterWindow is how far back HighWater looks (default 24h).
+	HighWaterWindow time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -69,6 +72,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.HighWaterWindow <= 0 {
+		o.HighWaterWindow = 24 * time.Hour
 	}
 }
 
@@ -89,6 +95,11 @@ type DB struct {
 	revision uint64
 	changes  []Change
 	closed   bool
+
+	// hwMu guards hw and hwServed apart from mu, so that health reads never wait on a commit.
+	hwMu     sync.Mutex
+	hw       highWater
+	hwServed int
 }
 
 // Open opens (or creates) the data file at path, checks it, and loads the stored snapshot.
@@ -235,6 +246,7 @@ func (db *DB) load() error {
 		fetchedAt, updatedAt time.Time
 		rts                  []*Runtime
 		changes              []Change
+		hw                   highWater
 	)
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
@@ -251,6 +263,13 @@ func (db *DB) load() error {
 			return nil
 		}
 		src = Source(meta.Get(keySource))
+		if v := meta.Get(keyHighWater); v != nil {
+			// A record this build cannot read only loses the history of sizes; the stored
+			// catalog still counts (see HighWater).
+			if err := json.Unmarshal(v, &hw); err != nil {
+				hw = highWater{}
+			}
+		}
 		var err error
 		if fetchedAt, err = parseTime(meta.Get(keyFetchedAt)); err != nil {
 			return fmt.Errorf("fetched_at: %v", err)
@@ -306,7 +325,7 @@ func (db *DB) load() error {
 	if src != SourceImport {
 		src = SourceCache
 	}
-	db.stored, db.revision, db.changes = cat, rev, changes
+	db.stored, db.revision, db.changes, db.hw, db.hwServed = cat, rev, changes, hw, cat.Len()
 	db.loaded = &Snapshot{
 		Revision: rev, Source: src, FetchedAt: fetchedAt, UpdatedAt: updatedAt,
 		Catalog: cat, Changes: slices.Clone(changes),
@@ -344,6 +363,12 @@ func (db *DB) WriteCount() int64 {
 // appends a change record (pruning the log to Options.ChangeLogSize). A crash leaves either
 // the previous revision or this one. It returns the new snapshot; the caller publishes it.
 func (db *DB) Commit(next *Catalog, src Source, now time.Time) (*Snapshot, error) {
+	return db.CommitAt(next, src, now, now)
+}
+
+// CommitAt is Commit for data fetched from the control plane at fetchedAt rather than now (an
+// import keeps its export's age; zero: never confirmed by the control plane).
+func (db *DB) CommitAt(next *Catalog, src Source, fetchedAt, now time.Time) (*Snapshot, error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if db.closed {
@@ -370,7 +395,15 @@ func (db *DB) Commit(next *Catalog, src Source, now time.Time) (*Snapshot, error
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	ts := []byte(now.UTC().Format(time.RFC3339Nano))
+	var fetchedTS []byte
+	if !fetchedAt.IsZero() {
+		fetchedTS = []byte(fetchedAt.UTC().Format(time.RFC3339Nano))
+	}
 	write := slices.Concat(change.Added, change.Changed)
+	db.hwMu.Lock()
+	hw := highWater{Buckets: slices.Clone(db.hw.Buckets)}
+	db.hwMu.Unlock()
+	hw.observe(now, db.opts.HighWaterWindow, db.stored.Len(), next.Len())
 
 	started := time.Now()
 	err = db.bolt.Update(func(tx *bolt.Tx) error {
@@ -392,9 +425,10 @@ func (db *DB) Commit(next *Catalog, src Source, now time.Time) (*Snapshot, error
 			{keySchema, []byte(strconv.Itoa(SchemaVersion))},
 			{keyRevision, revKey[:]},
 			{keySource, []byte(src)},
-			{keyFetchedAt, ts},
+			{keyFetchedAt, fetchedTS},
 			{keyUpdatedAt, ts},
 			{keyOrder, orderJSON},
+			{keyHighWater, hw.encode()},
 		} {
 			if err := meta.Put(kv[0], kv[1]); err != nil {
 				return err
@@ -423,12 +457,15 @@ func (db *DB) Commit(next *Catalog, src Source, now time.Time) (*Snapshot, error
 		db.opts.OnCommit(time.Since(started))
 	}
 	db.stored, db.revision = next, change.Revision
+	db.hwMu.Lock()
+	db.hw, db.hwServed = hw, next.Len()
+	db.hwMu.Unlock()
 	db.changes = append(db.changes, change)
 	if over := len(db.changes) - db.opts.ChangeLogSize; over > 0 {
 		db.changes = slices.Clone(db.changes[over:])
 	}
 	return &Snapshot{
-		Revision: change.Revision, Source: src, FetchedAt: now, UpdatedAt: now,
+		Revision: change.Revision, Source: src, FetchedAt: fetchedAt, UpdatedAt: now,
 		Catalog: next, Changes: slices.Clone(db.changes),
 	}, nil
 }

@@ -61,55 +61,95 @@ func Export(s *Snapshot) ([]byte, error) {
 	return append(b, "\n]}"...), nil
 }
 
+// SnapshotFile is what a seed or import file holds: the catalog and, for an export
+// document, the provenance it was exported with.
+type SnapshotFile struct {
+	Catalog *Catalog
+	// FetchedAt is when the control plane last confirmed the exported data; zero for a plain
+	// array or an export of data never confirmed.
+	FetchedAt time.Time
+	// Source and Revision are the exporting store's; empty and 0 for a plain array.
+	Source   Source
+	Revision uint64
+}
+
 // ParseSnapshotFile reads a catalog from either an export document (see Export) or a plain JSON
 // array as GET /api/v1/runtimes returns it, with requirements inline. Both let an air-gapped
 // host be seeded.
 func ParseSnapshotFile(data []byte) (*Catalog, error) {
+	f, err := ParseSnapshotDoc(data)
+	if err != nil {
+		return nil, err
+	}
+	return f.Catalog, nil
+}
+
+// ParseSnapshotDoc is ParseSnapshotFile keeping the export's provenance.
+func ParseSnapshotDoc(data []byte) (SnapshotFile, error) {
+	c, doc, err := parseSnapshot(data)
+	if err != nil {
+		return SnapshotFile{}, err
+	}
+	f := SnapshotFile{Catalog: c}
+	if doc != nil {
+		f.Source, f.Revision = doc.Source, doc.Revision
+		if doc.FetchedAt != nil {
+			f.FetchedAt = *doc.FetchedAt
+		}
+	}
+	return f, nil
+}
+
+func parseSnapshot(data []byte) (*Catalog, *exportDoc, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
-		return nil, fmt.Errorf("%w: empty", ErrBadSnapshotFile)
+		return nil, nil, fmt.Errorf("%w: empty", ErrBadSnapshotFile)
 	}
 	switch data[0] {
 	case '[':
 		var items []json.RawMessage
 		if err := json.Unmarshal(data, &items); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadSnapshotFile, err)
+			return nil, nil, fmt.Errorf("%w: %v", ErrBadSnapshotFile, err)
 		}
 		rts := make([]*Runtime, 0, len(items))
 		for i, raw := range items {
 			req, err := InlineRequirements(raw)
 			if err != nil {
-				return nil, fmt.Errorf("%w: item %d: %v", ErrBadSnapshotFile, i, err)
+				return nil, nil, fmt.Errorf("%w: item %d: %v", ErrBadSnapshotFile, i, err)
 			}
 			rt, err := NewRuntime(raw, req)
 			if err != nil {
-				return nil, fmt.Errorf("%w: item %d: %v", ErrBadSnapshotFile, i, err)
-			}
-			rts = append(rts, rt)
-		}
-		return NewCatalog(rts)
-	case '{':
-		var doc exportDoc
-		if err := json.Unmarshal(data, &doc); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadSnapshotFile, err)
-		}
-		if doc.Format != ExportFormat {
-			return nil, fmt.Errorf("%w: format is %q, want %q", ErrBadSnapshotFile, doc.Format, ExportFormat)
-		}
-		rts := make([]*Runtime, 0, len(doc.Runtimes))
-		for i, rec := range doc.Runtimes {
-			rt, err := NewRuntime(rec.Runtime, rec.Requirements)
-			if err != nil {
-				return nil, fmt.Errorf("%w: runtime %d: %v", ErrBadSnapshotFile, i, err)
+				return nil, nil, fmt.Errorf("%w: item %d: %v", ErrBadSnapshotFile, i, err)
 			}
 			rts = append(rts, rt)
 		}
 		c, err := NewCatalog(rts)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadSnapshotFile, err)
+			return nil, nil, fmt.Errorf("%w: %v", ErrBadSnapshotFile, err)
 		}
-		return c, nil
+		return c, nil, nil
+	case '{':
+		var doc exportDoc
+		if err := json.Unmarshal(data, &doc); err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", ErrBadSnapshotFile, err)
+		}
+		if doc.Format != ExportFormat {
+			return nil, nil, fmt.Errorf("%w: format is %q, want %q", ErrBadSnapshotFile, doc.Format, ExportFormat)
+		}
+		rts := make([]*Runtime, 0, len(doc.Runtimes))
+		for i, rec := range doc.Runtimes {
+			rt, err := NewRuntime(rec.Runtime, rec.Requirements)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%w: runtime %d: %v", ErrBadSnapshotFile, i, err)
+			}
+			rts = append(rts, rt)
+		}
+		c, err := NewCatalog(rts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", ErrBadSnapshotFile, err)
+		}
+		return c, &doc, nil
 	default:
-		return nil, fmt.Errorf("%w: neither a JSON array of runtimes nor a %s document", ErrBadSnapshotFile, ExportFormat)
+		return nil, nil, fmt.Errorf("%w: neither a JSON array of runtimes nor a %s document", ErrBadSnapshotFile, ExportFormat)
 	}
 }

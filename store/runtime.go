@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Runtime is one agent runtime as the control plane described it. The upstream JSON is kept
@@ -83,52 +84,201 @@ type ModelRequirement struct {
 // used (not an object, no id, malformed requirements).
 var ErrInvalidRuntime = errors.New("invalid runtime")
 
-// runtimeWire is the subset of the upstream runtime object runtimesd reads.
-type runtimeWire struct {
-	ID                string          `json:"id"`
-	Name              string          `json:"name"`
-	Type              string          `json:"type"`
-	Status            string          `json:"status"`
-	Features          []string        `json:"features"`
-	SupportedFeatures []string        `json:"supported_features"`
-	Requirements      json.RawMessage `json:"requirements"`
-	ModelRequirements *struct {
-		SupportedProviders []string `json:"supported_providers"`
-		SupportedFamilies  []string `json:"supported_families"`
-		DefaultModel       string   `json:"default_model"`
-	} `json:"model_requirements"`
-	DefaultEnvironment json.RawMessage `json:"default_environment"`
-	RequiredFeatures   []string        `json:"required_features"`
+// wireObject is one JSON object by its keys, matched exactly: the control plane's JSON is
+// case-sensitive, and encoding/json's struct decoding would take "ID" or "Id" for "id" (and,
+// with both present, whichever came last). A duplicated key keeps its last value, as Python's
+// json module does.
+type wireObject map[string]json.RawMessage
+
+func decodeObject(b []byte) (wireObject, error) {
+	if t := bytes.TrimSpace(b); len(t) == 0 || t[0] != '{' {
+		return nil, errors.New("not a JSON object")
+	}
+	var o wireObject
+	if err := json.Unmarshal(b, &o); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// field decodes the value of key into dst; an absent key or null leaves dst as it is. A value
+// of the wrong type is an error naming the field, the value and the type wanted.
+func (o wireObject) field(key, want string, dst any) error {
+	v, ok := o[key]
+	if !ok || isNull(v) {
+		return nil
+	}
+	if err := json.Unmarshal(v, dst); err != nil {
+		got := string(bytes.TrimSpace(v))
+		if len(got) > 40 {
+			got = strings.ToValidUTF8(got[:40], "") + "…"
+		}
+		return fmt.Errorf("field %q is %s, want %s", key, got, want)
+	}
+	return nil
 }
 
 // InlineRequirements returns the requirements object embedded in a raw runtime object, or nil
 // when the field is absent or null. It does not validate the object.
 func InlineRequirements(raw json.RawMessage) (json.RawMessage, error) {
-	var w struct {
-		Requirements json.RawMessage `json:"requirements"`
-	}
-	if err := json.Unmarshal(raw, &w); err != nil {
+	o, err := decodeObject(raw)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidRuntime, err)
 	}
-	if isNull(w.Requirements) {
+	if isNull(o["requirements"]) {
 		return nil, nil
 	}
-	return w.Requirements, nil
+	return o["requirements"], nil
+}
+
+// PeekID returns the "id" of a runtime object when it is a string, or "": it lets a sync keep
+// the previous version of a runtime whose object cannot otherwise be used.
+func PeekID(raw json.RawMessage) string {
+	o, err := decodeObject(ValidUTF8(raw))
+	if err != nil {
+		return ""
+	}
+	var id string
+	if o.field("id", "a string", &id) != nil {
+		return ""
+	}
+	return id
+}
+
+// ValidUTF8 returns b, or when it holds bytes that are not UTF-8, a copy with each run of
+// them replaced by U+FFFD (as Python decodes with errors="replace"). In valid JSON such bytes
+// can only sit inside strings, so the result is still valid JSON and serves as such.
+func ValidUTF8(b []byte) []byte {
+	if utf8.Valid(b) {
+		return b
+	}
+	return bytes.ToValidUTF8(b, []byte("\uFFFD"))
+}
+
+// runtimeWire is the subset of the upstream runtime object runtimesd reads.
+type runtimeWire struct {
+	ID                 string          `json:"id"`
+	Name               string          `json:"name"`
+	Type               string          `json:"type"`
+	Status             string          `json:"status"`
+	Features           []string        `json:"features"`
+	SupportedFeatures  []string        `json:"supported_features"`
+	ModelRequirements  *modelReqsWire  `json:"model_requirements"`
+	DefaultEnvironment json.RawMessage `json:"default_environment"`
+	RequiredFeatures   []string        `json:"required_features"`
+}
+
+type modelReqsWire struct {
+	SupportedProviders []string `json:"supported_providers"`
+	SupportedFamilies  []string `json:"supported_families"`
+	DefaultModel       string   `json:"default_model"`
+}
+
+// wireKeys are the keys runtimesd reads, quoted. encoding/json matches struct fields without
+// regard to case; mayFold finds objects where that could matter.
+var wireKeys = func() [][]byte {
+	var out [][]byte
+	for _, k := range []string{"id", "name", "type", "status", "features", "supported_features",
+		"model_requirements", "supported_providers", "supported_families", "default_model",
+		"default_environment", "requirements", "model_requirement", "description", "examples",
+		"required_config_fields", "recommended_config_fields", "max_history_length",
+		"requires_system_prompt", "requires_tools", "required_features"} {
+		out = append(out, []byte(`"`+k+`"`))
+	}
+	return out
+}()
+
+// mayFold reports whether b could hold a key that encoding/json's case-insensitive matching
+// would take for one of wireKeys without being it: a case variant of a known key, or the
+// letters that Unicode folds onto ASCII ones (ſ, the Kelvin sign). Such objects take the
+// exact-key path; the others decode as fast as a struct allows.
+func mayFold(b []byte) bool {
+	// A \u escape can spell a key in any case; ſ and the Kelvin sign fold onto s and k.
+	if bytes.Contains(b, []byte(`\u`)) || bytes.ContainsRune(b, '\u017f') || bytes.ContainsRune(b, '\u212a') {
+		return true
+	}
+	lower := bytes.ToLower(b)
+	for _, k := range wireKeys {
+		if bytes.Count(lower, k) != bytes.Count(b, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeRuntimeWire reads the fields runtimesd uses from a runtime object, keys matched
+// exactly. A field of the wrong type is an error that names it.
+func decodeRuntimeWire(raw []byte) (runtimeWire, error) {
+	var w runtimeWire
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' && !mayFold(raw) {
+		if err := json.Unmarshal(raw, &w); err == nil {
+			if w.ID == "" {
+				return w, fmt.Errorf("%w: missing id", ErrInvalidRuntime)
+			}
+			return w, nil
+		}
+		w = runtimeWire{}
+	}
+	// The exact-key path, which also names the field of a type error.
+	o, err := decodeObject(raw)
+	if err != nil {
+		return w, fmt.Errorf("%w: %v", ErrInvalidRuntime, err)
+	}
+	for _, f := range []struct {
+		key, want string
+		dst       any
+	}{
+		{"id", "a string", &w.ID}, {"name", "a string", &w.Name}, {"type", "a string", &w.Type},
+		{"status", "a string", &w.Status}, {"features", "an array of strings", &w.Features},
+		{"supported_features", "an array of strings", &w.SupportedFeatures},
+		{"required_features", "an array of strings", &w.RequiredFeatures},
+	} {
+		if err := o.field(f.key, f.want, f.dst); err != nil {
+			if f.key != "id" && w.ID != "" {
+				return w, fmt.Errorf("%w: runtime %q: %v", ErrInvalidRuntime, w.ID, err)
+			}
+			return w, fmt.Errorf("%w: %v", ErrInvalidRuntime, err)
+		}
+	}
+	if w.ID == "" {
+		return w, fmt.Errorf("%w: missing id", ErrInvalidRuntime)
+	}
+	if v, ok := o["model_requirements"]; ok && !isNull(v) {
+		mo, err := decodeObject(v)
+		if err != nil {
+			return w, fmt.Errorf("%w: runtime %q: field \"model_requirements\": %v", ErrInvalidRuntime, w.ID, err)
+		}
+		mr := &modelReqsWire{}
+		for _, err := range []error{
+			mo.field("supported_providers", "an array of strings", &mr.SupportedProviders),
+			mo.field("supported_families", "an array of strings", &mr.SupportedFamilies),
+			mo.field("default_model", "a string", &mr.DefaultModel),
+		} {
+			if err != nil {
+				return w, fmt.Errorf("%w: runtime %q: model_requirements: %v", ErrInvalidRuntime, w.ID, err)
+			}
+		}
+		w.ModelRequirements = mr
+	}
+	w.DefaultEnvironment = o["default_environment"]
+	return w, nil
 }
 
 // NewRuntime builds a Runtime from the upstream runtime object and its requirements object
-// (nil when it has none). Both byte slices are kept as given; callers must not modify them.
+// (nil when it has none). Both are copied: a Runtime never shares the backing array of the
+// answer it came from, so a long-lived catalog does not pin old upstream answers in memory.
+// Keys are matched case-sensitively; bytes that are not UTF-8 become U+FFFD. A field of the
+// wrong type is an error that names it.
 func NewRuntime(raw, reqRaw json.RawMessage) (*Runtime, error) {
-	var w runtimeWire
-	if err := json.Unmarshal(raw, &w); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidRuntime, err)
+	raw = bytes.Clone(ValidUTF8(bytes.TrimSpace(raw)))
+	w, err := decodeRuntimeWire(raw)
+	if err != nil {
+		return nil, err
 	}
-	if bytes.TrimSpace(raw)[0] != '{' {
-		return nil, fmt.Errorf("%w: not a JSON object", ErrInvalidRuntime)
+	bad := func(err error) (*Runtime, error) {
+		return nil, fmt.Errorf("%w: runtime %q: %v", ErrInvalidRuntime, w.ID, err)
 	}
-	if w.ID == "" {
-		return nil, fmt.Errorf("%w: missing id", ErrInvalidRuntime)
-	}
+	mr := w.ModelRequirements
 	rt := &Runtime{
 		ID:     w.ID,
 		Name:   w.Name,
@@ -143,39 +293,83 @@ func NewRuntime(raw, reqRaw json.RawMessage) (*Runtime, error) {
 		reqRaw = nil
 	}
 	if reqRaw != nil {
-		var req Requirements
-		if err := json.Unmarshal(reqRaw, &req); err != nil {
-			return nil, fmt.Errorf("%w: runtime %q: requirements: %v", ErrInvalidRuntime, w.ID, err)
-		}
-		if bytes.TrimSpace(reqRaw)[0] != '{' {
-			return nil, fmt.Errorf("%w: runtime %q: requirements: not a JSON object", ErrInvalidRuntime, w.ID)
+		reqRaw = bytes.Clone(ValidUTF8(bytes.TrimSpace(reqRaw)))
+		req, err := decodeRequirements(reqRaw)
+		if err != nil {
+			return bad(fmt.Errorf("requirements: %v", err))
 		}
 		rt.RequirementsRaw = reqRaw
-		rt.Requirements = &req
+		rt.Requirements = req
 		providers = append(providers, req.ModelRequirement.SupportedProviders...)
 		families = append(families, req.ModelRequirement.SupportedFamilies...)
 	}
-	if !isNull(w.DefaultEnvironment) {
-		rt.DefaultEnvironment = w.DefaultEnvironment
+	if env := w.DefaultEnvironment; !isNull(env) {
+		rt.DefaultEnvironment = env
 	}
 	rt.RequiredFeatures = w.RequiredFeatures
 	if len(rt.RequiredFeatures) == 0 && rt.Requirements != nil {
 		rt.RequiredFeatures = rt.Requirements.RequiredFeatures
 	}
-	if w.ModelRequirements != nil {
-		rt.DefaultModel = w.ModelRequirements.DefaultModel
-		providers = append(providers, w.ModelRequirements.SupportedProviders...)
-		families = append(families, w.ModelRequirements.SupportedFamilies...)
+	if mr != nil {
+		rt.DefaultModel = mr.DefaultModel
+		providers = append(providers, mr.SupportedProviders...)
+		families = append(families, mr.SupportedFamilies...)
 	}
 	rt.Providers = sortedSet(providers)
 	rt.Families = sortedSet(families)
 	rt.rawSum = sha256.Sum256(raw)
 	d, err := contentDigest(raw, reqRaw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: runtime %q: %v", ErrInvalidRuntime, w.ID, err)
+		return bad(err)
 	}
 	rt.digest = d
 	return rt, nil
+}
+
+// decodeRequirements decodes a requirements object with exact keys; a field of the wrong type
+// is an error naming it.
+func decodeRequirements(b []byte) (*Requirements, error) {
+	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '{' && !mayFold(b) {
+		var req Requirements
+		if json.Unmarshal(b, &req) == nil {
+			return &req, nil
+		}
+	}
+	o, err := decodeObject(b)
+	if err != nil {
+		return nil, err
+	}
+	req := &Requirements{}
+	if v, ok := o["model_requirement"]; ok && !isNull(v) {
+		mo, err := decodeObject(v)
+		if err != nil {
+			return nil, fmt.Errorf("field \"model_requirement\": %v", err)
+		}
+		m := &req.ModelRequirement
+		for _, err := range []error{
+			mo.field("description", "a string", &m.Description),
+			mo.field("supported_providers", "an array of strings", &m.SupportedProviders),
+			mo.field("supported_families", "an array of strings", &m.SupportedFamilies),
+			mo.field("examples", "an array of strings", &m.Examples),
+		} {
+			if err != nil {
+				return nil, fmt.Errorf("model_requirement: %v", err)
+			}
+		}
+	}
+	for _, err := range []error{
+		o.field("required_config_fields", "an array of strings", &req.RequiredConfigFields),
+		o.field("recommended_config_fields", "an array of strings", &req.RecommendedConfigFields),
+		o.field("max_history_length", "an integer", &req.MaxHistoryLength),
+		o.field("requires_system_prompt", "true or false", &req.RequiresSystemPrompt),
+		o.field("requires_tools", "true or false", &req.RequiresTools),
+		o.field("required_features", "an array of strings", &req.RequiredFeatures),
+	} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return req, nil
 }
 
 // featureKeys normalises features for matching (see hasFeatureKey).

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -82,6 +84,23 @@ func (c *Catalog) Len() int {
 	return len(c.runtimes)
 }
 
+// Fingerprint identifies the catalog's content whatever the order of its runtimes (and of
+// their provider and family sets): the same runtimes in another order have the same
+// fingerprint, different content a different one.
+func (c *Catalog) Fingerprint() [sha256.Size]byte {
+	rts := slices.Clone(c.Runtimes())
+	slices.SortFunc(rts, func(a, b *Runtime) int { return strings.Compare(a.ID, b.ID) })
+	h := sha256.New()
+	for _, rt := range rts {
+		h.Write([]byte(rt.ID))
+		h.Write([]byte{0})
+		h.Write(rt.digest[:])
+	}
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
+}
+
 // Degraded returns the ids of runtimes whose requirements could not be refreshed.
 func (c *Catalog) Degraded() []string {
 	var ids []string
@@ -108,6 +127,9 @@ type Snapshot struct {
 	Catalog   *Catalog
 	// Changes is the bounded change log, oldest first.
 	Changes []Change
+	// SeedFile is the operator's snapshot file (serve --seed) a SourceSeed snapshot came from;
+	// "" for the built-in seed catalog.
+	SeedFile string
 }
 
 // Age is the time since the data was fetched from the control plane; for data never fetched

@@ -308,6 +308,13 @@ func (c *Client) ListRuntimes(ctx context.Context) ([]json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c.parseList(body)
+}
+
+// parseList checks that a list answer is one JSON array and returns its elements verbatim;
+// the excerpt of a bad answer is redacted like every upstream text.
+func (c *Client) parseList(body []byte) ([]json.RawMessage, error) {
+	const path = "/api/v1/runtimes"
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 || trimmed[0] != '[' {
 		return nil, &Error{Call: "GET " + path, Kind: KindBadResponse, Status: 200,

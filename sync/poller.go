@@ -120,6 +120,8 @@ type Poller struct {
 	inflight *call
 	seq      uint64
 	hold     *hold
+	// lostRequirements counts, per runtime, the answers in a row that dropped its requirements.
+	lostRequirements map[string]int
 	// notBefore is when the control plane's Retry-After (429, 503) allows the next call.
 	notBefore time.Time
 	// notBeforeWhy says which answer set notBefore and what it asked for.
@@ -304,6 +306,7 @@ func (p *Poller) Status() health.SyncStatus {
 			st.NextRun = &next
 		}
 	}
+	st.HighWater = p.highWater(p.opts.Now(), p.tunables())
 	p.history.Fill(&st)
 	return st
 }
@@ -387,12 +390,12 @@ func (p *Poller) runOnce(id uint64, trigger string) (run health.Run) {
 	if cur != nil {
 		prev = cur.Catalog
 	}
-	next, err := p.build(ctx, items, prev)
+	next, rejected, err := p.build(ctx, items, prev)
 	if err != nil {
 		run.Outcome, run.Error = health.OutcomeFailed, err.Error()
 		return run
 	}
-	run.Degraded = next.Degraded()
+	run.Degraded, run.Rejected = next.Degraded(), rejected
 	now := p.opts.Now()
 	change := store.Diff(prev, next)
 
@@ -439,12 +442,19 @@ func (p *Poller) guard(prev, next *store.Catalog, persisted bool, change store.C
 		reason = fmt.Sprintf("upstream answered an empty catalog while %d runtimes are served", n)
 	case float64(len(change.Removed)) > tune.DropRatio*float64(n):
 		reason = fmt.Sprintf("upstream's answer removes %d of the %d runtimes served", len(change.Removed), n)
+	case len(change.Removed) > 0:
+		// Cumulative shrink: steps that each stay under DropRatio still add up. An answer that
+		// removes runtimes and ends below the floor of the window's high-water mark is held too.
+		if hw := p.highWater(now, tune); hw != nil && float64(next.Len()) < hw.Floor {
+			reason = fmt.Sprintf("upstream's answer has %d runtimes, far below the %d served within the last %s",
+				next.Len(), hw.Runtimes, hw.Window())
+		}
 	}
 	if reason == "" || tune.HoldRepeats <= 1 {
 		p.clearHold()
 		return false, ""
 	}
-	fp := fingerprint(next)
+	fp := next.Fingerprint()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.hold == nil || p.hold.fingerprint != fp {
@@ -461,6 +471,16 @@ func (p *Poller) guard(prev, next *store.Catalog, persisted bool, change store.C
 	return true, fmt.Sprintf("%s; held back until upstream repeats it (%d of %d)", reason, p.hold.info.Seen, tune.HoldRepeats)
 }
 
+// highWater is the store's high-water mark and the floor DropRatio puts under it.
+func (p *Poller) highWater(now time.Time, tune Tunables) *health.HighWater {
+	n := p.opts.DB.HighWater(now)
+	if n == 0 {
+		return nil
+	}
+	return &health.HighWater{Runtimes: n, WindowSeconds: int64(p.opts.DB.HighWaterWindow() / time.Second),
+		Floor: (1 - tune.DropRatio) * float64(n)}
+}
+
 func (p *Poller) clearHold() {
 	p.mu.Lock()
 	p.hold = nil
@@ -469,40 +489,12 @@ func (p *Poller) clearHold() {
 
 // build turns upstream's runtime objects into a catalog, taking requirements inline or
 // fetching them with bounded concurrency. A runtime whose requirements cannot be fetched
-// keeps its previous requirements (from prev) and is marked degraded.
-func (p *Poller) build(ctx context.Context, items []json.RawMessage, prev *store.Catalog) (*store.Catalog, error) {
-	rts := make([]*store.Runtime, len(items))
-	var fetch []int
-	for i, raw := range items {
-		// Fast path: an object byte for byte as last time whose requirements came from inside
-		// it is the same runtime; reuse it without parsing. Fetched requirements (not found
-		// inside the object) are fetched anew.
-		if p.opts.RequirementsMode != ModeFetch {
-			if old, ok := prev.LookupRaw(raw); ok && inlineIn(old, raw, p.opts.RequirementsMode) {
-				if old.Degraded != "" {
-					old = old.WithDegraded("")
-				}
-				rts[i] = old
-				continue
-			}
-		}
-		inline, err := store.InlineRequirements(raw)
-		if err != nil {
-			return nil, fmt.Errorf("runtime %d in the list: %w", i, err)
-		}
-		useInline := p.opts.RequirementsMode == ModeInline || (p.opts.RequirementsMode == ModeAuto && inline != nil)
-		if !useInline {
-			inline = nil
-		}
-		rt, err := store.NewRuntime(raw, inline)
-		if err != nil {
-			return nil, fmt.Errorf("runtime %d in the list: %w", i, err)
-		}
-		rts[i] = rt
-		if !useInline {
-			fetch = append(fetch, i)
-		}
-	}
+// keeps its previous requirements (from prev) and is marked degraded; so does one that
+// loses its requirements, until upstream repeats that (see keepLostRequirements). A runtime
+// object that cannot be used is isolated (see decodeList) and listed in the returned
+// rejections.
+func (p *Poller) build(ctx context.Context, items []json.RawMessage, prev *store.Catalog) (*store.Catalog, []string, error) {
+	rts, fetch, rejected := decodeList(items, prev, p.opts.RequirementsMode)
 	if len(fetch) > 0 {
 		sem := make(chan struct{}, p.opts.Concurrency)
 		var wg stdsync.WaitGroup
@@ -517,10 +509,110 @@ func (p *Poller) build(ctx context.Context, items []json.RawMessage, prev *store
 		}
 		wg.Wait()
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("fetch requirements: %w", err)
+			return nil, nil, fmt.Errorf("fetch requirements: %w", err)
 		}
 	}
-	return store.NewCatalog(rts)
+	p.keepLostRequirements(rts, prev)
+	kept := make([]*store.Runtime, 0, len(rts))
+	for _, rt := range rts {
+		if rt != nil {
+			kept = append(kept, rt)
+		}
+	}
+	c, err := store.NewCatalog(kept)
+	return c, rejected, err
+}
+
+// decodeList builds a runtime from each upstream object, isolating the bad ones: an object
+// that cannot be used (not an object, no id, a field of the wrong type, malformed
+// requirements, an id seen earlier in the list) keeps that runtime at its previous version,
+// marked degraded with the reason, or leaves a runtime new to prev out. rts has a nil where
+// an object was left out; fetch lists the positions whose requirements must be fetched;
+// rejected says, for each object left out, which one and why. The rest are committed as usual.
+func decodeList(items []json.RawMessage, prev *store.Catalog, mode RequirementsMode) (rts []*store.Runtime, fetch []int, rejected []string) {
+	rts = make([]*store.Runtime, len(items))
+	seen := make(map[string]bool, len(items))
+	for i, raw := range items {
+		rt, err := decodeOne(raw, prev, mode)
+		if err == nil && seen[rt.ID] {
+			err = fmt.Errorf("%w: id %q appears earlier in the list", store.ErrInvalidRuntime, rt.ID)
+		}
+		if err != nil {
+			id := store.PeekID(raw)
+			if old, ok := prev.Get(id); ok && !seen[id] {
+				seen[id] = true
+				rts[i] = old.WithDegraded(fmt.Sprintf("upstream sent an unusable object for it (%v); serving its previous version", err))
+				continue
+			}
+			what := fmt.Sprintf("runtime %d in the list", i)
+			if id != "" {
+				what += fmt.Sprintf(" (%q)", id)
+			}
+			rejected = append(rejected, fmt.Sprintf("%s left out: %v", what, err))
+			continue
+		}
+		seen[rt.ID] = true
+		rts[i] = rt
+		if rt.Degraded == "" && rt.RequirementsRaw == nil && mode != ModeInline {
+			fetch = append(fetch, i)
+		}
+	}
+	return rts, fetch, rejected
+}
+
+// decodeOne builds one runtime, reusing prev's when the object is byte for byte as last time
+// and its requirements came from inside it (fetched requirements are fetched anew).
+func decodeOne(raw json.RawMessage, prev *store.Catalog, mode RequirementsMode) (*store.Runtime, error) {
+	if mode != ModeFetch {
+		if old, ok := prev.LookupRaw(raw); ok && inlineIn(old, raw, mode) {
+			if old.Degraded != "" {
+				old = old.WithDegraded("")
+			}
+			return old, nil
+		}
+	}
+	inline, err := store.InlineRequirements(raw)
+	if err != nil {
+		return nil, err
+	}
+	if mode == ModeFetch {
+		inline = nil
+	}
+	return store.NewRuntime(raw, inline)
+}
+
+// keepLostRequirements treats a runtime that keeps its id but loses its requirements (none
+// inline and none from the endpoint, where prev had some) like a removal: its previous
+// requirements are kept, marked degraded, until upstream gives that answer HoldRepeats runs
+// in a row. Dropping them at once would turn the requirements route into a 404 and let
+// validation accept any model for it.
+func (p *Poller) keepLostRequirements(rts []*store.Runtime, prev *store.Catalog) {
+	needed := p.tunables().HoldRepeats
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	lost := map[string]int{}
+	for i, rt := range rts {
+		if rt == nil || rt.RequirementsRaw != nil || rt.Degraded != "" || needed <= 1 {
+			continue
+		}
+		old, ok := prev.Get(rt.ID)
+		if !ok || old.RequirementsRaw == nil {
+			continue
+		}
+		n := p.lostRequirements[rt.ID] + 1
+		if n >= needed {
+			p.opts.Logger.Warn("dropping requirements that upstream no longer gives, after it repeated that", "runtime", rt.ID, "times", n)
+			continue
+		}
+		kept, err := store.NewRuntime(rt.Raw, old.RequirementsRaw)
+		if err != nil {
+			continue
+		}
+		lost[rt.ID] = n
+		rts[i] = kept.WithDegraded(fmt.Sprintf(
+			"upstream no longer gives requirements for it (%d of %d answers in a row); serving the previous ones until it repeats", n, needed))
+	}
+	p.lostRequirements = lost
 }
 
 // inlineIn reports whether old's requirements are the ones raw carries inline (or, in inline
@@ -584,22 +676,6 @@ func withDegradedFrom(cur, next *store.Catalog) *store.Catalog {
 		return cur
 	}
 	return c
-}
-
-// fingerprint identifies an answer by the ids and content of its runtimes.
-func fingerprint(c *store.Catalog) [sha256.Size]byte {
-	h := sha256.New()
-	for _, rt := range c.Runtimes() {
-		h.Write([]byte(rt.ID))
-		h.Write([]byte{0})
-		h.Write(rt.Raw)
-		h.Write([]byte{0})
-		h.Write(rt.RequirementsRaw)
-		h.Write([]byte{0})
-	}
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
-	return out
 }
 
 func (p *Poller) logRun(r health.Run) {

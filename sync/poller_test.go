@@ -311,10 +311,10 @@ func TestPoller_SyncOnce(t *testing.T) {
 		}
 	})
 
-	t.Run("InvalidRuntimeObjectFailsRun", func(t *testing.T) {
+	t.Run("InvalidRuntimeObjectLeftOut", func(t *testing.T) {
 		e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(`{"name":"no id"}`)}})
 		r := e.sync(t)
-		if r.Outcome != health.OutcomeFailed || !strings.Contains(r.Error, "missing id") {
+		if len(r.Rejected) != 1 || !strings.Contains(r.Rejected[0], "missing id") {
 			t.Fatalf("run = %+v", r)
 		}
 		if e.live.Load().Source != store.SourceSeed {

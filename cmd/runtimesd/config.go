@@ -116,6 +116,8 @@ type SyncConfig struct {
 	HoldRepeats int      `yaml:"hold_repeats"`
 	DropRatio   float64  `yaml:"drop_ratio"`
 	History     int      `yaml:"history"`
+	// GuardWindow is how far back the guard's high-water mark looks (kept in the data file).
+	GuardWindow Duration `yaml:"guard_window"`
 }
 
 // StoreConfig configures the bbolt file.
@@ -217,6 +219,7 @@ func DefaultConfig() Config {
 			HoldRepeats: 3,
 			DropRatio:   0.5,
 			History:     20,
+			GuardWindow: Duration(24 * time.Hour),
 		},
 		Store:      StoreConfig{LockTimeout: Duration(time.Second), ChangeLogSize: 1000},
 		Validation: ValidationConfig{Mode: "local", ModelPatterns: map[string][]string{}},
@@ -399,6 +402,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Sync.History < 1 {
 		bad("sync.history", "must be at least 1")
+	}
+	if c.Sync.GuardWindow <= 0 {
+		bad("sync.guard_window", "must be positive")
 	}
 	if c.Store.LockTimeout <= 0 {
 		bad("store.lock_timeout", "must be positive")

@@ -60,7 +60,7 @@ Usage:
   runtimesd serve [--config FILE] [--data DIR] [--listen ADDR] [--seed FILE] [--dev]
   runtimesd sync --once [--config FILE] [--data DIR] [--no-guard]
   runtimesd export [--config FILE] [--data DIR] [FILE]
-  runtimesd import [--config FILE] [--data DIR] FILE
+  runtimesd import [--config FILE] [--data DIR] [--force] FILE
   runtimesd config check FILE
   runtimesd version
 
@@ -229,6 +229,8 @@ func openStoreWith(cfg Config, getenv func(string) string, logger *slog.Logger, 
 		Logger:        logger,
 		ReadOnly:      readOnly,
 		OnCommit:      onCommit,
+
+		HighWaterWindow: cfg.Sync.GuardWindow.D(),
 	})
 	if err != nil {
 		return nil, err
@@ -405,7 +407,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		if err != nil {
 			return fmt.Errorf("--seed %s: %w", seed, err)
 		}
-		initial = &store.Snapshot{Source: store.SourceSeed, Catalog: cat}
+		initial = &store.Snapshot{Source: store.SourceSeed, Catalog: cat, SeedFile: seed}
 		logger.Info("nothing stored yet: serving the seed file until the first sync", "file", seed, "runtimes", cat.Len())
 	default:
 		initial = &store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()}
@@ -699,7 +701,9 @@ func cmdExport(args []string, stdout, stderr io.Writer, getenv func(string) stri
 
 func cmdImport(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var c common
+	var force bool
 	fs := newFlags("import", stderr, &c)
+	fs.BoolVar(&force, "force", false, "import even a snapshot that is empty or would remove stored runtimes")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -710,10 +714,11 @@ func cmdImport(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
-	cat, err := store.ParseSnapshotFile(data)
+	file, err := store.ParseSnapshotDoc(data)
 	if err != nil {
 		return fmt.Errorf("import %s: %w", fs.Arg(0), err)
 	}
+	cat := file.Catalog
 	cfg, err := loadConfig(c, getenv)
 	if err != nil {
 		return err
@@ -724,13 +729,40 @@ func cmdImport(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		return lockedHint(err)
 	}
 	defer db.Close()
-	snap, err := db.Commit(cat, store.SourceImport, time.Now())
+	var stored *store.Catalog
+	if cur := db.Loaded(); cur != nil {
+		stored = cur.Catalog
+	}
+	change := store.Diff(stored, cat)
+	switch {
+	case stored != nil && change.Empty():
+		fmt.Fprintf(stdout, "nothing imported: %s holds the same %d runtimes as revision %d in %s\n",
+			fs.Arg(0), cat.Len(), db.Loaded().Revision, db.Path())
+		return nil
+	case cat.Len() == 0 && !force:
+		return fmt.Errorf("import %s: the snapshot holds no runtime; importing it would empty the catalog (%d stored). Nothing imported; run again with --force to import it anyway",
+			fs.Arg(0), stored.Len())
+	case len(change.Removed) > 0 && !force:
+		return fmt.Errorf("import %s: the snapshot would remove %d of the %d stored runtimes (%s). Nothing imported; run again with --force to replace them",
+			fs.Arg(0), len(change.Removed), stored.Len(), listOrNone(change.Removed))
+	}
+	// The data keeps the age it had when exported: a year-old export is served as a year old
+	// (stale), and a plain array, never confirmed by the control plane, has no fetched_at.
+	snap, err := db.CommitAt(cat, store.SourceImport, file.FetchedAt, time.Now())
 	if err != nil {
 		return err
 	}
 	ch := snap.Changes[len(snap.Changes)-1]
-	fmt.Fprintf(stdout, "imported %d runtimes as revision %d into %s\nadded: %s\nremoved: %s\nchanged: %s\n",
-		cat.Len(), snap.Revision, db.Path(), listOrNone(ch.Added), listOrNone(ch.Removed), listOrNone(ch.Changed))
+	fetched := "unknown (never confirmed by the control plane)"
+	if !file.FetchedAt.IsZero() {
+		fetched = file.FetchedAt.UTC().Format(time.RFC3339)
+	}
+	from := ""
+	if file.Source != "" {
+		from = fmt.Sprintf(" (exported from revision %d, source %s)", file.Revision, file.Source)
+	}
+	fmt.Fprintf(stdout, "imported %d runtimes as revision %d into %s%s\nfetched_at: %s\nadded: %s\nremoved: %s\nchanged: %s\n",
+		cat.Len(), snap.Revision, db.Path(), from, fetched, listOrNone(ch.Added), listOrNone(ch.Removed), listOrNone(ch.Changed))
 	return nil
 }
 

@@ -99,6 +99,7 @@ type stateCollector struct {
 	now        func() time.Time
 
 	revision, age, runtimes, byClass, breaker, held, size *prometheus.Desc
+	highWater, condition                                  *prometheus.Desc
 }
 
 func newStateCollector(live *store.Live, db *store.DB, poller *rsync.Poller, breakers *health.Breakers, cls *health.Classifier) *stateCollector {
@@ -111,11 +112,15 @@ func newStateCollector(live *store.Live, db *store.DB, poller *rsync.Poller, bre
 		breaker:  prometheus.NewDesc("runtimesd_breaker_state", "Circuit breaker state per call kind: 1 for the current state.", []string{"call", "state"}, nil),
 		held:     prometheus.NewDesc("runtimesd_sync_held_answers", "1 while an upstream answer that would empty or mostly drop the catalog is held back.", nil, nil),
 		size:     prometheus.NewDesc("runtimesd_store_file_size_bytes", "Size of the bbolt data file.", nil, nil),
+		highWater: prometheus.NewDesc("runtimesd_catalog_high_water_runtimes",
+			"Most runtimes served within the guard window (sync.guard_window).", nil, nil),
+		condition: prometheus.NewDesc("runtimesd_catalog_condition",
+			"1 while the catalog served is in the condition: catalog_empty, catalog_below_high_water.", []string{"condition"}, nil),
 	}
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.revision, c.age, c.runtimes, c.byClass, c.breaker, c.held, c.size} {
+	for _, d := range []*prometheus.Desc{c.revision, c.age, c.runtimes, c.byClass, c.breaker, c.held, c.size, c.highWater, c.condition} {
 		ch <- d
 	}
 }
@@ -140,10 +145,21 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.breaker, prometheus.GaugeValue, v, kind, state)
 		}
 	}
+	st := c.poller.Status()
 	held := 0.0
-	if c.poller.Status().Held != nil {
+	if st.Held != nil {
 		held = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, held)
+	if st.HighWater != nil {
+		ch <- prometheus.MustNewConstMetric(c.highWater, prometheus.GaugeValue, float64(st.HighWater.Runtimes))
+	}
+	conds := map[string]float64{health.CondCatalogEmpty: 0, health.CondBelowHighWater: 0}
+	for _, cond := range health.CatalogConditions(c.live.Load(), st.HighWater) {
+		conds[cond.Code] = 1
+	}
+	for code, v := range conds {
+		ch <- prometheus.MustNewConstMetric(c.condition, prometheus.GaugeValue, v, code)
+	}
 	ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(c.db.Size()))
 }
