@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -170,8 +171,19 @@ func TestDashboard(t *testing.T) {
 
 	t.Log("healthy")
 	h.sync(t)
-	if err := h.fake.PutRuntime([]byte(`{"id":"claude_code","name":"Claude Code SDK","status":"active","description":"changed"}`)); err != nil {
+	// claude_code with a new description and everything else (its requirements too) kept.
+	var rts []map[string]any
+	if err := json.Unmarshal(h.fake.Catalog(), &rts); err != nil {
 		t.Fatal(err)
+	}
+	for _, rt := range rts {
+		if rt["id"] == "claude_code" {
+			rt["description"] = "changed"
+			raw, _ := json.Marshal(rt)
+			if err := h.fake.PutRuntime(raw); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	h.sync(t)
 	b.do("healthy", chromedp.WaitVisible(chromedp.CSS(`#changes li[data-revision="2"]`)),
