@@ -1,0 +1,76 @@
+package store_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/runtimesd/runtimesd/store"
+)
+
+// Behaviours a planted one-line bug broke without any test noticing (issue 14); each test
+// names what a user would see.
+
+func runtimeWithReqs(t *testing.T, raw, req string) *store.Runtime {
+	t.Helper()
+	var reqRaw json.RawMessage
+	if req != "" {
+		reqRaw = json.RawMessage(req)
+	}
+	rt, err := store.NewRuntime(json.RawMessage(raw), reqRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
+// In fetch mode the runtime object stays byte for byte the same while its requirements
+// (fetched separately) change: that is a change, stored and announced in the change log.
+func TestDiff_RequirementsChangeWithSameObject(t *testing.T) {
+	t.Parallel()
+	obj := `{"id":"a","status":"available"}`
+	before := `{"max_history_length":10,"model_requirement":{"supported_providers":["openai"]}}`
+	after := `{"max_history_length":20,"model_requirement":{"supported_providers":["openai"]}}`
+
+	prev, _ := store.NewCatalog([]*store.Runtime{runtimeWithReqs(t, obj, before)})
+	next, _ := store.NewCatalog([]*store.Runtime{runtimeWithReqs(t, obj, after)})
+	if d := store.Diff(prev, next); strings.Join(d.Changed, ",") != "a" || len(d.Added)+len(d.Removed) != 0 {
+		t.Fatalf("requirements 10 -> 20 with the same runtime object: diff = %+v, want a changed", d)
+	}
+	gained, _ := store.NewCatalog([]*store.Runtime{runtimeWithReqs(t, obj, before)})
+	none, _ := store.NewCatalog([]*store.Runtime{runtimeWithReqs(t, obj, "")})
+	if d := store.Diff(none, gained); strings.Join(d.Changed, ",") != "a" {
+		t.Errorf("requirements appearing: diff = %+v, want a changed", d)
+	}
+	if d := store.Diff(gained, none); strings.Join(d.Changed, ",") != "a" {
+		t.Errorf("requirements disappearing: diff = %+v, want a changed", d)
+	}
+	same, _ := store.NewCatalog([]*store.Runtime{runtimeWithReqs(t, obj, ` {"model_requirement":{"supported_providers":["openai"]}, "max_history_length":10}`)})
+	if d := store.Diff(prev, same); !d.Empty() {
+		t.Errorf("the same requirements re-encoded are not a change: %+v", d)
+	}
+
+	db := MustOpen(t, store.Options{})
+	if _, err := db.Commit(prev, store.SourceUpstream, t0); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := db.Commit(next, store.SourceUpstream, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := snap.Changes[len(snap.Changes)-1]
+	if snap.Revision != 2 || strings.Join(last.Changed, ",") != "a" {
+		t.Fatalf("revision %d, last change %+v", snap.Revision, last)
+	}
+	path := db.Path()
+	db.Close()
+	re, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer re.Close()
+	rt, _ := re.Loaded().Catalog.Get("a")
+	if rt.Requirements == nil || *rt.Requirements.MaxHistoryLength != 20 {
+		t.Fatalf("after a restart the new requirements must be served: %s", rt.RequirementsRaw)
+	}
+}
