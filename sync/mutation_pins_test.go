@@ -1,6 +1,8 @@
 package sync_test
 
 import (
+	"context"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,5 +112,39 @@ func TestPoller_AlternatingShrinkingAnswersNeverRepeat(t *testing.T) {
 	r := e.sync(t)
 	if r.Outcome != health.OutcomeChanged || e.servedIDs() != "b" {
 		t.Fatalf("repeated answer: %+v serving %s", r, e.servedIDs())
+	}
+}
+
+// The client's own breakers (sync's classification): a 404 on requirements and a 422 on a
+// validate body are the caller's problem and never open a breaker, even at a threshold of 1.
+func TestClient_CallerErrorsDoNotTripBreakers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{fake: fakecp.Options{NoInline: true}, client: rsync.ClientOptions{BreakerFailures: 1, Retries: -1}})
+	e.fake.FailRequirements("default", http.StatusNotFound)
+	e.fake.FailRequirements("claude_code", http.StatusUnprocessableEntity)
+	ctx := context.Background()
+	for range 3 {
+		if _, err := e.client.GetRequirements(ctx, "default"); err == nil {
+			t.Fatal("a 404 must be an error")
+		}
+		if _, err := e.client.GetRequirements(ctx, "claude_code"); err == nil {
+			t.Fatal("a 422 must be an error")
+		}
+		status, _, err := e.client.ValidateUpstream(ctx, []byte(`{"runtime_type":7}`), "application/json")
+		if err != nil || status != http.StatusUnprocessableEntity {
+			t.Fatalf("validate: %d %v; want the control plane's 422 passed through", status, err)
+		}
+	}
+	if n := e.fake.Count("/api/v1/runtimes/default/requirements"); n != 3 {
+		t.Fatalf("%d requirements calls made, want 3 (an open breaker stops calls)", n)
+	}
+	if st := e.client.BreakerStates(); st[rsync.CallRequirements] != "closed" || st[rsync.CallValidate] != "closed" {
+		t.Fatalf("caller errors tripped a breaker: %v", st)
+	}
+	// Control: the same client does trip on the control plane's own failure.
+	e.fake.SetFault(fakecp.Fault500)
+	e.client.GetRequirements(ctx, "default")
+	if st := e.client.BreakerStates(); st[rsync.CallRequirements] != "open" {
+		t.Fatalf("a 500 with BreakerFailures 1 must open the requirements breaker: %v", st)
 	}
 }
