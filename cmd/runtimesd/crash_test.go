@@ -65,6 +65,7 @@ func checkConsistent(t *testing.T, path string, want int) (rev uint64) {
 // changes every runtime, 50 times, and checks the file after each: it opens, bbolt's check
 // passes, the snapshot is one committed revision (never a mix), and revisions never go back.
 func TestCrashSafety(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	const n = 60
 	fake, err := fakecp.Start(fakecp.Options{APIKey: "crash-key", Catalog: fakecp.SyntheticCatalog(n), ChangeEveryList: true})
@@ -115,6 +116,7 @@ func TestCrashSafety(t *testing.T) {
 // larger catalog cannot grow the data file: the commit fails, the previous snapshot stays
 // served and stored intact, and the failure is visible.
 func TestDiskFull(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("skipping: no sh to set a file-size limit")
 	}

@@ -25,6 +25,7 @@ func waitLog(t *testing.T, d *daemon, want string) {
 // are named and left, and an invalid file is rejected with the reason while the old config
 // stays.
 func TestReload(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	fake, err := fakecp.Start(fakecp.Options{APIKey: "reload-secret"})
 	if err != nil {
@@ -78,6 +79,7 @@ func TestReload(t *testing.T) {
 }
 
 func TestConfigCheckNamesKeyAndLine(t *testing.T) {
+	t.Parallel()
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("listen: 127.0.0.1:7878\nsync:\n  hold_repeats: 0\nfallback:\n  chains:\n    a: [b]\n    b: [a]\n"), 0o600)
 	code, _, stderr := runMain(t, map[string]string{}, "config", "check", bad)
