@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/runtimesd/runtimesd/health"
+	"github.com/runtimesd/runtimesd/store"
 )
 
 // Behaviours a planted one-line bug broke without any test noticing (issue 14).
@@ -66,4 +67,23 @@ func TestBreakers_CallerErrorsResetAndDoNotCount(t *testing.T) {
 			t.Fatalf("20 failures of 40 requests (= 0.5) must trip: %s", b.State("list"))
 		}
 	})
+}
+
+// Data exactly max_stale old is still fresh; a nanosecond more is stale. A snapshot fetched
+// in the future (clock skew) is not stale.
+func TestAssess_StalenessBoundary(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	at := func(age time.Duration) health.Inputs {
+		return health.Inputs{Now: now, MaxStale: time.Minute, Sync: health.SyncStatus{Enabled: true},
+			Snapshot: &store.Snapshot{Revision: 1, Source: store.SourceUpstream, FetchedAt: now.Add(-age), Catalog: store.SeedCatalog()}}
+	}
+	for _, tc := range []struct {
+		age    time.Duration
+		status string
+	}{{time.Minute, health.StatusOK}, {time.Minute + time.Nanosecond, health.StatusDegraded}, {-time.Hour, health.StatusOK}} {
+		if status, reasons := health.Assess(at(tc.age)); status != tc.status {
+			t.Errorf("age %v with max_stale 1m: %s %v, want %s", tc.age, status, reasons, tc.status)
+		}
+	}
 }
