@@ -1,6 +1,7 @@
 package health_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -85,5 +86,48 @@ func TestAssess_StalenessBoundary(t *testing.T) {
 		if status, reasons := health.Assess(at(tc.age)); status != tc.status {
 			t.Errorf("age %v with max_stale 1m: %s %v, want %s", tc.age, status, reasons, tc.status)
 		}
+	}
+}
+
+// Equal scores are broken by health (healthy before unknown), then a generally available
+// runtime before a beta one, then id; Limit keeps the best ones and Total counts them all.
+func TestSelect_TieBreaks(t *testing.T) {
+	t.Parallel()
+	cls, err := health.NewClassifier(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	twelve := make([]string, 12)
+	for i := range twelve {
+		twelve[i] = fmt.Sprintf("f%d", i)
+	}
+	// Healthy with 10 of 12 features: 50+20+10+10 = 90; unknown with 11 of 12: 55+20+10+5 = 90.
+	c := catalog(t,
+		rt("a_unknown", "experimental", twelve[:11], "openai"),
+		rt("b_healthy", "available", twelve[:10], "openai"),
+	)
+	sel, err := health.Select(c, cls, anyModel, health.SelectRequest{Features: twelve, AllowUnhealthy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(sel.Candidates); got != "b_healthy,a_unknown" || sel.Candidates[0].Score != sel.Candidates[1].Score {
+		t.Fatalf("equal scores (%v, %v): order %s, want the healthy one first", sel.Candidates[0].Score, sel.Candidates[1].Score, got)
+	}
+
+	c = catalog(t,
+		rt("a_beta", "beta", []string{"x"}, "openai"),
+		rt("b_ga", "available", []string{"x"}, "openai"),
+		rt("c_ga", "available", []string{"x"}, "openai"),
+	)
+	sel, err = health.Select(c, cls, anyModel, health.SelectRequest{Features: []string{"x"}, Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(sel.Candidates); got != "b_ga,c_ga" || sel.Total != 3 || sel.Best.ID != "b_ga" || sel.Candidates[1].Rank != 2 {
+		t.Fatalf("same score and health: %s (total %d), want b_ga,c_ga of 3: available before beta, then id", got, sel.Total)
+	}
+	sel, _ = health.Select(c, cls, anyModel, health.SelectRequest{Features: []string{"x"}, Limit: 3})
+	if len(sel.Candidates) != 3 || sel.Candidates[2].ID != "a_beta" {
+		t.Fatalf("limit equal to the count keeps all: %s", ids(sel.Candidates))
 	}
 }
