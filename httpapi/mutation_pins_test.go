@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,5 +69,51 @@ func TestCache_MaxAgeAndStaleIfErrorBoundaries(t *testing.T) {
 	}
 	if a := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "max-age=0, stale-if-error=59"); a.status != 504 {
 		t.Fatalf("age 60 s, stale-if-error=59, refresh failing: %d; want 504", a.status)
+	}
+}
+
+// If-None-Match: the current ETag anywhere in a list, weak or strong, or "*", answers 304;
+// anything else answers the body, and an If-None-Match that does not match wins over an
+// If-Modified-Since that would (RFC 9110 13.2.2). After a change the old ETag no longer matches.
+func TestCache_ETagComparison(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, fakecp.Options{})
+	h.sync(t)
+	for _, path := range []string{"/v1/runtimes", "/api/v1/runtimes", "/v1/runtimes/default", "/api/v1/runtimes/claude_code/requirements"} {
+		a := do(t, "GET", h.url+path, "")
+		etag := a.header.Get("ETag")
+		if a.status != 200 || etag == "" {
+			t.Fatalf("%s: %d, ETag %q", path, a.status, etag)
+		}
+		bare := strings.TrimPrefix(etag, "W/")
+		cases := []struct {
+			inm  string
+			want int
+		}{
+			{etag, 304},
+			{`"other", ` + etag, 304},
+			{`"other",` + etag + `, "more"`, 304},
+			{"W/" + bare, 304},
+			{bare, 304},
+			{"*", 304},
+			{`"other"`, 200},
+			{`"` + strings.Trim(bare, `"`) + `x"`, 200},
+			{strings.TrimSuffix(bare, `"`) + `-gzip"`, 304}, // the gzip variant validates the identity one
+		}
+		for _, tc := range cases {
+			if got := do(t, "GET", h.url+path, "", "If-None-Match", tc.inm); got.status != tc.want {
+				t.Errorf("%s If-None-Match %s: %d, want %d", path, tc.inm, got.status, tc.want)
+			}
+		}
+		lm := a.header.Get("Last-Modified")
+		if got := do(t, "GET", h.url+path, "", "If-None-Match", `"other"`, "If-Modified-Since", lm); got.status != 200 {
+			t.Errorf("%s: a non-matching If-None-Match must win over If-Modified-Since: %d", path, got.status)
+		}
+	}
+	old := do(t, "GET", h.url+"/v1/runtimes/default", "").header.Get("ETag")
+	h.fake.PutRuntime([]byte(`{"id":"default","name":"changed","status":"available"}`))
+	h.sync(t)
+	if got := do(t, "GET", h.url+"/v1/runtimes/default", "", "If-None-Match", old); got.status != 200 {
+		t.Fatalf("after the runtime changed its old ETag must not match: %d", got.status)
 	}
 }
