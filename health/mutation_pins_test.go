@@ -131,3 +131,37 @@ func TestSelect_TieBreaks(t *testing.T) {
 		t.Fatalf("limit equal to the count keeps all: %s", ids(sel.Candidates))
 	}
 }
+
+// Each fallback condition acts alone: with only "unhealthy" on, a runtime lacking a feature
+// is kept; with only "lacks_feature" on, an unhealthy one is kept; a missing runtime can never
+// be used, condition or not. A default that is also in the chain is named as the chain's.
+func TestFallback_EachConditionAlone(t *testing.T) {
+	t.Parallel()
+	cls, _ := health.NewClassifier(nil)
+	c := catalog(t,
+		rt("sick", "error", []string{"x"}, "openai"),
+		rt("plain", "available", nil, "openai"),
+		rt("def", "available", []string{"x"}, "openai"),
+	)
+	chains := map[string][]string{"sick": {"def"}, "plain": {"def"}, "gone": {"def"}}
+	for _, tc := range []struct {
+		cond     health.Condition
+		id       string
+		features []string
+		want     string
+		reason   string
+	}{
+		{health.WhenUnhealthy, "plain", []string{"x"}, "plain", "the requested runtime qualifies"},
+		{health.WhenUnhealthy, "sick", nil, "def", `sick unhealthy (status "error"); next in the fallback chain`},
+		{health.WhenLacksFeature, "sick", []string{"x"}, "sick", "the requested runtime qualifies"},
+		{health.WhenLacksFeature, "plain", []string{"x"}, "def", `plain lacks "x"; next in the fallback chain`},
+		{health.WhenUnhealthy, "gone", nil, "def", "gone not in the catalog (and cannot be used without it); next in the fallback chain"},
+		{health.WhenMissing, "gone", nil, "def", "gone not in the catalog; next in the fallback chain"},
+	} {
+		rules := health.FallbackRules{Chains: chains, Conditions: []health.Condition{tc.cond}, Default: "def"}
+		res, ok := rules.Resolve(c, cls, tc.id, tc.features)
+		if !ok || res.Runtime.ID != tc.want || res.IsFallback != (tc.want != tc.id) || res.Reason != tc.reason {
+			t.Errorf("only %s, %s %v: ok=%v %+v, want %s (%q)", tc.cond, tc.id, tc.features, ok, res, tc.want, tc.reason)
+		}
+	}
+}
