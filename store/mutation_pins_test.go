@@ -2,8 +2,11 @@ package store_test
 
 import (
 	"encoding/json"
+	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runtimesd/runtimesd/store"
 )
@@ -72,5 +75,34 @@ func TestDiff_RequirementsChangeWithSameObject(t *testing.T) {
 	rt, _ := re.Loaded().Catalog.Get("a")
 	if rt.Requirements == nil || *rt.Requirements.MaxHistoryLength != 20 {
 		t.Fatalf("after a restart the new requirements must be served: %s", rt.RequirementsRaw)
+	}
+}
+
+// With the default options (no LockTimeout given) a second open of a held file still fails
+// with ErrLocked instead of waiting for the lock forever (bbolt's zero timeout).
+func TestDB_DefaultLockTimeoutFailsFast(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "runtimesd.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	done := make(chan error, 1)
+	go func() {
+		second, err := store.Open(path, store.Options{})
+		if err == nil {
+			second.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, store.ErrLocked) {
+			t.Fatalf("err = %v, want ErrLocked", err)
+		}
+	case <-time.After(20 * time.Second):
+		db.Close() // releases the waiting open
+		t.Fatal("a second open with default options waited for the lock instead of failing")
 	}
 }
