@@ -3,10 +3,13 @@ package store_test
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/runtimesd/runtimesd/store"
 )
@@ -104,5 +107,78 @@ func TestDB_DefaultLockTimeoutFailsFast(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		db.Close() // releases the waiting open
 		t.Fatal("a second open with default options waited for the lock instead of failing")
+	}
+}
+
+// Reopening an existing file writes nothing (no page written at open); a new file gets its
+// buckets once.
+func TestDB_ReopenWritesNothing(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "runtimesd.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db.WriteCount() == 0 {
+		t.Error("a new file must get its buckets written at open")
+	}
+	if _, err := db.Commit(mustCatalog(t, `{"id":"a"}`), store.SourceUpstream, t0); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	re, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer re.Close()
+	if n := re.WriteCount(); n != 0 {
+		t.Fatalf("reopening an existing file wrote %d pages; want none", n)
+	}
+}
+
+// A file written by a newer runtimesd (higher schema version) is refused and left untouched;
+// a schema version that is not a number is corruption: the file is moved aside.
+func TestDB_SchemaVersionChecked(t *testing.T) {
+	t.Parallel()
+	newFile := func(schema string) string {
+		path := filepath.Join(t.TempDir(), "runtimesd.db")
+		db, err := store.Open(path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		setSchema(t, path, schema)
+		return path
+	}
+
+	path := newFile("999")
+	before, _ := os.ReadFile(path)
+	if _, err := store.Open(path, store.Options{}); !errors.Is(err, store.ErrNewerSchema) {
+		t.Errorf("schema 999: err = %v, want ErrNewerSchema", err)
+	}
+	if after, _ := os.ReadFile(path); string(before) != string(after) {
+		t.Error("a newer file must be left untouched")
+	}
+
+	path = newFile("x")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if db.MovedAside() == "" {
+		t.Error("a schema version that is not a number must count as corruption (moved aside)")
+	}
+}
+
+func setSchema(t *testing.T, path, v string) {
+	t.Helper()
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte(v)) }); err != nil {
+		t.Fatal(err)
 	}
 }
