@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -180,5 +181,86 @@ func setSchema(t *testing.T, path, v string) {
 	defer b.Close()
 	if err := b.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte(v)) }); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The change log is pruned in the file, not only in memory: reopened with a larger bound,
+// only the records kept at the last commit are there.
+func TestDB_ChangeLogPrunedOnDisk(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "runtimesd.db")
+	db, err := store.Open(path, store.Options{ChangeLogSize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		if _, err := db.Commit(mustCatalog(t, `{"id":"a","v":`+strconv.Itoa(i)+`}`), store.SourceUpstream, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	db, err = store.Open(path, store.Options{ChangeLogSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := db.Loaded().Changes; len(ch) != 3 || ch[0].Revision != 4 {
+		t.Fatalf("records in the file: %d (first %+v), want revisions 4-6", len(ch), ch)
+	}
+	db.Close()
+	// A smaller bound prunes every surplus record at the next commit, not one per commit.
+	db, err = store.Open(path, store.Options{ChangeLogSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Commit(mustCatalog(t, `{"id":"a","v":"last"}`), store.SourceUpstream, t0); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = store.Open(path, store.Options{ChangeLogSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if ch := db.Loaded().Changes; len(ch) != 1 || ch[0].Revision != 7 {
+		t.Fatalf("after a commit with change_log_size 1 the file holds %d records, want only revision 7", len(ch))
+	}
+}
+
+// A change that adds one runtime and removes another is not empty (counts must not cancel).
+func TestChange_Empty(t *testing.T) {
+	t.Parallel()
+	d := store.Diff(mustCatalog(t, `{"id":"a"}`), mustCatalog(t, `{"id":"b"}`))
+	if d.Empty() {
+		t.Fatalf("one added and one removed is a change: %+v", d)
+	}
+	if !(store.Change{}).Empty() || (store.Change{Changed: []string{"x"}}).Empty() {
+		t.Error("Empty must be true only with nothing added, removed or changed")
+	}
+}
+
+// Feature matching: separators at the start do not count, an empty feature matches nothing.
+func TestFeatureMatching(t *testing.T) {
+	t.Parallel()
+	rt := mustRuntime(t, `{"id":"a","features":["Built-in code review"]}`)
+	if !store.HasFeature(rt, "code review") || !store.HasFeature(rt, "_Code-Review") {
+		t.Error(`"code review" and "_Code-Review" must match "Built-in code review"`)
+	}
+	if store.HasFeature(rt, "") || store.HasFeature(rt, " - ") {
+		t.Error("an empty feature matches nothing")
+	}
+	if got := store.NormalizeFeature("-_multi-step task_execution"); got != "multi step task execution" {
+		t.Errorf("NormalizeFeature = %q", got)
+	}
+}
+
+// A Live made with a snapshot serves it at once; one made with nil serves nothing.
+func TestNewLive_ServesInitial(t *testing.T) {
+	t.Parallel()
+	s := &store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()}
+	if store.NewLive(s).Load() != s {
+		t.Error("NewLive(s) must serve s")
+	}
+	if store.NewLive(nil).Load() != nil {
+		t.Error("NewLive(nil) must serve nothing")
 	}
 }
