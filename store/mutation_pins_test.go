@@ -264,3 +264,40 @@ func TestNewLive_ServesInitial(t *testing.T) {
 		t.Error("NewLive(nil) must serve nothing")
 	}
 }
+
+// ChangesSince is complete exactly when the log reaches back to the record after rev.
+func TestSnapshot_ChangesSinceBoundaries(t *testing.T) {
+	t.Parallel()
+	logged := &store.Snapshot{Revision: 6, Changes: []store.Change{{Revision: 4}, {Revision: 5}, {Revision: 6}}}
+	for _, tc := range []struct {
+		rev      uint64
+		n        int
+		complete bool
+	}{{2, 3, false}, {3, 3, true}, {5, 1, true}, {6, 0, true}} {
+		if ch, complete := logged.ChangesSince(tc.rev); len(ch) != tc.n || complete != tc.complete {
+			t.Errorf("log 4-6, since %d: %d records, complete=%v; want %d, %v", tc.rev, len(ch), complete, tc.n, tc.complete)
+		}
+	}
+	empty := &store.Snapshot{Revision: 5}
+	if _, complete := empty.ChangesSince(5); !complete {
+		t.Error("no log, since the current revision: nothing missing")
+	}
+	if _, complete := empty.ChangesSince(4); complete {
+		t.Error("no log, since an older revision: records are missing")
+	}
+	if ch, complete := (&store.Snapshot{}).ChangesSince(0); !complete || len(ch) != 0 {
+		t.Error("seed (revision 0, no log), since 0: complete and empty")
+	}
+}
+
+// Features and supported_features are merged whichever list is longer.
+func TestNewRuntime_FeatureUnion(t *testing.T) {
+	t.Parallel()
+	rt := mustRuntime(t, `{"id":"a","features":["x"],"supported_features":["y","z","x"]}`)
+	if strings.Join(rt.Features, ",") != "x,y,z" {
+		t.Errorf("features = %v, want x,y,z", rt.Features)
+	}
+	if rt := mustRuntime(t, `{"id":"b","supported_features":["y"]}`); strings.Join(rt.Features, ",") != "y" {
+		t.Errorf("features = %v, want y", rt.Features)
+	}
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -36,5 +37,19 @@ func TestDecodeRecord_Truncated(t *testing.T) {
 				t.Errorf("%s: a record cut to %d of %d bytes decoded", rt.ID, i, len(rec))
 			}
 		}
+	}
+}
+
+// Fetched requirements may be far larger than the runtime object they belong to.
+func TestEncodeRecord_LargeFetchedRequirements(t *testing.T) {
+	t.Parallel()
+	big := `{"model_requirement":{"description":"` + strings.Repeat("d", 4096) + `"}}`
+	rt, err := NewRuntime(json.RawMessage(`{"id":"a"}`), json.RawMessage(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeRecord(encodeRecord(rt))
+	if err != nil || string(got.RequirementsRaw) != big {
+		t.Fatalf("round trip of a runtime with large fetched requirements: %v", err)
 	}
 }
