@@ -233,7 +233,8 @@ func TestChange_Empty(t *testing.T) {
 	if d.Empty() {
 		t.Fatalf("one added and one removed is a change: %+v", d)
 	}
-	if !(store.Change{}).Empty() || (store.Change{Changed: []string{"x"}}).Empty() {
+	if !(store.Change{}).Empty() || (store.Change{Changed: []string{"x"}}).Empty() ||
+		(store.Change{Removed: []string{"a"}, Changed: []string{"b"}}).Empty() {
 		t.Error("Empty must be true only with nothing added, removed or changed")
 	}
 }
@@ -299,5 +300,25 @@ func TestNewRuntime_FeatureUnion(t *testing.T) {
 	}
 	if rt := mustRuntime(t, `{"id":"b","supported_features":["y"]}`); strings.Join(rt.Features, ",") != "y" {
 		t.Errorf("features = %v, want y", rt.Features)
+	}
+}
+
+// Each rule reports met exactly when it has no error (requirements_met in /v1/validate).
+func TestValidator_ChecksMet(t *testing.T) {
+	t.Parallel()
+	cat := mustCatalog(t, strict)
+	v, err := store.NewValidator(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, prompt := "gpt-4o", "be brief"
+	ok := v.Validate(cat, store.ValidationRequest{RuntimeType: "strict", ModelID: &model, SystemPrompt: &prompt,
+		AgentConfig: map[string]any{"timeout": 1, "max_tokens": 2}})
+	if !ok.Valid || !ok.Model.Met || !ok.Config.Met || !ok.SystemPrompt.Met {
+		t.Fatalf("everything given: %+v", ok)
+	}
+	bad := v.Validate(cat, store.ValidationRequest{RuntimeType: "strict", ModelID: &model, AgentConfig: map[string]any{"timeout": 1}})
+	if bad.Valid || !bad.Model.Met || bad.Config.Met || bad.SystemPrompt.Met {
+		t.Fatalf("config field and prompt missing: model met %v, config met %v, prompt met %v", bad.Model.Met, bad.Config.Met, bad.SystemPrompt.Met)
 	}
 }
