@@ -2,6 +2,7 @@ package health_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,5 +164,18 @@ func TestFallback_EachConditionAlone(t *testing.T) {
 		if !ok || res.Runtime.ID != tc.want || res.IsFallback != (tc.want != tc.id) || res.Reason != tc.reason {
 			t.Errorf("only %s, %s %v: ok=%v %+v, want %s (%q)", tc.cond, tc.id, tc.features, ok, res, tc.want, tc.reason)
 		}
+	}
+}
+
+// Failures counted before any run is kept in the history (e.g. after a restart) are reported
+// without a last error.
+func TestAssess_FailuresWithoutHistory(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	status, reasons := health.Assess(health.Inputs{Now: now, MaxStale: time.Hour,
+		Snapshot: &store.Snapshot{Revision: 1, Source: store.SourceUpstream, FetchedAt: now, Catalog: store.SeedCatalog()},
+		Sync:     health.SyncStatus{Enabled: true, ConsecutiveFailures: 2}})
+	if status != health.StatusDegraded || strings.Join(reasons, "|") != "2 sync run(s) failed in a row" {
+		t.Fatalf("%s %q", status, reasons)
 	}
 }
