@@ -179,3 +179,36 @@ func TestAssess_FailuresWithoutHistory(t *testing.T) {
 		t.Fatalf("%s %q", status, reasons)
 	}
 }
+
+// Defaults and limits of the breaker options: an open breaker probes after 30 s by default;
+// a failure ratio of exactly 1 is allowed; with 3 half-open probes one success does not
+// close the breaker yet.
+func TestBreakers_OptionDefaultsAndLimits(t *testing.T) {
+	t.Parallel()
+	fail := func() ([]byte, error) { return nil, errUpstream }
+	ok := func() ([]byte, error) { return nil, nil }
+
+	b := newBreakers(t, nil, health.BreakerOptions{ConsecutiveFailures: 1})
+	b.Execute("list", fail)
+	st := b.Status()["list"]
+	if st.State != "open" || st.OpenedAt == nil || st.NextProbeAt == nil || st.NextProbeAt.Sub(*st.OpenedAt) != 30*time.Second {
+		t.Fatalf("default open timeout: %+v, want the next probe 30s after opening", st)
+	}
+
+	if _, err := health.NewBreakers([]string{"list"}, health.BreakerOptions{FailureRatio: 1, MinRequests: 1}); err != nil {
+		t.Errorf("failure_ratio 1 must be accepted: %v", err)
+	}
+
+	b = newBreakers(t, nil, health.BreakerOptions{ConsecutiveFailures: 1, OpenTimeout: 50 * time.Millisecond, HalfOpenProbes: 3})
+	b.Execute("list", fail)
+	waitState(t, b, "list", "half-open")
+	b.Execute("list", ok)
+	if b.State("list") != "half-open" {
+		t.Fatalf("with 3 probes one success must not close the breaker: %s", b.State("list"))
+	}
+	b.Execute("list", ok)
+	b.Execute("list", ok)
+	if b.State("list") != "closed" {
+		t.Fatalf("3 successful probes must close it: %s", b.State("list"))
+	}
+}
