@@ -212,3 +212,19 @@ func TestBreakers_OptionDefaultsAndLimits(t *testing.T) {
 		t.Fatalf("3 successful probes must close it: %s", b.State("list"))
 	}
 }
+
+// The transition history keeps exactly the configured number of latest transitions (newest first).
+func TestBreakers_TransitionHistoryBound(t *testing.T) {
+	t.Parallel()
+	b := newBreakers(t, nil, health.BreakerOptions{ConsecutiveFailures: 1, OpenTimeout: 50 * time.Millisecond, History: 2})
+	b.Execute("list", func() ([]byte, error) { return nil, errUpstream })
+	waitState(t, b, "list", "half-open")
+	if n := len(b.Transitions()); n != 2 {
+		t.Fatalf("2 transitions with history 2: %d kept", n)
+	}
+	b.Execute("list", func() ([]byte, error) { return nil, nil })
+	tr := b.Transitions()
+	if len(tr) != 2 || tr[0].To != "closed" || tr[1].To != "half-open" {
+		t.Fatalf("after a 3rd transition the latest 2 are kept: %+v", tr)
+	}
+}
