@@ -228,3 +228,25 @@ func TestBreakers_TransitionHistoryBound(t *testing.T) {
 		t.Fatalf("after a 3rd transition the latest 2 are kept: %+v", tr)
 	}
 }
+
+// Edge answers of Select: an empty catalog has no best and says why; a request without
+// features scores a healthy runtime 100 and does not talk about features; an eligible runtime
+// with every feature says so.
+func TestSelect_EmptyAndNoFeatures(t *testing.T) {
+	t.Parallel()
+	cls, _ := health.NewClassifier(nil)
+	empty, _ := store.NewCatalog(nil)
+	sel, err := health.Select(empty, cls, anyModel, health.SelectRequest{})
+	if err != nil || sel.Best != nil || strings.Join(sel.Unmet, "|") != "there are no runtimes to choose from" {
+		t.Fatalf("empty catalog: %+v %v", sel, err)
+	}
+	c := catalog(t, rt("a", "available", []string{"x"}, "openai"))
+	sel, _ = health.Select(c, cls, anyModel, health.SelectRequest{})
+	if sel.Best == nil || sel.Best.Score != 100 || sel.Best.Reason != "eligible: healthy" {
+		t.Fatalf("no features asked: %+v", sel.Best)
+	}
+	sel, _ = health.Select(c, cls, anyModel, health.SelectRequest{Features: []string{"x"}})
+	if sel.Best == nil || sel.Best.Reason != "eligible: has all 1 features; healthy" {
+		t.Fatalf("all features: %+v", sel.Best)
+	}
+}
