@@ -15,6 +15,7 @@ func startInProcess(t *testing.T, env map[string]string, args ...string) (string
 }
 
 func TestClientCommands(t *testing.T) {
+	t.Parallel()
 	fake, err := fakecp.Start(fakecp.Options{APIKey: "k"})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ func noEnv(string) string { return "" }
 
 // The example documents every key with its default: parsing it must give DefaultConfig.
 func TestConfigExample(t *testing.T) {
+	t.Parallel()
 	f, err := os.Open("../../config.example.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -34,6 +35,7 @@ func TestConfigExample(t *testing.T) {
 
 // Every key of the configuration appears in the example (so none goes undocumented).
 func TestConfigExampleDocumentsEveryKey(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile("../../config.example.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +86,7 @@ func yamlPaths(n *yaml.Node, prefix string, out map[string]bool) {
 }
 
 func TestParseConfig(t *testing.T) {
+	t.Parallel()
 	t.Run("UnknownKeyNamed", func(t *testing.T) {
 		_, err := ParseConfig(strings.NewReader("sync:\n  shedule: '@every 1m'\n"))
 		if err == nil || !strings.Contains(err.Error(), "shedule") {
@@ -116,6 +119,7 @@ func TestParseConfig(t *testing.T) {
 }
 
 func TestConfigEnvAndRedaction(t *testing.T) {
+	t.Parallel()
 	keyFile := filepath.Join(t.TempDir(), "key")
 	os.WriteFile(keyFile, []byte("from-file-secret\n"), 0o600)
 	cfg := DefaultConfig()
@@ -141,6 +145,7 @@ func TestConfigEnvAndRedaction(t *testing.T) {
 }
 
 func TestResolvedDataDir(t *testing.T) {
+	t.Parallel()
 	cfg := DefaultConfig()
 	env := map[string]string{"XDG_STATE_HOME": "/x"}
 	if d, _ := cfg.ResolvedDataDir(func(k string) string { return env[k] }); d != "/x/runtimesd" {

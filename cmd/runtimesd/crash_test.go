@@ -65,6 +65,7 @@ func checkConsistent(t *testing.T, path string, want int) (rev uint64) {
 // changes every runtime, 50 times, and checks the file after each: it opens, bbolt's check
 // passes, the snapshot is one committed revision (never a mix), and revisions never go back.
 func TestCrashSafety(t *testing.T) {
+	// Not parallel: its kills must land among commits, which needs the CPU to itself.
 	bin := buildBinary(t)
 	const n = 60
 	fake, err := fakecp.Start(fakecp.Options{APIKey: "crash-key", Catalog: fakecp.SyntheticCatalog(n), ChangeEveryList: true})
@@ -95,7 +96,10 @@ func TestCrashSafety(t *testing.T) {
 				resp.Body.Close()
 			}
 		}()
-		time.Sleep(time.Duration(20+rand.IntN(200)) * time.Millisecond)
+		// Once this run has committed (an event, however loaded the machine), kill it at a
+		// random moment among the back-to-back syncs that follow.
+		waitLog(t, d, "outcome=changed")
+		time.Sleep(time.Duration(rand.IntN(200)) * time.Millisecond)
 		d.cmd.Process.Signal(syscall.SIGKILL)
 		<-d.done
 		close(stopSyncs)
@@ -115,6 +119,7 @@ func TestCrashSafety(t *testing.T) {
 // larger catalog cannot grow the data file: the commit fails, the previous snapshot stays
 // served and stored intact, and the failure is visible.
 func TestDiskFull(t *testing.T) {
+	// Not parallel: a 15 MB sync under a file-size limit is slow on a shared machine.
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("skipping: no sh to set a file-size limit")
 	}

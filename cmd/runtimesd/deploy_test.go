@@ -47,6 +47,7 @@ func checkServeArgs(t *testing.T, what string, args []string) {
 // The Kubernetes example parses, runs serve with flags that exist, takes the API key from a
 // Secret, keeps data on a volume, and probes with commands that work against a real daemon.
 func TestDeployKubernetes(t *testing.T) {
+	t.Parallel()
 	f, err := os.Open("../../deploy/kubernetes/runtimesd-sidecar.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -139,6 +140,7 @@ func TestDeployKubernetes(t *testing.T) {
 // The systemd unit runs serve with flags that exist, its config passes `config check`, and
 // systemd-analyze verify accepts it when available.
 func TestDeploySystemd(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile("../../deploy/systemd/runtimesd.service")
 	if err != nil {
 		t.Fatal(err)
@@ -182,6 +184,7 @@ func TestDeploySystemd(t *testing.T) {
 // The Dockerfile builds the real main package and starts serve with flags that exist, as a
 // non-root user. (No Docker engine runs here; this checks what can be checked.)
 func TestDeployDockerfile(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile("../../Dockerfile")
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -21,19 +22,27 @@ import (
 	"github.com/runtimesd/runtimesd/sync/fakecp"
 )
 
-// buildBinary builds runtimesd once per test binary run.
+// buildBinary builds runtimesd once per test binary run (into binDir, removed by TestMain);
+// every test that runs the real binary shares it.
 func buildBinary(t testing.TB) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("skipping: the go command is not on PATH, so the real binary cannot be built")
 	}
-	bin := filepath.Join(t.TempDir(), "runtimesd")
-	out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	binOnce.Do(func() {
+		bin := filepath.Join(binDir, "runtimesd")
+		out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		binPath = bin
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
 	}
-	return bin
+	return binPath
 }
 
 type daemon struct {
@@ -163,6 +172,7 @@ func baseEnv(t testing.TB) []string {
 // the same file fails fast; after SIGTERM the daemon starts again with no control plane and
 // serves the same data from its file.
 func TestEndToEnd_DevRestartOffline(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	data := filepath.Join(t.TempDir(), "data")
 	env := baseEnv(t)
@@ -224,6 +234,7 @@ func TestEndToEnd_DevRestartOffline(t *testing.T) {
 }
 
 func TestEndToEnd_FreshMachineServesSeed(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	d := start(t, bin, baseEnv(t), "serve", "--listen", "127.0.0.1:0")
 	resp, body := get(t, "http://"+d.addr+"/api/v1/runtimes")
@@ -247,6 +258,7 @@ func runMain(t *testing.T, env map[string]string, args ...string) (int, string, 
 }
 
 func TestCLI(t *testing.T) {
+	t.Parallel()
 	fake, err := fakecp.Start(fakecp.Options{APIKey: "cli-key"})
 	if err != nil {
 		t.Fatal(err)
@@ -392,6 +404,7 @@ func (b *syncBuffer) String() string {
 // A corrupt data file does not stop the daemon: it is moved aside, the seed is served, and
 // /v1/health keeps saying so.
 func TestEndToEnd_CorruptFileMovedAside(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	data := t.TempDir()
 	os.WriteFile(filepath.Join(data, dbFile), bytes.Repeat([]byte("garbage "), 4096), 0o600)

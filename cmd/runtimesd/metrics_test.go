@@ -56,6 +56,7 @@ var wantMetrics = []string{
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	fake, err := fakecp.Start(fakecp.Options{APIKey: "metrics-secret-key"})
 	if err != nil {
 		t.Fatal(err)

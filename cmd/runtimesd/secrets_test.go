@@ -12,6 +12,7 @@ import (
 // The API key and the local token never appear in logs, error answers, /v1/health, /metrics,
 // the sync status or the data file, whatever the control plane does.
 func TestSecretsNeverLeak(t *testing.T) {
+	t.Parallel()
 	const apiKey, token = "SECRET-APIKEY-7f3a9c", "SECRET-TOKEN-b81d2e"
 	fake, err := fakecp.Start(fakecp.Options{APIKey: apiKey})
 	if err != nil {
