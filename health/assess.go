@@ -40,6 +40,9 @@ func Assess(in Inputs) (string, []string) {
 		reasons = append(reasons, "serving seed data: the control plane has not been reached")
 	case s.FetchedAt.IsZero():
 		reasons = append(reasons, "serving data never confirmed by the control plane")
+	case s.FromFuture(in.Now):
+		reasons = append(reasons, fmt.Sprintf("clock skew: the data's fetched_at (%s) is %s ahead of this machine's clock; its age is unknown, so it counts as stale until a sync confirms it",
+			s.FetchedAt.UTC().Format(time.RFC3339), s.FetchedAt.Sub(in.Now).Truncate(time.Second)))
 	case s.Age(in.Now) > in.MaxStale:
 		reasons = append(reasons, fmt.Sprintf("data is %s old, beyond max_stale %s", s.Age(in.Now).Truncate(time.Second), in.MaxStale))
 	}

@@ -381,7 +381,10 @@ func (s *Server) Listen(addr string) error {
 	)
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		if fi, serr := os.Lstat(path); serr == nil && fi.Mode()&os.ModeSocket != 0 {
-			_ = os.Remove(path) // a stale socket from a previous run
+			if socketAnswers(path) {
+				return fmt.Errorf("listen on %s: another process answers on this socket (a second runtimesd?); refusing to take it over", addr)
+			}
+			_ = os.Remove(path) // a stale socket from a previous run: nobody answers on it
 		}
 		ln, err = net.Listen("unix", path)
 		if err == nil {
@@ -395,6 +398,18 @@ func (s *Server) Listen(addr string) error {
 	}
 	s.ln = ln
 	return nil
+}
+
+// socketAnswers reports whether a process accepts connections on the unix socket at path.
+// A refused connection (nobody listening) means the socket file is stale.
+func socketAnswers(path string) bool {
+	conn, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		var ne net.Error
+		return errors.As(err, &ne) && ne.Timeout() // a listener too busy to accept is still alive
+	}
+	_ = conn.Close()
+	return true
 }
 
 // Addr is the bound address (after Listen), e.g. "127.0.0.1:7878" or "unix:/run/x.sock".

@@ -102,7 +102,7 @@ func Open(path string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 	}
-	db, err := openChecked(path, opts)
+	db, err := openWaiting(path, opts)
 	if err == nil {
 		warnLoosePermissions(path, opts.Logger)
 	}
@@ -121,6 +121,32 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	db.movedAside = aside
 	return db, nil
+}
+
+// lockProbe is how long Open tries the file lock before it says it is waiting for it.
+const lockProbe = 250 * time.Millisecond
+
+// openWaiting is openChecked, but when the lock is not free at once and LockTimeout is longer
+// than lockProbe, it logs that another process holds the file and how long it will wait, so
+// a long store.lock_timeout does not look like a hang.
+func openWaiting(path string, opts Options) (*DB, error) {
+	if opts.LockTimeout <= lockProbe {
+		return openChecked(path, opts)
+	}
+	probe := opts
+	probe.LockTimeout = lockProbe
+	db, err := openChecked(path, probe)
+	if !errors.Is(err, ErrLocked) {
+		return db, err
+	}
+	opts.Logger.Warn("data file is locked by another process (another runtimesd?); waiting for it",
+		"file", path, "wait", (opts.LockTimeout - lockProbe).String(), "lock_timeout", opts.LockTimeout.String())
+	opts.LockTimeout -= lockProbe
+	db, err = openChecked(path, opts)
+	if err == nil {
+		opts.Logger.Info("data file lock acquired", "file", path)
+	}
+	return db, err
 }
 
 // warnLoosePermissions warns when the data file or its directory can be read or written by

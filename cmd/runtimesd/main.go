@@ -298,6 +298,10 @@ func pollerOptions(cfg Config, up rsync.Upstream, disabled string, db *store.DB,
 }
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
+	// Signals are trapped first thing: SIGINT or SIGTERM during start-up is a clean, quick exit
+	// (checked after every step that can take time), never a death by the signal.
+	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	var c common
 	var listen, seed string
 	var dev bool
@@ -372,7 +376,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	}
 
 	m := newMetrics()
-	db, err := openStoreWith(cfg, getenv, logger, false, m.onCommit)
+	db, err := openStoreInterruptible(sigCtx, cfg, getenv, logger, m.onCommit)
+	if errors.Is(err, errInterrupted) {
+		logger.Info("signal received during start-up: exiting")
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -396,6 +404,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	default:
 		initial = &store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()}
 		logger.Info("nothing stored yet: serving the built-in seed catalog until the first sync", "runtimes", initial.Catalog.Len())
+	}
+	if ahead := initial.FetchedAt.Sub(time.Now()); ahead > store.ClockSkewTolerance {
+		logger.Warn("clock skew: the stored data's fetched_at is ahead of this machine's clock; its age is unknown and it counts as stale until a sync confirms it",
+			"fetched_at", initial.FetchedAt.UTC().Format(time.RFC3339), "ahead", ahead.Truncate(time.Second).String())
 	}
 	live := store.NewLive(initial)
 
@@ -475,6 +487,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	}
 	m.reg.MustRegister(newStateCollector(live, db, poller, breakers, classifier))
 	api.Prime()
+	if sigCtx.Err() != nil {
+		logger.Info("signal received during start-up: exiting")
+		return nil
+	}
 	// Loading and encoding left garbage behind (the file's records, decode buffers): hand it
 	// back to the OS now rather than at the next GC cycles, so RSS reflects what is kept.
 	go debug.FreeOSMemory()
@@ -496,8 +512,6 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	logger.Info("listening", "addr", api.Addr(), "version", version, "control_plane", cfg.ControlPlane.BaseURL,
 		"sync", up != nil, "schedule", cfg.Sync.Schedule)
 
-	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	rl := &reloader{path: c.config, overrides: overrides, getenv: getenv, cur: cfg, level: level,
 		poller: poller, api: api, logger: logger}
 	if err := poller.Start(); err != nil {
@@ -513,15 +527,17 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		}
 	}
 	stop() // a second signal now gets the default action: exit at once
-	logger.Info("shutting down")
 
-	// Reverse order of start: HTTP, poller, bbolt.
+	// The sync in flight is canceled first: it commits nothing from here on, and the clients
+	// waiting on it (POST /v1/sync, max-age=0 reads) are answered at once that the daemon is
+	// shutting down, so the HTTP shutdown does not wait for a hung control plane.
 	var errs []error
-	if err := api.Shutdown(); err != nil {
-		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
-	}
 	if err := poller.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("poller: %w", err))
+	}
+	logger.Info("shutting down")
+	if err := api.Shutdown(); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 	}
 	if err := db.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
@@ -530,6 +546,34 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		logger.Info("stopped")
 	}
 	return errors.Join(errs...)
+}
+
+// errInterrupted is a start-up step abandoned because a signal asked the daemon to stop.
+var errInterrupted = errors.New("interrupted by a signal during start-up")
+
+// openStoreInterruptible opens the data file like openStoreWith, but gives up when ctx ends
+// (a signal during a long store.lock_timeout wait); a file opened after that is closed.
+func openStoreInterruptible(ctx context.Context, cfg Config, getenv func(string) string, logger *slog.Logger, onCommit func(time.Duration)) (*store.DB, error) {
+	type result struct {
+		db  *store.DB
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		db, err := openStoreWith(cfg, getenv, logger, false, onCommit)
+		ch <- result{db, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.db, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.db != nil {
+				_ = r.db.Close()
+			}
+		}()
+		return nil, errInterrupted
+	}
 }
 
 // startupNotices are what the daemon found at start and /v1/health keeps reporting.
