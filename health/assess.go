@@ -59,6 +59,9 @@ func Assess(in Inputs) (string, []string) {
 	if !in.Sync.Enabled && in.Sync.DisabledReason != "" {
 		reasons = append(reasons, "sync disabled: "+in.Sync.DisabledReason)
 	}
+	if reason := scheduleStalled(in.Sync, in.Now); reason != "" {
+		reasons = append(reasons, reason)
+	}
 	if in.Sync.ConsecutiveFailures > 0 {
 		last := ""
 		if len(in.Sync.LastRuns) > 0 {
@@ -80,6 +83,25 @@ func Assess(in Inputs) (string, []string) {
 		return StatusOK, []string{}
 	}
 	return StatusDegraded, reasons
+}
+
+// scheduleOverdue is how long past its due time a scheduled run may be before health says the
+// schedule has stalled (a run in flight or its jitter delay accounts for less).
+const scheduleOverdue = time.Minute
+
+// scheduleStalled says why no scheduled sync is coming, or "": the schedule has started (a
+// run is recorded) yet has no next run, or its next run is long overdue.
+func scheduleStalled(st SyncStatus, now time.Time) string {
+	if !st.Enabled || st.Schedule == "" || st.Running || len(st.LastRuns) == 0 {
+		return ""
+	}
+	switch {
+	case st.NextRun == nil:
+		return fmt.Sprintf("no scheduled sync is due: the schedule %q has no next run", st.Schedule)
+	case now.Sub(*st.NextRun) > scheduleOverdue:
+		return fmt.Sprintf("scheduled syncs are not running: the next run of %q was due at %s", st.Schedule, st.NextRun.UTC().Format(time.RFC3339))
+	}
+	return ""
 }
 
 // Groups sorts a catalog's runtimes into health classes, ids in catalog order.

@@ -26,6 +26,9 @@ var (
 	ErrLocked = errors.New("data file is locked by another process")
 	// ErrNewerSchema means the file was written by a newer runtimesd; it is left untouched.
 	ErrNewerSchema = errors.New("data file was written by a newer runtimesd")
+	// ErrUnknownSchema means the file claims a schema version below any runtimesd wrote (0,
+	// negative); its layout cannot be known, so it is refused and left untouched.
+	ErrUnknownSchema = errors.New("data file has a schema version no runtimesd release wrote")
 	// ErrCorrupt is wrapped when a file cannot be read as a runtimesd store.
 	ErrCorrupt = errors.New("data file is corrupt")
 )
@@ -225,6 +228,10 @@ func (db *DB) check() error {
 		}
 		if n > SchemaVersion {
 			return fmt.Errorf("%w: %s has schema %d, this build reads %d", ErrNewerSchema, db.path, n, SchemaVersion)
+		}
+		if n < 1 { // versions start at 1: nothing to migrate from
+			return fmt.Errorf("%w: %s has schema version %d, this build reads %d and migrates nothing older: it is left untouched; move it aside and the daemon starts a new file (syncing, or serving the seed)",
+				ErrUnknownSchema, db.path, n, SchemaVersion)
 		}
 		return nil
 	})

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/runtimesd/runtimesd/store"
 	"github.com/runtimesd/runtimesd/sync/fakecp"
 )
@@ -309,4 +311,144 @@ func mustReq(t *testing.T, method, url string) *http.Request {
 	return req
 }
 
-var _ = errors.New
+
+// runBin runs the binary to completion and returns its exit code and combined output.
+func runBin(t *testing.T, bin string, env []string, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &ee):
+		return ee.ExitCode(), string(out)
+	}
+	t.Fatalf("run %v: %v", args, err)
+	return 0, ""
+}
+
+func TestLifecycleRefusals(t *testing.T) {
+	bin := buildBinary(t)
+
+	// 12.6: schedules that never fire are refused by config check and at start, naming the key;
+	// a reload to one is rejected and the running schedule stays.
+	t.Run("SchedulesThatNeverFire", func(t *testing.T) {
+		t.Parallel()
+		for _, c := range []struct{ yaml, key, want string }{
+			{"sync:\n  schedule: '0 0 30 2 *'\n", "sync.schedule (line 2)", "never fires"},
+			{"sync:\n  schedule: '@every 0s'\n", "sync.schedule (line 2)", "at least 1s"},
+			{"sync:\n  schedule: '@every -5s'\n", "sync.schedule (line 2)", "at least 1s"},
+			{"sync:\n  schedule: '@every 500ms'\n", "sync.schedule (line 2)", "at least 1s"},
+			{"sync:\n  schedule: '@every 10s'\n  jitter: 10s\n", "sync.jitter (line 3)", "not shorter than the schedule's interval (10s)"},
+			{"sync:\n  schedule: '* * * * *'\n  jitter: 2m\n", "sync.jitter (line 3)", "interval (1m0s)"},
+		} {
+			cfg := writeConfig(t, c.yaml)
+			code, out := runBin(t, bin, baseEnv(t), "config", "check", cfg)
+			if code == 0 || !strings.Contains(out, c.key) || !strings.Contains(out, c.want) {
+				t.Errorf("config check %q: exit %d\n%s", c.yaml, code, out)
+			}
+			code, out = runBin(t, bin, baseEnv(t), "serve", "--config", cfg, "--data", t.TempDir(), "--listen", "127.0.0.1:0")
+			if code == 0 || !strings.Contains(out, c.key) {
+				t.Errorf("serve with %q: exit %d\n%s", c.yaml, code, out)
+			}
+		}
+		cfg := writeConfig(t, "sync:\n  schedule: '@every 1h'\n")
+		d := start(t, bin, baseEnv(t), "serve", "--config", cfg, "--data", t.TempDir(), "--listen", "127.0.0.1:0")
+		if err := os.WriteFile(cfg, []byte("sync:\n  schedule: '0 0 30 2 *'\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		d.cmd.Process.Signal(syscall.SIGHUP)
+		waitLog(t, d, "config reload rejected")
+		if !strings.Contains(d.stderr.String(), "sync.schedule") || !strings.Contains(d.stderr.String(), "never fires") {
+			t.Errorf("reload rejection must name the key:\n%s", d.stderr)
+		}
+		d.stop(t)
+	})
+
+	// 12.9: a schema version no release wrote (0, -1) is refused with a clear message, and the
+	// file is left as it was.
+	t.Run("OldSchemaRefused", func(t *testing.T) {
+		t.Parallel()
+		for _, v := range []string{"0", "-1"} {
+			data := t.TempDir()
+			path := storeAt(t, data, time.Now())
+			setSchema(t, path, v)
+			before, _ := os.ReadFile(path)
+			code, out := runBin(t, bin, baseEnv(t), "serve", "--data", data, "--listen", "127.0.0.1:0")
+			if code == 0 || !strings.Contains(out, "schema version "+v) || !strings.Contains(out, "left untouched") {
+				t.Errorf("schema %s: exit %d\n%s", v, code, out)
+			}
+			after, _ := os.ReadFile(path)
+			if string(before) != string(after) {
+				t.Errorf("schema %s: the file was changed", v)
+			}
+			if m, _ := filepath.Glob(path + ".corrupt-*"); len(m) > 0 {
+				t.Errorf("schema %s: the file was moved aside: %v", v, m)
+			}
+		}
+	})
+
+	// 12.10: --offline on a --data that holds no data file fails, unless the seed is asked for.
+	t.Run("OfflineWrongData", func(t *testing.T) {
+		t.Parallel()
+		file := filepath.Join(t.TempDir(), "afile")
+		os.WriteFile(file, []byte("x"), 0o600)
+		empty := t.TempDir()
+		for _, c := range []struct{ data, want string }{
+			{file, "is a file, not a directory"},
+			{filepath.Join(t.TempDir(), "typo"), "does not exist (a typo?)"},
+			{empty, "nothing stored there yet"},
+		} {
+			code, out := runBin(t, bin, baseEnv(t), "list", "--offline", "--data", c.data)
+			if code == 0 || !strings.Contains(out, c.want) {
+				t.Errorf("list --offline --data %s: exit %d\n%s", c.data, code, out)
+			}
+		}
+		code, out := runBin(t, bin, baseEnv(t), "list", "--offline", "--builtin-seed", "--data", filepath.Join(t.TempDir(), "typo"))
+		if code != 0 || !strings.Contains(out, "claude_code") {
+			t.Errorf("--builtin-seed: exit %d\n%s", code, out)
+		}
+	})
+
+	// 12.11: config messages name the key (or the environment variable) that is wrong.
+	t.Run("ConfigMessages", func(t *testing.T) {
+		t.Parallel()
+		cfg := writeConfig(t, "control_plane:\n  base_url: https://ok.example\n")
+		code, out := runBin(t, bin, append(baseEnv(t), EnvBaseURL+"=ftp://bad"), "config", "check", cfg)
+		if code == 0 || !strings.Contains(out, EnvBaseURL) || strings.Contains(out, "line 2") {
+			t.Errorf("bad env value: exit %d\n%s", code, out)
+		}
+		cfg = writeConfig(t, "http:\n  max_wait: 0s\n")
+		if code, out := runBin(t, bin, baseEnv(t), "config", "check", cfg); code == 0 || !strings.Contains(out, "http.max_wait (line 2): must be positive") || strings.Contains(out, "default_wait") {
+			t.Errorf("max_wait 0: exit %d\n%s", code, out)
+		}
+		cfg = writeConfig(t, "sync:\n  run_timeout: 9999999999h\n")
+		for _, args := range [][]string{{"config", "check", cfg}, {"serve", "--config", cfg}} {
+			code, out := runBin(t, bin, baseEnv(t), args...)
+			if code == 0 || !strings.Contains(out, "sync.run_timeout (line 2)") || strings.Count(out, cfg) != 1 {
+				t.Errorf("%v with a huge duration: exit %d\n%s", args[0], code, out)
+			}
+		}
+		cfg = writeConfig(t, "http:\n  bogus: 1\n")
+		if code, out := runBin(t, bin, baseEnv(t), "config", "check", cfg); code == 0 || !strings.Contains(out, "http.bogus (line 2): unknown key") || strings.Contains(out, "main.") {
+			t.Errorf("unknown key: exit %d\n%s", code, out)
+		}
+	})
+}
+
+// setSchema overwrites the schema version stored in the data file.
+func setSchema(t *testing.T, path, v string) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte(v)) }); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -775,8 +775,12 @@ func cmdConfig(args []string, stdout, stderr io.Writer, getenv func(string) stri
 			err = withLines(data, cerr)
 		}
 	}
+	var fe *fileError
+	if err != nil && !errors.As(err, &fe) { // a fileError names the path already
+		err = fmt.Errorf("config %s: %w", args[1], err)
+	}
 	if err != nil {
-		return fmt.Errorf("config %s: %w", args[1], err)
+		return err
 	}
 	fmt.Fprint(stdout, cfg.Redacted())
 	return nil
