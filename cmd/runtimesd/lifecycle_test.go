@@ -311,7 +311,6 @@ func mustReq(t *testing.T, method, url string) *http.Request {
 	return req
 }
 
-
 // runBin runs the binary to completion and returns its exit code and combined output.
 func runBin(t *testing.T, bin string, env []string, args ...string) (int, string) {
 	t.Helper()
