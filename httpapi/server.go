@@ -77,6 +77,9 @@ type Options struct {
 	// Notices are start-up conditions /v1/health reports (and that make it degraded), such as
 	// a corrupt data file moved aside.
 	Notices []string
+	// Conditions, when set, returns conditions that arise while running (a data file that can
+	// no longer be written); /v1/health reports them like Notices.
+	Conditions func() []string
 	// Token, when set, is the local bearer token required on mutating routes (POST /v1/sync)
 	// and, with TokenReads, on every route but /healthz and /readyz.
 	Token      string

@@ -451,3 +451,204 @@ func setSchema(t *testing.T, path, v string) {
 		t.Fatal(err)
 	}
 }
+
+// storeRevisions writes a data file in dir holding n revisions of the seed catalog.
+func storeRevisions(t *testing.T, dir string, n int) string {
+	t.Helper()
+	path := filepath.Join(dir, dbFile)
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if _, err := db.Commit(store.SeedCatalog(), store.SourceUpstream, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+type healthAnswer struct {
+	Status  string   `json:"status"`
+	Reasons []string `json:"reasons"`
+}
+
+func healthOf(t *testing.T, base string) healthAnswer {
+	t.Helper()
+	var h healthAnswer
+	a := do(http.DefaultClient, mustReq(t, "GET", base+"/v1/health"))
+	if err := json.Unmarshal([]byte(a.body), &h); err != nil {
+		t.Fatalf("/v1/health: %v: %s", err, a.body)
+	}
+	return h
+}
+
+// syncAdds makes the fake control plane add a runtime and has the daemon sync it; it returns
+// the revision the daemon then serves.
+func syncAdds(t *testing.T, fake *fakecp.Server, base, id string) string {
+	t.Helper()
+	if err := fake.PutRuntime([]byte(`{"id":"` + id + `","name":"` + id + `","type":"x","status":"available"}`)); err != nil {
+		t.Fatal(err)
+	}
+	a := do(http.DefaultClient, mustReq(t, "POST", base+"/v1/sync"))
+	if a.status != 200 || !strings.Contains(a.body, `"outcome":"changed"`) {
+		t.Fatalf("POST /v1/sync: %d %s", a.status, a.body)
+	}
+	resp, body := get(t, base+"/v1/runtimes/"+id)
+	if resp.StatusCode != 200 {
+		t.Fatalf("the synced runtime is not served: %d %s", resp.StatusCode, body)
+	}
+	return resp.Header.Get("X-Runtimes-Revision")
+}
+
+// waitBootSync waits until the daemon's first sync has finished.
+func waitBootSync(t *testing.T, base string) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		a := do(http.DefaultClient, mustReq(t, "GET", base+"/v1/sync"))
+		if strings.Contains(a.body, `"trigger":"boot"`) && !strings.Contains(a.body, `"running":true`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no boot sync within 15s: %s", a.body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func stored(t *testing.T, path string) *store.Snapshot {
+	t.Helper()
+	db, err := store.Open(path, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("the data file does not open: %v", err)
+	}
+	defer db.Close()
+	return db.Loaded()
+}
+
+// chattr sets or clears the immutable attribute (which binds root too), or skips the test.
+func chattr(t *testing.T, flag, path string) {
+	t.Helper()
+	if out, err := exec.Command("chattr", flag, path).CombinedOutput(); err != nil {
+		t.Skipf("chattr %s unavailable here: %v %s", flag, err, out)
+	}
+}
+
+func TestLifecycleFiles(t *testing.T) {
+	bin := buildBinary(t)
+
+	// 12.8: the live data file replaced under the daemon (mv over it, or cp over it) is
+	// noticed at the next commit: health says so, the new file is not written, and the sync
+	// is served from memory.
+	for _, how := range []string{"mv", "cp"} {
+		t.Run("Replaced_"+how, func(t *testing.T) {
+			t.Parallel()
+			fake, err := fakecp.Start(fakecp.Options{APIKey: "k"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fake.Close()
+			data := t.TempDir()
+			live := filepath.Join(data, dbFile)
+			env := append(baseEnv(t), EnvAPIKey+"=k", EnvBaseURL+"="+fake.URL())
+			d := start(t, bin, env, "serve", "--data", data, "--listen", "127.0.0.1:0")
+			base := "http://" + d.addr
+			waitBootSync(t, base)
+			if rev := syncAdds(t, fake, base, "first_extra"); rev == "" {
+				t.Fatal("no revision served")
+			}
+			other := storeRevisions(t, t.TempDir(), 7)
+			if how == "mv" {
+				if err := os.Rename(other, live); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				b, err := os.ReadFile(other)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(live, b, 0o600); err != nil { // in place: same inode
+					t.Fatal(err)
+				}
+			}
+			syncAdds(t, fake, base, "second_extra")
+			h := healthOf(t, base)
+			if h.Status != "degraded" || !strings.Contains(strings.Join(h.Reasons, "\n"), "nothing is persisted") {
+				t.Errorf("health after the file was replaced (%s): %s %q", how, h.Status, h.Reasons)
+			}
+			if !strings.Contains(d.stderr.String(), "data file replaced under the daemon") {
+				t.Errorf("the log must say the file was replaced:\n%s", d.stderr)
+			}
+			d.stop(t)
+			s := stored(t, live)
+			if s == nil || s.Revision != 7 {
+				t.Fatalf("the file put in place was written to: %+v", s)
+			}
+			if _, ok := s.Catalog.Get("second_extra"); ok {
+				t.Error("the sync after the replacement was committed to the new file")
+			}
+		})
+	}
+
+	// 11.8: a read-only data file is not fatal: the stored snapshot is served, syncs are kept
+	// in memory, and health says why nothing is persisted.
+	t.Run("ReadOnlyFile", func(t *testing.T) {
+		t.Parallel()
+		fake, err := fakecp.Start(fakecp.Options{APIKey: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fake.Close()
+		data := t.TempDir()
+		path := storeRevisions(t, data, 3)
+		before, _ := os.ReadFile(path)
+		chattr(t, "+i", path)
+		t.Cleanup(func() { exec.Command("chattr", "-i", path).Run() })
+		env := append(baseEnv(t), EnvAPIKey+"=k", EnvBaseURL+"="+fake.URL())
+		d := start(t, bin, env, "serve", "--data", data, "--listen", "127.0.0.1:0")
+		base := "http://" + d.addr
+		waitBootSync(t, base)
+		h := healthOf(t, base)
+		if h.Status != "degraded" || !strings.Contains(strings.Join(h.Reasons, "\n"), "cannot be written") {
+			t.Errorf("health on a read-only file: %s %q", h.Status, h.Reasons)
+		}
+		if rev := syncAdds(t, fake, base, "mem_extra"); rev != "4" {
+			t.Errorf("in-memory sync served revision %q, want 4", rev)
+		}
+		d.stop(t)
+		after, _ := os.ReadFile(path)
+		if string(before) != string(after) {
+			t.Error("the read-only file changed")
+		}
+	})
+
+	// 11.8: an unwritable data directory with no file: the seed is served and syncs live in
+	// memory.
+	t.Run("ReadOnlyDirectory", func(t *testing.T) {
+		t.Parallel()
+		fake, err := fakecp.Start(fakecp.Options{APIKey: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fake.Close()
+		data := t.TempDir()
+		chattr(t, "+i", data)
+		t.Cleanup(func() { exec.Command("chattr", "-i", data).Run() })
+		env := append(baseEnv(t), EnvAPIKey+"=k", EnvBaseURL+"="+fake.URL())
+		d := start(t, bin, env, "serve", "--data", data, "--listen", "127.0.0.1:0")
+		base := "http://" + d.addr
+		waitBootSync(t, base)
+		syncAdds(t, fake, base, "mem_extra")
+		h := healthOf(t, base)
+		if h.Status != "degraded" || !strings.Contains(strings.Join(h.Reasons, "\n"), "cannot be created") {
+			t.Errorf("health on a read-only directory: %s %q", h.Status, h.Reasons)
+		}
+		d.stop(t)
+		if entries, _ := os.ReadDir(data); len(entries) != 0 {
+			t.Errorf("files appeared in the read-only directory: %v", entries)
+		}
+	})
+}

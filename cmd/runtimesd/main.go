@@ -215,18 +215,22 @@ func openStore(cfg Config, getenv func(string) string, logger *slog.Logger, read
 	return openStoreWith(cfg, getenv, logger, readOnly, nil)
 }
 
-func openStoreWith(cfg Config, getenv func(string) string, logger *slog.Logger, readOnly bool, onCommit func(time.Duration)) (*store.DB, error) {
+func openStoreWith(cfg Config, getenv func(string) string, logger *slog.Logger, readOnly bool, onCommit func(time.Duration), more ...func(*store.Options)) (*store.DB, error) {
 	dir, err := cfg.ResolvedDataDir(getenv)
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(filepath.Join(dir, dbFile), store.Options{
+	opts := store.Options{
 		LockTimeout:   cfg.Store.LockTimeout.D(),
 		ChangeLogSize: cfg.Store.ChangeLogSize,
 		Logger:        logger,
 		ReadOnly:      readOnly,
 		OnCommit:      onCommit,
-	})
+	}
+	for _, f := range more {
+		f(&opts)
+	}
+	db, err := store.Open(filepath.Join(dir, dbFile), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -466,6 +470,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		Registerer:        m.reg,
 		Gatherer:          m.reg,
 		Notices:           startupNotices(db),
+		Conditions:        storeConditions(db),
 		Token:             cfg.token,
 		TokenReads:        cfg.HTTP.TokenReads,
 		CORSOrigins:       cfg.HTTP.CORSOrigins,
@@ -548,6 +553,17 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	return errors.Join(errs...)
 }
 
+// storeConditions reports, for /v1/health, why the data file is not being written (read-only,
+// replaced under the daemon), as it happens.
+func storeConditions(db *store.DB) func() []string {
+	return func() []string {
+		if why := db.NotPersisting(); why != "" {
+			return []string{why}
+		}
+		return nil
+	}
+}
+
 // errInterrupted is a start-up step abandoned because a signal asked the daemon to stop.
 var errInterrupted = errors.New("interrupted by a signal during start-up")
 
@@ -560,7 +576,8 @@ func openStoreInterruptible(ctx context.Context, cfg Config, getenv func(string)
 	}
 	ch := make(chan result, 1)
 	go func() {
-		db, err := openStoreWith(cfg, getenv, logger, false, onCommit)
+		// The daemon keeps serving (and syncing in memory) when its file cannot be written.
+		db, err := openStoreWith(cfg, getenv, logger, false, onCommit, func(o *store.Options) { o.MemoryFallback = true })
 		ch <- result{db, err}
 	}()
 	select {
