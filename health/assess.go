@@ -89,16 +89,14 @@ func Assess(in Inputs) (string, []string) {
 // schedule has stalled (a run in flight or its jitter delay accounts for less).
 const scheduleOverdue = time.Minute
 
-// scheduleStalled says why no scheduled sync is coming, or "": the schedule has started (a
-// run is recorded) yet has no next run, or its next run is long overdue.
+// scheduleStalled says why no scheduled sync is coming, or "": the schedule's next run is
+// long overdue. (A schedule that never fires is refused by config validation; a poller not
+// started on a schedule reports no next run at all and is not judged here.)
 func scheduleStalled(st SyncStatus, now time.Time) string {
-	if !st.Enabled || st.Schedule == "" || st.Running || len(st.LastRuns) == 0 {
+	if !st.Enabled || st.Schedule == "" || st.Running || st.NextRun == nil {
 		return ""
 	}
-	switch {
-	case st.NextRun == nil:
-		return fmt.Sprintf("no scheduled sync is due: the schedule %q has no next run", st.Schedule)
-	case now.Sub(*st.NextRun) > scheduleOverdue:
+	if now.Sub(*st.NextRun) > scheduleOverdue {
 		return fmt.Sprintf("scheduled syncs are not running: the next run of %q was due at %s", st.Schedule, st.NextRun.UTC().Format(time.RFC3339))
 	}
 	return ""

@@ -26,7 +26,7 @@ func TestAssess_Lifecycle(t *testing.T) {
 			health.SyncStatus{}, "clock skew"},
 		{"SkewWithinTolerance", &store.Snapshot{Revision: 1, Source: store.SourceCache, FetchedAt: now.Add(time.Second), Catalog: store.SeedCatalog()},
 			health.SyncStatus{}, ""},
-		{"NoNextRun", fresh, health.SyncStatus{Enabled: true, Schedule: "0 0 30 2 *", LastRuns: ran}, "no scheduled sync is due"},
+		{"NotStartedIsNotJudged", fresh, health.SyncStatus{Enabled: true, Schedule: "@every 30s", LastRuns: ran}, ""},
 		{"Overdue", fresh, health.SyncStatus{Enabled: true, Schedule: "@every 30s", NextRun: at(-10 * time.Minute), LastRuns: ran}, "not running"},
 		{"RunningIsNotStalled", fresh, health.SyncStatus{Enabled: true, Schedule: "@every 30s", NextRun: at(-10 * time.Minute), Running: true, LastRuns: ran}, ""},
 	}
