@@ -322,11 +322,18 @@ func (p *Poller) Close() error {
 	p.mu.Unlock()
 	stopped := p.cron.Stop()
 	p.cancel()
-	p.commitMu.Lock() // a commit in progress ends; none starts after this
-	p.commitMu.Unlock()
+	p.waitCommits()
 	<-stopped.Done()
 	p.wg.Wait()
 	return nil
+}
+
+// waitCommits returns once no commit is in progress; after cancel, none starts (runOnce
+// checks the context under commitMu).
+func (p *Poller) waitCommits() {
+	p.commitMu.Lock()
+	defer p.commitMu.Unlock()
+	_ = p.ctx.Err() // canceled by now: later runs see it under this lock and do not commit
 }
 
 // runOnce is one sync run: fetch, build, compare, guard, commit, publish. It never panics

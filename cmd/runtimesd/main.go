@@ -409,7 +409,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		initial = &store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()}
 		logger.Info("nothing stored yet: serving the built-in seed catalog until the first sync", "runtimes", initial.Catalog.Len())
 	}
-	if ahead := initial.FetchedAt.Sub(time.Now()); ahead > store.ClockSkewTolerance {
+	if ahead := time.Until(initial.FetchedAt); ahead > store.ClockSkewTolerance {
 		logger.Warn("clock skew: the stored data's fetched_at is ahead of this machine's clock; its age is unknown and it counts as stale until a sync confirms it",
 			"fetched_at", initial.FetchedAt.UTC().Format(time.RFC3339), "ahead", ahead.Truncate(time.Second).String())
 	}
