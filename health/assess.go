@@ -101,6 +101,9 @@ func Assess(in Inputs) (string, []string) {
 		reasons = append(reasons, "serving the built-in seed data: the control plane has not been reached")
 	case s.FetchedAt.IsZero():
 		reasons = append(reasons, "serving data never confirmed by the control plane")
+	case s.FromFuture(in.Now):
+		reasons = append(reasons, fmt.Sprintf("clock skew: the data's fetched_at (%s) is %s ahead of this machine's clock; its age is unknown, so it counts as stale until a sync confirms it",
+			s.FetchedAt.UTC().Format(time.RFC3339), s.FetchedAt.Sub(in.Now).Truncate(time.Second)))
 	case s.Age(in.Now) > in.MaxStale:
 		reasons = append(reasons, fmt.Sprintf("data is %s old, beyond max_stale %s", s.Age(in.Now).Truncate(time.Second), in.MaxStale))
 	}
@@ -116,6 +119,9 @@ func Assess(in Inputs) (string, []string) {
 	}
 	if !in.Sync.Enabled && in.Sync.DisabledReason != "" {
 		reasons = append(reasons, "sync disabled: "+in.Sync.DisabledReason)
+	}
+	if reason := scheduleStalled(in.Sync, in.Now); reason != "" {
+		reasons = append(reasons, reason)
 	}
 	if in.Sync.ConsecutiveFailures > 0 {
 		reasons = append(reasons, syncFailures(in.Sync))
@@ -138,6 +144,23 @@ func Assess(in Inputs) (string, []string) {
 		return StatusOK, []string{}
 	}
 	return StatusDegraded, reasons
+}
+
+// scheduleOverdue is how long past its due time a scheduled run may be before health says the
+// schedule has stalled (a run in flight or its jitter delay accounts for less).
+const scheduleOverdue = time.Minute
+
+// scheduleStalled says why no scheduled sync is coming, or "": the schedule's next run is
+// long overdue. (A schedule that never fires is refused by config validation; a poller not
+// started on a schedule reports no next run at all and is not judged here.)
+func scheduleStalled(st SyncStatus, now time.Time) string {
+	if !st.Enabled || st.Schedule == "" || st.Running || st.NextRun == nil {
+		return ""
+	}
+	if now.Sub(*st.NextRun) > scheduleOverdue {
+		return fmt.Sprintf("scheduled syncs are not running: the next run of %q was due at %s", st.Schedule, st.NextRun.UTC().Format(time.RFC3339))
+	}
+	return ""
 }
 
 // Groups sorts a catalog's runtimes into health classes, ids in catalog order.

@@ -242,10 +242,10 @@ func (s *Server) serveRead(c echo.Context, build func(*store.Snapshot, time.Time
 	return s.finishRead(c, st, rep)
 }
 
-// effectiveAge is the snapshot's age; data never fetched from the control plane counts as
-// infinitely old.
+// effectiveAge is the snapshot's age; data never fetched from the control plane, or fetched
+// "in the future" (clock skew: age unknown), counts as infinitely old.
 func effectiveAge(snap *store.Snapshot, now time.Time) time.Duration {
-	if snap.FetchedAt.IsZero() {
+	if snap.FetchedAt.IsZero() || snap.FromFuture(now) {
 		return 1<<63 - 1
 	}
 	return snap.Age(now)

@@ -363,6 +363,8 @@ func (s *Server) staleness(snap *store.Snapshot, now time.Time) (bool, string) {
 		return true, "built-in seed data: the control plane has not been reached yet"
 	case snap.FetchedAt.IsZero():
 		return true, "data never confirmed by the control plane"
+	case snap.FromFuture(now):
+		return true, "clock skew: fetched_at is ahead of this machine's clock, so the data's age is unknown until a sync confirms it"
 	case snap.Age(now) > s.dyn().MaxStale:
 		return true, "data older than max_stale (" + s.dyn().MaxStale.String() + ")"
 	}

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"encoding/base64"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -105,8 +106,12 @@ func (s *Server) report(snap *store.Snapshot, now time.Time) healthReport {
 		r.ControlPlane.Breakers = s.opts.Breakers.Status()
 		r.ControlPlane.Transitions = s.opts.Breakers.Transitions()
 	}
+	notices := s.opts.Notices
+	if s.opts.Conditions != nil {
+		notices = append(slices.Clip(notices), s.opts.Conditions()...)
+	}
 	r.Status, r.Reasons = health.Assess(health.Inputs{Snapshot: snap, Now: now, MaxStale: s.dyn().MaxStale,
-		Sync: r.Sync, Breakers: r.ControlPlane.Breakers, Notices: s.opts.Notices})
+		Sync: r.Sync, Breakers: r.ControlPlane.Breakers, Notices: notices})
 	r.DefaultRuntime = s.dyn().Fallback.Default
 	r.Fallbacks = []health.ActiveFallback{}
 	r.Runtimes.Healthy, r.Runtimes.Unhealthy, r.Runtimes.Unknown = []string{}, []string{}, []string{}

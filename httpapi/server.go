@@ -96,6 +96,9 @@ type Options struct {
 	// Notices are start-up conditions /v1/health reports (and that make it degraded), such as
 	// a corrupt data file moved aside.
 	Notices []string
+	// Conditions, when set, returns conditions that arise while running (a data file that can
+	// no longer be written); /v1/health reports them like Notices.
+	Conditions func() []string
 	// Token, when set, is the local bearer token required on mutating routes (POST /v1/sync)
 	// and, with TokenReads, on every route but /healthz and /readyz.
 	Token      string
@@ -437,7 +440,10 @@ func (s *Server) Listen(addr string) error {
 	)
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		if fi, serr := os.Lstat(path); serr == nil && fi.Mode()&os.ModeSocket != 0 {
-			_ = os.Remove(path) // a stale socket from a previous run
+			if socketAnswers(path) {
+				return fmt.Errorf("listen on %s: another process answers on this socket (a second runtimesd?); refusing to take it over", addr)
+			}
+			_ = os.Remove(path) // a stale socket from a previous run: nobody answers on it
 		}
 		ln, err = net.Listen("unix", path)
 		if err == nil {
@@ -456,6 +462,18 @@ func (s *Server) Listen(addr string) error {
 	}
 	s.ln = ln
 	return nil
+}
+
+// socketAnswers reports whether a process accepts connections on the unix socket at path.
+// A refused connection (nobody listening) means the socket file is stale.
+func socketAnswers(path string) bool {
+	conn, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		var ne net.Error
+		return errors.As(err, &ne) && ne.Timeout() // a listener too busy to accept is still alive
+	}
+	_ = conn.Close()
+	return true
 }
 
 // Addr is the bound address (after Listen), e.g. "127.0.0.1:7878" or "unix:/run/x.sock".

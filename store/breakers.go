@@ -127,16 +127,21 @@ func (db *DB) put(bucket, key, value []byte) error {
 	if db.closed {
 		return errors.New("store is closed")
 	}
+	if db.checkFileLocked(); db.memOnly != "" {
+		return nil // not persisting (read-only or replaced file): health says so
+	}
 	if db.opts.ReadOnly {
 		return errors.New("store is open read-only")
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucket)
 		if err != nil {
 			return err
 		}
 		return b.Put(key, value)
 	})
+	db.ident, _ = identOf(db.path)
+	return err
 }
 
 // PutMeta stores a small named value (breaker trip records and the like) outside the snapshot.

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -26,6 +27,9 @@ var (
 	ErrLocked = errors.New("data file is locked by another process")
 	// ErrNewerSchema means the file was written by a newer runtimesd; it is left untouched.
 	ErrNewerSchema = errors.New("data file was written by a newer runtimesd")
+	// ErrUnknownSchema means the file claims a schema version below any runtimesd wrote (0,
+	// negative); its layout cannot be known, so it is refused and left untouched.
+	ErrUnknownSchema = errors.New("data file has a schema version no runtimesd release wrote")
 	// ErrCorrupt is wrapped when a file cannot be read as a runtimesd store.
 	ErrCorrupt = errors.New("data file is corrupt")
 )
@@ -58,6 +62,13 @@ type Options struct {
 	OnCommit func(time.Duration)
 	// HighWaterWindow is how far back HighWater looks (default 24h).
 	HighWaterWindow time.Duration
+	// MemoryFallback keeps a daemon running when its data file cannot be written: a
+	// read-only file is opened read-only, an unwritable directory gets a scratch file, and
+	// commits then live in memory only (NotPersisting says why). Without it those are errors.
+	MemoryFallback bool
+	// FileCheckInterval is how often the data file is checked for having been replaced or
+	// changed by another process (default 5s); every commit checks it too.
+	FileCheckInterval time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -75,6 +86,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.HighWaterWindow <= 0 {
 		o.HighWaterWindow = 24 * time.Hour
+	}
+	if o.FileCheckInterval <= 0 {
+		o.FileCheckInterval = 5 * time.Second
 	}
 }
 
@@ -100,6 +114,16 @@ type DB struct {
 	hwMu     sync.Mutex
 	hw       highWater
 	hwServed int
+	// ident is the data file as this process last wrote or opened it; a file at path that no
+	// longer matches was replaced or changed by another process.
+	ident fileIdent
+	// memOnly, when set, says why commits are kept in memory and not written.
+	memOnly string
+	// scratch is a temporary directory holding the bbolt file when the data directory
+	// cannot be written (MemoryFallback); removed at Close.
+	scratch   string
+	stopCheck chan struct{}
+	checkDone chan struct{}
 }
 
 // Open opens (or creates) the data file at path, checks it, and loads the stored snapshot.
@@ -108,12 +132,70 @@ type DB struct {
 // process fails with ErrLocked after Options.LockTimeout.
 func Open(path string, opts Options) (*DB, error) {
 	opts.setDefaults()
+	db, err := openAny(path, opts)
+	if err == nil {
+		db.startChecking()
+	}
+	return db, err
+}
+
+// openAny opens the file, falling back to memory-only operation (MemoryFallback) when the
+// file or its directory cannot be written.
+func openAny(path string, opts Options) (*DB, error) {
 	if !opts.ReadOnly {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			if opts.MemoryFallback && unwritable(err) {
+				return openScratch(path, opts, fmt.Sprintf("the data directory %s cannot be created (%v)", filepath.Dir(path), err))
+			}
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 	}
-	db, err := openChecked(path, opts)
+	db, err := openPersistent(path, opts)
+	if err != nil && opts.MemoryFallback && !opts.ReadOnly && unwritable(err) {
+		if _, serr := os.Stat(path); serr == nil {
+			ro := opts
+			ro.ReadOnly = true
+			rdb, rerr := openWaiting(path, ro)
+			if rerr == nil {
+				rdb.memOnly = fmt.Sprintf("the data file %s cannot be written (%v)", path, errors.Unwrap(err))
+				rdb.opts.Logger.Error("data file is not writable: serving the stored snapshot; syncs are kept in memory and NOT persisted",
+					"file", path, "error", err.Error())
+				return rdb, nil
+			}
+			return nil, rerr
+		}
+		return openScratch(path, opts, fmt.Sprintf("the data file %s cannot be created (%v)", path, errors.Unwrap(err)))
+	}
+	return db, err
+}
+
+// unwritable reports whether err means the file system refuses writes (permissions, a
+// read-only mount, an immutable file).
+func unwritable(err error) bool {
+	return errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EPERM)
+}
+
+// openScratch opens a bbolt file in a temporary directory so the daemon runs without its
+// data directory; nothing is persisted.
+func openScratch(path string, opts Options, why string) (*DB, error) {
+	dir, err := os.MkdirTemp("", "runtimesd-scratch-")
+	if err != nil {
+		return nil, fmt.Errorf("%s, and no scratch file: %w", why, err)
+	}
+	db, err := openChecked(filepath.Join(dir, filepath.Base(path)), opts)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	db.path, db.scratch, db.memOnly = path, dir, why
+	opts.Logger.Error("data directory is not writable: serving seed data; syncs are kept in memory and NOT persisted",
+		"file", path, "reason", why)
+	return db, nil
+}
+
+// openPersistent opens the data file for writing, moving a corrupt one aside.
+func openPersistent(path string, opts Options) (*DB, error) {
+	db, err := openWaiting(path, opts)
 	if err == nil {
 		warnLoosePermissions(path, opts.Logger)
 	}
@@ -132,6 +214,113 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	db.movedAside = aside
 	return db, nil
+}
+
+// fileIdent identifies the data file's contents as this process left them.
+type fileIdent struct {
+	dev, ino uint64
+	size     int64
+	mtime    time.Time
+}
+
+func identOf(path string) (fileIdent, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileIdent{}, err
+	}
+	id := fileIdent{size: fi.Size(), mtime: fi.ModTime()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		id.dev, id.ino = uint64(st.Dev), st.Ino
+	}
+	return id, nil
+}
+
+// startChecking records the file's identity and checks it on a timer until Close.
+func (db *DB) startChecking() {
+	if db.memOnly != "" || db.opts.ReadOnly {
+		return
+	}
+	db.ident, _ = identOf(db.path)
+	db.stopCheck, db.checkDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(db.checkDone)
+		t := time.NewTicker(db.opts.FileCheckInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				db.mu.Lock()
+				if !db.closed {
+					db.checkFileLocked()
+				}
+				db.mu.Unlock()
+			case <-db.stopCheck:
+				return
+			}
+		}
+	}()
+}
+
+// checkFileLocked stops writes when the file at path is no longer the one this process
+// writes: replaced (mv: another inode), removed, or overwritten in place (cp: same inode,
+// another size or modification time). db.mu is held. Every write of this process must
+// refresh db.ident afterwards (Commit and put do), or it would count as a foreign change.
+func (db *DB) checkFileLocked() {
+	if db.memOnly != "" || db.opts.ReadOnly {
+		return
+	}
+	now, err := identOf(db.path)
+	var why string
+	switch {
+	case err != nil:
+		why = fmt.Sprintf("the data file %s is gone (%v)", db.path, err)
+	case now.dev != db.ident.dev || now.ino != db.ident.ino:
+		why = fmt.Sprintf("the data file %s was replaced by another file (moved over it)", db.path)
+	case now.size == db.ident.size && now.mtime.Equal(db.ident.mtime):
+		return
+	default:
+		why = fmt.Sprintf("the data file %s was changed by another process (overwritten in place)", db.path)
+	}
+	db.memOnly = why
+	db.opts.Logger.Error("data file replaced under the daemon: no longer writing to it; serving and syncing in memory until a restart",
+		"file", db.path, "reason", why)
+}
+
+// NotPersisting says why commits are kept in memory and not written to the data file (a
+// read-only or replaced file), or "" when they are written.
+func (db *DB) NotPersisting() string {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.memOnly == "" {
+		return ""
+	}
+	return db.memOnly + ": nothing is persisted; syncs are served from memory and lost at restart"
+}
+
+// lockProbe is how long Open tries the file lock before it says it is waiting for it.
+const lockProbe = 250 * time.Millisecond
+
+// openWaiting is openChecked, but when the lock is not free at once and LockTimeout is longer
+// than lockProbe, it logs that another process holds the file and how long it will wait, so
+// a long store.lock_timeout does not look like a hang.
+func openWaiting(path string, opts Options) (*DB, error) {
+	if opts.LockTimeout <= lockProbe {
+		return openChecked(path, opts)
+	}
+	probe := opts
+	probe.LockTimeout = lockProbe
+	db, err := openChecked(path, probe)
+	if !errors.Is(err, ErrLocked) {
+		return db, err
+	}
+	opts.Logger.Warn("data file is locked by another process (another runtimesd?); waiting for it",
+		"file", path, "wait", (opts.LockTimeout - lockProbe).String(), "lock_timeout", opts.LockTimeout.String())
+	opts.LockTimeout -= lockProbe
+	db, err = openChecked(path, opts)
+	if err == nil {
+		opts.Logger.Info("data file lock acquired", "file", path)
+	}
+	return db, err
 }
 
 // warnLoosePermissions warns when the data file or its directory can be read or written by
@@ -210,6 +399,10 @@ func (db *DB) check() error {
 		}
 		if n > SchemaVersion {
 			return fmt.Errorf("%w: %s has schema %d, this build reads %d", ErrNewerSchema, db.path, n, SchemaVersion)
+		}
+		if n < 1 { // versions start at 1: nothing to migrate from
+			return fmt.Errorf("%w: %s has schema version %d, this build reads %d and migrates nothing older: it is left untouched; move it aside and the daemon starts a new file (syncing, or serving the seed)",
+				ErrUnknownSchema, db.path, n, SchemaVersion)
 		}
 		return nil
 	})
@@ -374,7 +567,8 @@ func (db *DB) CommitAt(next *Catalog, src Source, fetchedAt, now time.Time) (*Sn
 	if db.closed {
 		return nil, errors.New("commit: store is closed")
 	}
-	if db.opts.ReadOnly {
+	db.checkFileLocked()
+	if db.opts.ReadOnly && db.memOnly == "" {
 		return nil, errors.New("commit: store is open read-only")
 	}
 	change := DiffWithFields(db.stored, next)
@@ -405,6 +599,9 @@ func (db *DB) CommitAt(next *Catalog, src Source, fetchedAt, now time.Time) (*Sn
 	db.hwMu.Unlock()
 	hw.observe(now, db.opts.HighWaterWindow, db.stored.Len(), next.Len())
 
+	if db.memOnly != "" {
+		return db.publishLocked(next, src, fetchedAt, now, change, hw), nil
+	}
 	started := time.Now()
 	err = db.bolt.Update(func(tx *bolt.Tx) error {
 		meta, rb, cb := tx.Bucket(bucketMeta), tx.Bucket(bucketRuntimes), tx.Bucket(bucketChanges)
@@ -456,6 +653,13 @@ func (db *DB) CommitAt(next *Catalog, src Source, fetchedAt, now time.Time) (*Sn
 	if db.opts.OnCommit != nil {
 		db.opts.OnCommit(time.Since(started))
 	}
+	db.ident, _ = identOf(db.path)
+	return db.publishLocked(next, src, fetchedAt, now, change, hw), nil
+}
+
+// publishLocked records a committed (or, memory-only, kept) revision in memory and returns
+// its snapshot. db.mu is held.
+func (db *DB) publishLocked(next *Catalog, src Source, fetchedAt, now time.Time, change Change, hw highWater) *Snapshot {
 	db.stored, db.revision = next, change.Revision
 	db.hwMu.Lock()
 	db.hw, db.hwServed = hw, next.Len()
@@ -467,18 +671,27 @@ func (db *DB) CommitAt(next *Catalog, src Source, fetchedAt, now time.Time) (*Sn
 	return &Snapshot{
 		Revision: change.Revision, Source: src, FetchedAt: fetchedAt, UpdatedAt: now,
 		Catalog: next, Changes: slices.Clone(db.changes),
-	}, nil
+	}
 }
 
 // Close closes the file. It is idempotent and waits for a Commit in progress.
 func (db *DB) Close() error {
 	db.mu.Lock()
-	defer db.mu.Unlock()
 	if db.closed {
+		db.mu.Unlock()
 		return nil
 	}
 	db.closed = true
-	return db.bolt.Close()
+	err := db.bolt.Close()
+	if db.scratch != "" {
+		_ = os.RemoveAll(db.scratch)
+	}
+	db.mu.Unlock()
+	if db.stopCheck != nil {
+		close(db.stopCheck)
+		<-db.checkDone
+	}
+	return err
 }
 
 func parseTime(b []byte) (time.Time, error) {

@@ -31,8 +31,9 @@ const (
 	ModeFetch RequirementsMode = "fetch"
 )
 
-// ErrClosed is returned by SyncNow after Close.
-var ErrClosed = errors.New("poller is closed")
+// ErrClosed is returned by SyncNow after Close, and to callers still waiting on a run when
+// Close cancels it.
+var ErrClosed = errors.New("syncing has stopped: the daemon is shutting down")
 
 // Triggers of a run.
 const (
@@ -115,6 +116,9 @@ type Poller struct {
 	ctx    context.Context // canceled by Close; parent of every run
 	cancel context.CancelFunc
 	wg     stdsync.WaitGroup
+	// commitMu orders commits with Close: a run commits only while holding it and with ctx
+	// not canceled, and Close takes it after canceling, so nothing is committed after Close.
+	commitMu stdsync.Mutex
 
 	mu       stdsync.Mutex
 	inflight *call
@@ -278,6 +282,8 @@ func (p *Poller) SyncNow(ctx context.Context, trigger string) (health.Run, error
 		return c.run, nil
 	case <-ctx.Done():
 		return health.Run{}, ctx.Err()
+	case <-p.ctx.Done(): // Close: the run is canceled; its waiters hear why at once
+		return health.Run{}, ErrClosed
 	}
 }
 
@@ -322,9 +328,18 @@ func (p *Poller) Close() error {
 	p.mu.Unlock()
 	stopped := p.cron.Stop()
 	p.cancel()
+	p.waitCommits()
 	<-stopped.Done()
 	p.wg.Wait()
 	return nil
+}
+
+// waitCommits returns once no commit is in progress; after cancel, none starts (runOnce
+// checks the context under commitMu).
+func (p *Poller) waitCommits() {
+	p.commitMu.Lock()
+	defer p.commitMu.Unlock()
+	_ = p.ctx.Err() // canceled by now: later runs see it under this lock and do not commit
 }
 
 // runOnce is one sync run: fetch, build, compare, guard, commit, publish. It never panics
@@ -412,7 +427,14 @@ func (p *Poller) runOnce(id uint64, trigger string) (run health.Run) {
 		run.Outcome, run.Error = health.OutcomeHeld, reason
 		return run
 	}
+	p.commitMu.Lock()
+	if p.ctx.Err() != nil {
+		p.commitMu.Unlock()
+		run.Outcome, run.Error = health.OutcomeFailed, "canceled before commit: the daemon is shutting down"
+		return run
+	}
 	snap, err := p.opts.DB.Commit(next, store.SourceUpstream, now)
+	p.commitMu.Unlock()
 	if err != nil {
 		run.Outcome, run.Error = health.OutcomeFailed, err.Error()
 		return run

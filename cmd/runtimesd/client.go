@@ -31,6 +31,8 @@ type clientFlags struct {
 	addr    string
 	jsonOut bool
 	offline bool
+	// seed lets --offline answer from the built-in seed catalog when no data file exists.
+	seed bool
 }
 
 func newClientFlags(name string, stderr io.Writer, cf *clientFlags) *flag.FlagSet {
@@ -38,6 +40,7 @@ func newClientFlags(name string, stderr io.Writer, cf *clientFlags) *flag.FlagSe
 	fs.StringVar(&cf.addr, "addr", "", "daemon address: host:port or unix:/path (default: listen from the config, 127.0.0.1:7878)")
 	fs.BoolVar(&cf.jsonOut, "json", false, "print the daemon's JSON answer")
 	fs.BoolVar(&cf.offline, "offline", false, "answer from the data file (--data) without a daemon")
+	fs.BoolVar(&cf.seed, "builtin-seed", false, "with --offline: answer from the built-in seed catalog when no data file exists")
 	return fs
 }
 
@@ -56,7 +59,7 @@ func newAPIClient(cf clientFlags, getenv func(string) string, stderr io.Writer) 
 		return nil, err
 	}
 	if cf.offline {
-		return offlineClient(cfg, getenv, stderr)
+		return offlineClient(cfg, getenv, stderr, cf.seed)
 	}
 	addr := cf.addr
 	if addr == "" {
@@ -75,7 +78,7 @@ func newAPIClient(cf clientFlags, getenv func(string) string, stderr io.Writer) 
 }
 
 // offlineClient opens the data file read-only and serves the API in-process.
-func offlineClient(cfg Config, getenv func(string) string, stderr io.Writer) (*apiClient, error) {
+func offlineClient(cfg Config, getenv func(string) string, stderr io.Writer, seedOK bool) (*apiClient, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -86,6 +89,9 @@ func offlineClient(cfg Config, getenv func(string) string, stderr io.Writer) (*a
 	path := dir + string(os.PathSeparator) + dbFile
 	snap := &store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()}
 	closeDB := func() {}
+	if err := offlineDataDir(dir, path, seedOK); err != nil {
+		return nil, err
+	}
 	if _, err := os.Stat(path); err == nil {
 		cfg.Store.LockTimeout = Duration(300 * time.Millisecond)
 		db, err := openStore(cfg, getenv, newLogger(LogConfig{Level: "error", Format: "text"}, stderr), true)
@@ -124,6 +130,27 @@ func offlineClient(cfg Config, getenv func(string) string, stderr io.Writer) (*a
 		target: path,
 		close:  closeDB,
 	}, nil
+}
+
+// offlineDataDir refuses a --data that holds no data file (a file, a typo'd or empty
+// directory), so scripts do not take the built-in seed for their data, unless the seed was
+// asked for with --builtin-seed.
+func offlineDataDir(dir, path string, seedOK bool) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && !fi.IsDir():
+		return fmt.Errorf("--offline: data directory %s is a file, not a directory (give --data the directory holding %s)", dir, dbFile)
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("--offline: data directory: %w", err)
+	case seedOK:
+		return nil
+	case err != nil:
+		return fmt.Errorf("--offline: data directory %s does not exist (a typo?); give --builtin-seed to answer from the built-in seed catalog", dir)
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("--offline: %s does not exist: nothing stored there yet; give --builtin-seed to answer from the built-in seed catalog", path)
+	}
+	return nil
 }
 
 // handlerTransport answers requests with an in-process handler.

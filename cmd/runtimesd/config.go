@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,6 +51,8 @@ type Config struct {
 	apiKey string
 	// token is the local bearer token, from RUNTIMESD_TOKEN or http.token_file.
 	token string
+	// fromEnv names the environment variable that set a key (so errors blame it, not the file).
+	fromEnv map[string]string
 }
 
 // LogConfig configures logging.
@@ -183,7 +188,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration like 30s or 5m", n.Line, s)
+		return fmt.Errorf("line %d: %q is not a duration like 30s or 5m, or is beyond the largest (%s)", n.Line, s, time.Duration(1<<63-1).Truncate(time.Hour))
 	}
 	*d = Duration(v)
 	return nil
@@ -258,9 +263,62 @@ func ParseConfig(r io.Reader) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return cfg, fmt.Errorf("config: %w", err)
+		return cfg, keyedDecodeError(data, err)
 	}
 	return cfg, nil
+}
+
+var (
+	lineMsgRE    = regexp.MustCompile(`^\s*line (\d+): (.*)$`)
+	unknownKeyRE = regexp.MustCompile(`^field \S+ not found in type \S+$`)
+)
+
+// keyedDecodeError rewrites YAML decoding errors to name the dotted key at each line
+// ("http.bogus (line 2): unknown key") instead of yaml's Go type names.
+func keyedDecodeError(data []byte, err error) error {
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil {
+		return err // not YAML at all: yaml's own message says where
+	}
+	keys := map[int]string{}
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, prefix)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				key := prefix + n.Content[i].Value
+				keys[n.Content[i].Line] = key
+				if v := n.Content[i+1]; v.Line != n.Content[i].Line || v.Kind == yaml.MappingNode {
+					keys[v.Line] = key
+				}
+				walk(n.Content[i+1], key+".")
+			}
+		}
+	}
+	walk(&root, "")
+	var out []error
+	for _, line := range strings.Split(strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n"), "\n") {
+		m := lineMsgRE.FindStringSubmatch(line)
+		if m == nil {
+			out = append(out, errors.New(strings.TrimSpace(line)))
+			continue
+		}
+		n, _ := strconv.Atoi(m[1])
+		key, msg := keys[n], m[2]
+		if unknownKeyRE.MatchString(msg) {
+			msg = "unknown key (see config.example.yaml for the keys there are)"
+		}
+		if key == "" {
+			out = append(out, fmt.Errorf("line %d: %s", n, msg))
+			continue
+		}
+		out = append(out, fmt.Errorf("%s (line %d): %s", key, n, msg))
+	}
+	return errors.Join(out...)
 }
 
 // LoadConfigFile parses the file at path ("" means defaults only).
@@ -270,21 +328,36 @@ func LoadConfigFile(path string) (Config, error) {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
+		return Config{}, &fileError{path: path, err: err}
 	}
 	defer f.Close()
 	cfg, err := ParseConfig(f)
 	if err != nil {
-		return cfg, fmt.Errorf("%s: %w", path, err)
+		return cfg, &fileError{path: path, err: err}
 	}
 	return cfg, nil
 }
+
+// fileError is a config file that cannot be read or parsed; its message names the path once.
+type fileError struct {
+	path string
+	err  error
+}
+
+func (e *fileError) Error() string {
+	if errors.Is(e.err, fs.ErrNotExist) || errors.Is(e.err, fs.ErrPermission) {
+		return "config: " + e.err.Error() // the *PathError names the file
+	}
+	return "config " + e.path + ": " + e.err.Error()
+}
+func (e *fileError) Unwrap() error { return e.err }
 
 // ApplyEnv applies the environment: the base URL override and the API key (from
 // KUBIYA_API_KEY, else the api_key_file).
 func (c *Config) ApplyEnv(getenv func(string) string) error {
 	if v := strings.TrimSpace(getenv(EnvBaseURL)); v != "" {
 		c.ControlPlane.BaseURL = v
+		c.setFromEnv("control_plane.base_url", EnvBaseURL)
 	}
 	if v := strings.TrimSpace(getenv(EnvToken)); v != "" {
 		c.token = v
@@ -314,6 +387,13 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	return nil
 }
 
+func (c *Config) setFromEnv(key, env string) {
+	if c.fromEnv == nil {
+		c.fromEnv = map[string]string{}
+	}
+	c.fromEnv[key] = env
+}
+
 // keyFileError is a problem reading the API key file.
 type keyFileError struct{ err error }
 
@@ -324,6 +404,9 @@ func (e *keyFileError) Unwrap() error { return e.err }
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
+		if env, ok := c.fromEnv[field]; ok { // the value came from the environment, not the file
+			field = fmt.Sprintf("%s (set by the environment variable %s)", field, env)
+		}
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
 	if path, ok := strings.CutPrefix(c.Listen, "unix:"); ok {
@@ -385,8 +468,10 @@ func (c *Config) Validate() error {
 	if err := c.Fallback.Rules().Validate(); err != nil {
 		bad("fallback", "%v", err)
 	}
-	if _, err := cron.ParseStandard(c.Sync.Schedule); err != nil {
+	if interval, err := scheduleInterval(c.Sync.Schedule, time.Now()); err != nil {
 		bad("sync.schedule", "%q: %v", c.Sync.Schedule, err)
+	} else if c.Sync.Jitter >= Duration(interval) {
+		bad("sync.jitter", "%s is not shorter than the schedule's interval (%s): no scheduled sync would ever run", c.Sync.Jitter.D(), interval)
 	}
 	if c.Sync.Jitter < 0 {
 		bad("sync.jitter", "must not be negative")
@@ -437,8 +522,13 @@ func (c *Config) Validate() error {
 	if _, err := store.NewValidator(c.Validation.ModelPatterns); err != nil {
 		bad("validation.model_patterns", "%v", err)
 	}
-	if c.HTTP.DefaultWait <= 0 || c.HTTP.MaxWait < c.HTTP.DefaultWait {
-		bad("http.default_wait", "must be positive and at most http.max_wait")
+	switch {
+	case c.HTTP.MaxWait <= 0:
+		bad("http.max_wait", "must be positive")
+	case c.HTTP.DefaultWait <= 0:
+		bad("http.default_wait", "must be positive")
+	case c.HTTP.MaxWait < c.HTTP.DefaultWait:
+		bad("http.default_wait", "%s is longer than http.max_wait (%s)", c.HTTP.DefaultWait.D(), c.HTTP.MaxWait.D())
 	}
 	if c.HTTP.RefreshWait <= 0 {
 		bad("http.refresh_wait", "must be positive")
@@ -473,6 +563,41 @@ func (c *Config) Validate() error {
 		bad("control_plane.max_retry_after", "must be positive")
 	}
 	return errors.Join(errs...)
+}
+
+// scheduleInterval checks that a sync schedule fires, and returns the shortest gap between
+// its next runs. It refuses what cron would accept but never (or not as written) run: an
+// expression with no next time ("0 0 30 2 *"), and @every with a zero, negative or
+// sub-second interval (cron silently runs those every second).
+func scheduleInterval(spec string, now time.Time) (time.Duration, error) {
+	if rest, ok := strings.CutPrefix(strings.TrimSpace(spec), "@every "); ok {
+		d, err := time.ParseDuration(strings.TrimSpace(rest))
+		if err != nil {
+			return 0, fmt.Errorf("@every needs a duration like 30s: %v", err)
+		}
+		if d < time.Second || d%time.Second != 0 {
+			return 0, fmt.Errorf("@every %s: the interval must be a whole number of seconds, at least 1s", d)
+		}
+		return d, nil
+	}
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		return 0, err
+	}
+	first := sched.Next(now)
+	if first.IsZero() {
+		return 0, errors.New("never fires: no date matches it")
+	}
+	interval := time.Duration(1<<63 - 1)
+	for prev, i := first, 0; i < 4; i++ {
+		next := sched.Next(prev)
+		if next.IsZero() {
+			break
+		}
+		interval = min(interval, next.Sub(prev))
+		prev = next
+	}
+	return interval, nil
 }
 
 // ResolvedDataDir is DataDir, or the default state directory when it is empty.

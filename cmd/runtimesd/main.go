@@ -218,20 +218,23 @@ func openStore(cfg Config, getenv func(string) string, logger *slog.Logger, read
 	return openStoreWith(cfg, getenv, logger, readOnly, nil)
 }
 
-func openStoreWith(cfg Config, getenv func(string) string, logger *slog.Logger, readOnly bool, onCommit func(time.Duration)) (*store.DB, error) {
+func openStoreWith(cfg Config, getenv func(string) string, logger *slog.Logger, readOnly bool, onCommit func(time.Duration), more ...func(*store.Options)) (*store.DB, error) {
 	dir, err := cfg.ResolvedDataDir(getenv)
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(filepath.Join(dir, dbFile), store.Options{
-		LockTimeout:   cfg.Store.LockTimeout.D(),
-		ChangeLogSize: cfg.Store.ChangeLogSize,
-		Logger:        logger,
-		ReadOnly:      readOnly,
-		OnCommit:      onCommit,
-
+	opts := store.Options{
+		LockTimeout:     cfg.Store.LockTimeout.D(),
+		ChangeLogSize:   cfg.Store.ChangeLogSize,
+		Logger:          logger,
+		ReadOnly:        readOnly,
+		OnCommit:        onCommit,
 		HighWaterWindow: cfg.Sync.GuardWindow.D(),
-	})
+	}
+	for _, f := range more {
+		f(&opts)
+	}
+	db, err := store.Open(filepath.Join(dir, dbFile), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -314,6 +317,10 @@ func pollerOptions(cfg Config, up rsync.Upstream, disabled string, db *store.DB,
 }
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
+	// Signals are trapped first thing: SIGINT or SIGTERM during start-up is a clean, quick exit
+	// (checked after every step that can take time), never a death by the signal.
+	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	var c common
 	var listen, seed string
 	var dev bool
@@ -388,7 +395,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	}
 
 	m := newMetrics()
-	db, err := openStoreWith(cfg, getenv, logger, false, m.onCommit)
+	db, err := openStoreInterruptible(sigCtx, cfg, getenv, logger, m.onCommit)
+	if errors.Is(err, errInterrupted) {
+		logger.Info("signal received during start-up: exiting")
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -412,6 +423,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	default:
 		initial = &store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()}
 		logger.Info("nothing stored yet: serving the built-in seed catalog until the first sync", "runtimes", initial.Catalog.Len())
+	}
+	if ahead := time.Until(initial.FetchedAt); ahead > store.ClockSkewTolerance {
+		logger.Warn("clock skew: the stored data's fetched_at is ahead of this machine's clock; its age is unknown and it counts as stale until a sync confirms it",
+			"fetched_at", initial.FetchedAt.UTC().Format(time.RFC3339), "ahead", ahead.Truncate(time.Second).String())
 	}
 	live := store.NewLive(initial)
 
@@ -470,6 +485,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		Registerer:        m.reg,
 		Gatherer:          m.reg,
 		Notices:           startupNotices(db),
+		Conditions:        storeConditions(db),
 		Token:             cfg.token,
 		TokenReads:        cfg.HTTP.TokenReads,
 		CORSOrigins:       cfg.HTTP.CORSOrigins,
@@ -496,6 +512,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	}
 	m.reg.MustRegister(newStateCollector(live, db, poller, breakers, classifier))
 	api.Prime()
+	if sigCtx.Err() != nil {
+		logger.Info("signal received during start-up: exiting")
+		return nil
+	}
 	// Loading and encoding left garbage behind (the file's records, decode buffers): hand it
 	// back to the OS now rather than at the next GC cycles, so RSS reflects what is kept.
 	go debug.FreeOSMemory()
@@ -517,8 +537,6 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	logger.Info("listening", "addr", api.Addr(), "version", version, "control_plane", cfg.ControlPlane.BaseURL,
 		"sync", up != nil, "schedule", cfg.Sync.Schedule)
 
-	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	rl := &reloader{path: c.config, overrides: overrides, getenv: getenv, cur: cfg, level: level,
 		poller: poller, api: api, logger: logger}
 	if err := poller.Start(); err != nil {
@@ -534,15 +552,17 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		}
 	}
 	stop() // a second signal now gets the default action: exit at once
-	logger.Info("shutting down")
 
-	// Reverse order of start: HTTP, poller, bbolt.
+	// The sync in flight is canceled first: it commits nothing from here on, and the clients
+	// waiting on it (POST /v1/sync, max-age=0 reads) are answered at once that the daemon is
+	// shutting down, so the HTTP shutdown does not wait for a hung control plane.
 	var errs []error
-	if err := api.Shutdown(); err != nil {
-		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
-	}
 	if err := poller.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("poller: %w", err))
+	}
+	logger.Info("shutting down")
+	if err := api.Shutdown(); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 	}
 	if err := db.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
@@ -551,6 +571,46 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		logger.Info("stopped")
 	}
 	return errors.Join(errs...)
+}
+
+// storeConditions reports, for /v1/health, why the data file is not being written (read-only,
+// replaced under the daemon), as it happens.
+func storeConditions(db *store.DB) func() []string {
+	return func() []string {
+		if why := db.NotPersisting(); why != "" {
+			return []string{why}
+		}
+		return nil
+	}
+}
+
+// errInterrupted is a start-up step abandoned because a signal asked the daemon to stop.
+var errInterrupted = errors.New("interrupted by a signal during start-up")
+
+// openStoreInterruptible opens the data file like openStoreWith, but gives up when ctx ends
+// (a signal during a long store.lock_timeout wait); a file opened after that is closed.
+func openStoreInterruptible(ctx context.Context, cfg Config, getenv func(string) string, logger *slog.Logger, onCommit func(time.Duration)) (*store.DB, error) {
+	type result struct {
+		db  *store.DB
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// The daemon keeps serving (and syncing in memory) when its file cannot be written.
+		db, err := openStoreWith(cfg, getenv, logger, false, onCommit, func(o *store.Options) { o.MemoryFallback = true })
+		ch <- result{db, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.db, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.db != nil {
+				_ = r.db.Close()
+			}
+		}()
+		return nil, errInterrupted
+	}
 }
 
 // startupNotices are what the daemon found at start and /v1/health keeps reporting.
@@ -782,8 +842,12 @@ func cmdConfig(args []string, stdout, stderr io.Writer, getenv func(string) stri
 			err = withLines(data, cerr)
 		}
 	}
+	var fe *fileError
+	if err != nil && !errors.As(err, &fe) { // a fileError names the path already
+		err = fmt.Errorf("config %s: %w", args[1], err)
+	}
 	if err != nil {
-		return fmt.Errorf("config %s: %w", args[1], err)
+		return err
 	}
 	fmt.Fprint(stdout, cfg.Redacted())
 	return nil
