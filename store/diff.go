@@ -21,8 +21,12 @@ type Change struct {
 	// (RFC 6901 escaping): "/status", "/requirements/model_requirement/examples". Paths
 	// into the requirements object start with /requirements whether upstream sent it inline
 	// or from the requirements endpoint. An array that changed is named as a whole. Records
-	// written before this field existed have none (nil).
+	// written before this field existed have none (nil). Only the first MaxFieldsRuntimes
+	// changed runtimes are named; FieldsOmitted counts the others.
 	Fields map[string][]string `json:"fields,omitempty"`
+	// FieldsOmitted is how many changed runtimes have no entry in Fields because the
+	// revision changed more than MaxFieldsRuntimes of them.
+	FieldsOmitted int `json:"fields_omitted,omitempty"`
 }
 
 // Empty reports whether the change adds, removes and changes nothing.
@@ -36,6 +40,11 @@ const (
 	// MaxChangedPaths is the most paths kept per runtime. When more fields changed, only
 	// the top-level fields are named (at most this many, then "/…" for the rest).
 	MaxChangedPaths = 32
+	// MaxFieldsRuntimes is the most changed runtimes whose fields one change record names:
+	// naming fields decodes both versions of a runtime, so a revision that changes a whole
+	// large catalog would otherwise triple the commit's cost, and every such record in the
+	// change log would hold thousands of path lists.
+	MaxFieldsRuntimes = 100
 )
 
 // Diff compares two catalogs by content (see Runtime.SameContent): added and changed ids in
@@ -58,6 +67,10 @@ func diff(prev, next *Catalog, fields bool) Change {
 		case !old.SameContent(rt):
 			c.Changed = append(c.Changed, rt.ID)
 			if !fields {
+				continue
+			}
+			if len(c.Fields) == MaxFieldsRuntimes {
+				c.FieldsOmitted++
 				continue
 			}
 			if c.Fields == nil {
