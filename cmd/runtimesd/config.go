@@ -503,6 +503,8 @@ func (c *Config) Validate() error {
 	for _, o := range c.HTTP.CORSOrigins {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
 			bad("http.cors_origins", "%q: want an origin like https://example.org", o)
+		} else if o != "*" && !isOrigin(o) {
+			bad("http.cors_origins", "%q: an origin is scheme://host[:port] in lower case with no path, query or user (a browser sends %q), so this entry would never match", o, originOf(o))
 		}
 	}
 	if c.HTTP.MaxBodyBytes < 1024 {
@@ -630,4 +632,20 @@ func (c Config) Redacted() string {
 	}
 	return string(out) + "# api key (" + EnvAPIKey + " or control_plane.api_key_file): " + state(c.apiKey) + "\n" +
 		"# local token (" + EnvToken + " or http.token_file): " + state(c.token) + "\n"
+}
+
+// isOrigin reports whether o is exactly what a browser sends in an Origin header: scheme and
+// host (and port), lower case, nothing else. Origins are compared byte for byte, so
+// "https://ops.example/" or "https://Ops.example" in http.cors_origins would never match.
+func isOrigin(o string) bool {
+	return o == originOf(o)
+}
+
+// originOf is the origin a browser would send for the URL o (o itself when it cannot be parsed).
+func originOf(o string) string {
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return o
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host)
 }

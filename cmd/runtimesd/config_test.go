@@ -160,3 +160,37 @@ func TestResolvedDataDir(t *testing.T) {
 		t.Errorf("explicit: %s", d)
 	}
 }
+
+// An origin in http.cors_origins is compared byte for byte with the browser's Origin header,
+// which never has a path, a trailing slash or capitals: such an entry used to be accepted and
+// then silently never matched (the browser's cross-site POST kept getting 403).
+func TestConfigValidate_CORSOriginsMustBeOrigins(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		origin, want string
+	}{
+		{"https://ops.example/", `a browser sends "https://ops.example"`},
+		{"https://ops.example/dashboard", `a browser sends "https://ops.example"`},
+		{"https://Ops.Example:8443", `a browser sends "https://ops.example:8443"`},
+		{"https://user@ops.example", `a browser sends "https://ops.example"`},
+		{"https://ops.example?x=1", `a browser sends "https://ops.example"`},
+	} {
+		cfg, err := ParseConfig(strings.NewReader("http:\n  cors_origins: [\"" + tc.origin + "\"]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), "http.cors_origins") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error naming http.cors_origins and saying %s", tc.origin, err, tc.want)
+		}
+	}
+	for _, ok := range []string{"https://ops.example", "http://localhost:3000", "*", "http://[::1]:8080"} {
+		cfg, err := ParseConfig(strings.NewReader("http:\n  cors_origins: [\"" + ok + "\"]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("%s refused: %v", ok, err)
+		}
+	}
+}
