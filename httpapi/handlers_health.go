@@ -30,6 +30,9 @@ type healthReport struct {
 		MaxStaleSeconds int64     `json:"max_stale_seconds"`
 		UpdatedAt       time.Time `json:"updated_at"`
 		Runtimes        int       `json:"runtimes"`
+		// ClockSkew: fetched_at is ahead of this machine's clock, so age_seconds (0) means
+		// "unknown", not "fresh" (the dashboard and `runtimesd health` say so).
+		ClockSkew bool `json:"clock_skew,omitempty"`
 	} `json:"snapshot"`
 	ControlPlane struct {
 		URL         string                          `json:"url,omitempty"`
@@ -126,7 +129,8 @@ func (s *Server) report(snap *store.Snapshot, now time.Time) healthReport {
 		MaxStaleSeconds int64     `json:"max_stale_seconds"`
 		UpdatedAt       time.Time `json:"updated_at"`
 		Runtimes        int       `json:"runtimes"`
-	}{s.provenanceOf(snap, now), int64(s.dyn().MaxStale / time.Second), snap.UpdatedAt.UTC(), snap.Catalog.Len()}
+		ClockSkew       bool      `json:"clock_skew,omitempty"`
+	}{s.provenanceOf(snap, now), int64(s.dyn().MaxStale / time.Second), snap.UpdatedAt.UTC(), snap.Catalog.Len(), snap.FromFuture(now)}
 	g := health.Groups(snap.Catalog, s.dyn().Classifier)
 	r.Runtimes.Healthy, r.Runtimes.Unhealthy, r.Runtimes.Unknown = g[health.Healthy], g[health.Unhealthy], g[health.Unknown]
 	for _, rt := range snap.Catalog.Runtimes() {

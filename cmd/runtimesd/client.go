@@ -169,7 +169,7 @@ func (offlineSyncer) SyncNow(context.Context, string) (health.Run, error) {
 	return health.Run{Outcome: health.OutcomeSkipped, Error: "offline"}, nil
 }
 func (offlineSyncer) Status() health.SyncStatus {
-	return health.SyncStatus{DisabledReason: "offline lookup from the data file", LastRuns: []health.Run{}}
+	return health.SyncStatus{DisabledReason: "offline lookup from the data file", LastRuns: []health.Run{}, Timeline: []health.RunPoint{}}
 }
 
 // apiError is an error answer of the API.
@@ -630,6 +630,7 @@ func cmdHealth(args []string, stdout, stderr io.Writer, getenv func(string) stri
 				Source     string `json:"source"`
 				AgeSeconds int64  `json:"age_seconds"`
 				Runtimes   int    `json:"runtimes"`
+				ClockSkew  bool   `json:"clock_skew"`
 			} `json:"snapshot"`
 			ControlPlane struct {
 				Breakers map[string]health.BreakerStatus `json:"breakers"`
@@ -647,7 +648,11 @@ func cmdHealth(args []string, stdout, stderr io.Writer, getenv func(string) stri
 			fmt.Fprintf(stdout, "  - %s\n", r)
 		}
 		if s := h.Snapshot; s != nil {
-			fmt.Fprintf(stdout, "data: %d runtimes, revision %d, source %s, %ds old\n", s.Runtimes, s.Revision, s.Source, s.AgeSeconds)
+			age := fmt.Sprintf("%ds old", s.AgeSeconds)
+			if s.ClockSkew {
+				age = "age unknown (clock skew: fetched_at is ahead of this machine's clock)"
+			}
+			fmt.Fprintf(stdout, "data: %d runtimes, revision %d, source %s, %s\n", s.Runtimes, s.Revision, s.Source, age)
 		}
 		for _, k := range []string{"list", "requirements", "validate"} {
 			if br, ok := h.ControlPlane.Breakers[k]; ok {
