@@ -363,7 +363,7 @@ func (s *Server) handleValidate(c echo.Context) error {
 			warnings = append(warnings, fmt.Sprintf("runtime %q is unhealthy (status %s)", rt.ID, rt.Status))
 		}
 		if rt.Degraded != "" {
-			warnings = append(warnings, fmt.Sprintf("the requirements of %q could not be refreshed at the last sync; checked against the previous ones", rt.ID))
+			warnings = append(warnings, fmt.Sprintf("runtime %q is degraded (%s); checked against what was last stored for it", rt.ID, rt.Degraded))
 		}
 		for _, f := range req.Features {
 			if !store.Supports(rt, f) {
