@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -183,8 +184,12 @@ func (s *Server) crossSiteWrite(r *http.Request) *Error {
 	if sameOrigin {
 		return nil
 	}
+	from := fmt.Sprintf("the web origin %q", origin)
+	if origin == "" { // Sec-Fetch-Site alone: say what the browser said
+		from = fmt.Sprintf("another site (Sec-Fetch-Site: %s, no Origin)", strings.Map(printableASCII, site))
+	}
 	return errorf(http.StatusForbidden, "cross_site_request",
-		"%s %s from the web origin %q is refused: browsers may send it without a CORS preflight, so a web page could trigger it; list the origin in http.cors_origins to allow it", r.Method, r.URL.Path, origin)
+		"%s %s from %s is refused: browsers may send it without a CORS preflight, so a web page could trigger it; list the origin in http.cors_origins to allow it", r.Method, r.URL.Path, from)
 }
 
 // connContext remembers each request's connection (for the probe-only slots).
@@ -193,4 +198,12 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 		return context.WithValue(ctx, connKey{}, cc)
 	}
 	return ctx
+}
+
+// printableASCII keeps a header value's printable ASCII for a message and drops the rest.
+func printableASCII(r rune) rune {
+	if r < 0x20 || r > 0x7e {
+		return -1
+	}
+	return r
 }

@@ -220,7 +220,7 @@ func TestTrust_HostAndCrossSite(t *testing.T) {
 		"Configured":            {req("GET", "/v1/health", "RuntimesD.internal:"+port), 200, ""},
 		"FormPost":              {req("POST", "/v1/sync", "localhost", "Origin: http://evil.example\r\nContent-Type: text/plain\r\n"), 403, "cross_site_request"},
 		"FormPostValidate":      {req("POST", "/api/v1/runtimes/validate", "localhost", "Origin: http://evil.example\r\nContent-Type: application/x-www-form-urlencoded\r\n"), 403, "cors_origins"},
-		"FetchMetadataOnly":     {req("POST", "/v1/sync", "localhost", "Sec-Fetch-Site: cross-site\r\n"), 403, "refused"},
+		"FetchMetadataOnly":     {req("POST", "/v1/sync", "localhost", "Sec-Fetch-Site: cross-site\r\n"), 403, "from another site (Sec-Fetch-Site: cross-site, no Origin) is refused"},
 		"SameSiteOtherPort":     {req("POST", "/v1/sync", "localhost", "Origin: http://localhost:3000\r\nSec-Fetch-Site: same-site\r\n"), 403, "refused"},
 		"NullOrigin":            {req("POST", "/v1/sync", "localhost", "Origin: null\r\n"), 403, "refused"},
 		"CurlOrSDK":             {req("POST", "/v1/sync", "127.0.0.1", "Content-Type: application/json\r\n"), 409, "sync_disabled"},
