@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -265,13 +267,87 @@ func ParseConfig(r io.Reader) (Config, error) {
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		return cfg, keyedDecodeError(data, err)
 	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err == nil {
+		if err := fractionalInts(&root, reflect.TypeOf(cfg), ""); err != nil {
+			return cfg, err
+		}
+	}
 	return cfg, nil
+}
+
+// fractionalInts finds numbers with a fraction written for integer keys: yaml decodes
+// "hold_repeats: 2.7" into 2 and "max_connections: 1.5" into 1 without a word.
+func fractionalInts(n *yaml.Node, t reflect.Type, prefix string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		return fractionalInts(n.Content[0], t, prefix)
+	}
+	if n.Kind != yaml.MappingNode || t.Kind() != reflect.Struct {
+		return nil
+	}
+	var errs []error
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		for j := range t.NumField() {
+			f := t.Field(j)
+			if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name != k.Value {
+				continue
+			}
+			switch f.Type.Kind() {
+			case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint64, reflect.Uint32:
+				if v.Kind == yaml.ScalarNode && v.Tag == "!!float" {
+					if x, err := strconv.ParseFloat(v.Value, 64); err != nil || x != math.Trunc(x) {
+						errs = append(errs, fmt.Errorf("%s%s (line %d): must be an integer, got %q", prefix, k.Value, v.Line, v.Value))
+					}
+				}
+			case reflect.Struct:
+				if err := fractionalInts(v, f.Type, prefix+k.Value+"."); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 var (
 	lineMsgRE    = regexp.MustCompile(`^\s*line (\d+): (.*)$`)
 	unknownKeyRE = regexp.MustCompile(`^field \S+ not found in type \S+$`)
+	typeMsgRE    = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
 )
+
+// typeMessage turns yaml's "cannot unmarshal !!str `x` into int" into "must be an integer,
+// got text "x"": the YAML tag and Go type mean nothing to an operator.
+func typeMessage(msg string) string {
+	m := typeMsgRE.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	want := map[string]string{"int": "an integer", "int64": "an integer", "uint64": "an integer", "float64": "a number",
+		"bool": "true or false", "string": "a string", "[]string": "a list of strings", "time.Duration": "a duration like 30s or 5m"}[m[3]]
+	if want == "" {
+		switch {
+		case strings.HasPrefix(m[3], "[]"):
+			want = "a list"
+		case strings.HasPrefix(m[3], "map["), strings.HasPrefix(m[3], "main."):
+			want = "a mapping of keys"
+		default:
+			return msg
+		}
+	}
+	got := map[string]string{"str": "text", "int": "the integer", "float": "the number", "bool": "the boolean",
+		"seq": "a list", "map": "a mapping", "null": "null"}[m[1]]
+	if got == "" {
+		got = "the value"
+	}
+	if m[1] == "seq" || m[1] == "map" || m[1] == "null" {
+		return fmt.Sprintf("must be %s, got %s", want, got)
+	}
+	return fmt.Sprintf("must be %s, got %s %q", want, got, m[2])
+}
 
 // keyedDecodeError rewrites YAML decoding errors to name the dotted key at each line
 // ("http.bogus (line 2): unknown key") instead of yaml's Go type names.
@@ -312,6 +388,7 @@ func keyedDecodeError(data []byte, err error) error {
 		if unknownKeyRE.MatchString(msg) {
 			msg = "unknown key (see config.example.yaml for the keys there are)"
 		}
+		msg = typeMessage(msg)
 		if key == "" {
 			out = append(out, fmt.Errorf("line %d: %s", n, msg))
 			continue

@@ -194,3 +194,26 @@ func TestConfigValidate_CORSOriginsMustBeOrigins(t *testing.T) {
 		}
 	}
 }
+
+// Type mistakes in the file are named in an operator's terms, and a number with a fraction for
+// an integer key is refused: yaml used to answer "cannot unmarshal !!str `x` into int", and to
+// turn "hold_repeats: 2.7" into 2 and "max_connections: 1.5" into 1 without a word.
+func TestParseConfig_TypeMistakes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ yaml, want string }{
+		{"http:\n  max_connections: x\n", `http.max_connections (line 2): must be an integer, got text "x"`},
+		{"http:\n  max_connections: 1.5\n", `http.max_connections (line 2): must be an integer, got "1.5"`},
+		{"sync:\n  hold_repeats: 2.7\n", `sync.hold_repeats (line 2): must be an integer, got "2.7"`},
+		{"http:\n  token_reads: 5\n", `http.token_reads (line 2): must be true or false, got the integer "5"`},
+		{"http:\n  allowed_hosts: x\n", `http.allowed_hosts (line 2): must be a list of strings, got text "x"`},
+		{"sync:\n  hold_repeats: [1]\n", `sync.hold_repeats (line 2): must be an integer, got a list`},
+	} {
+		_, err := ParseConfig(strings.NewReader(tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "!!") {
+			t.Errorf("%q: %v, want %s", tc.yaml, err, tc.want)
+		}
+	}
+	if cfg, err := ParseConfig(strings.NewReader("http:\n  max_connections: 1e3\n")); err != nil || cfg.HTTP.MaxConnections != 1000 {
+		t.Errorf("a whole number in float notation: %v %d", err, cfg.HTTP.MaxConnections)
+	}
+}
