@@ -503,7 +503,13 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.format", "%q: want text or json", c.Log.Format)
 	}
-	if u, err := url.Parse(c.ControlPlane.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if u, err := url.Parse(c.ControlPlane.BaseURL); err == nil && u.User != nil {
+		// Credentials in the URL would be printed by config check and shown in logs and
+		// /v1/health; the control plane takes its key as a header (KUBIYA_API_KEY).
+		bad("control_plane.base_url", "%q: no user or password in the URL (the key goes in KUBIYA_API_KEY)", u.Redacted())
+	} else if err == nil && (u.RawQuery != "" || u.Fragment != "" || u.ForceQuery) {
+		bad("control_plane.base_url", "%q: no query or fragment (paths such as /api/v1/runtimes are appended to it)", c.ControlPlane.BaseURL)
+	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("control_plane.base_url", "%q: want http(s)://host[:port]", c.ControlPlane.BaseURL)
 	}
 	if c.ControlPlane.Timeout <= 0 {

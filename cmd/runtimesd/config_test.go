@@ -217,3 +217,29 @@ func TestParseConfig_TypeMistakes(t *testing.T) {
 		t.Errorf("a whole number in float notation: %v %d", err, cfg.HTTP.MaxConnections)
 	}
 }
+
+// A base URL with credentials was accepted and then printed in clear by config check, the
+// start-up log and /v1/health's control_plane.url; one with a query had every path appended
+// to the query. Both are refused naming the key, the password not repeated.
+func TestConfigValidate_BaseURLNoCredentialsOrQuery(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ url, want string }{
+		{"https://ops:hunter2@cp.example", "no user or password"},
+		{"https://cp.example/api?tenant=1", "no query or fragment"},
+		{"https://cp.example#x", "no query or fragment"},
+	} {
+		cfg := DefaultConfig()
+		if err := cfg.ApplyEnv(func(k string) string { return map[string]string{EnvBaseURL: tc.url}[k] }); err != nil {
+			t.Fatal(err)
+		}
+		err := cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), "control_plane.base_url") || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: %v, want control_plane.base_url refused (%s) without the password", tc.url, err, tc.want)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.ControlPlane.BaseURL = "https://cp.example/prefix"
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("a base URL with a path prefix: %v", err)
+	}
+}
