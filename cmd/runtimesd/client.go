@@ -346,6 +346,10 @@ func oneID(fs *flag.FlagSet, what string) (string, error) {
 	if fs.NArg() != 1 {
 		return "", usageErr("%s: give exactly one runtime ID", what)
 	}
+	if fs.Arg(0) == "" {
+		// An empty id would ask for /v1/runtimes/, which redirects to the whole list.
+		return "", usageErr("%s: the runtime ID is empty", what)
+	}
 	return fs.Arg(0), nil
 }
 
@@ -380,7 +384,10 @@ func readOne(name string, path func(id string) string, render func(id string, m 
 
 func cmdGet(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	return readOne("get", func(id string) string { return "/v1/runtimes/" + id }, func(_ string, m map[string]any) error {
-		rt := m["runtime"].(map[string]any)
+		rt, ok := m["runtime"].(map[string]any)
+		if !ok {
+			return errors.New("get: the daemon's answer holds no runtime object")
+		}
 		raw, _ := rt["runtime"].(map[string]any)
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "id:\t%v\nname:\t%v\nstatus:\t%v\ntype:\t%v\ndescription:\t%v\nproviders:\t%s\nfamilies:\t%s\n",
