@@ -322,8 +322,9 @@ func cmdList(args []string, stdout, stderr io.Writer, getenv func(string) string
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tPROVIDERS\tFEATURES\tDEGRADED")
-		for _, it := range m["runtimes"].([]any) {
-			rt := it.(map[string]any)
+		rts, _ := m["runtimes"].([]any) // a daemon's answer always has it; anything else lists nothing
+		for _, it := range rts {
+			rt, _ := it.(map[string]any)
 			fmt.Fprintf(tw, "%v\t%v\t%v\t%s\t%d\t%v\n", rt["id"], dash(fmt.Sprint(rt["name"])), rt["status"],
 				dash(strings.Join(strs(rt["providers"]), ",")), len(strs(rt["features"])), rt["degraded"])
 		}
@@ -573,8 +574,9 @@ func cmdSelect(args []string, stdout, stderr io.Writer, getenv func(string) stri
 			}
 			tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "RANK\tID\tSCORE\tHEALTH\tREASON")
-			for _, it := range m["candidates"].([]any) {
-				r := it.(map[string]any)
+			cands, _ := m["candidates"].([]any)
+			for _, it := range cands {
+				r, _ := it.(map[string]any)
 				fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\n", r["rank"], r["id"], r["score"], r["health"], r["reason"])
 			}
 			tw.Flush()
