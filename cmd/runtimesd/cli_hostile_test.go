@@ -1,6 +1,9 @@
 package main
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -18,6 +21,24 @@ func TestCLI_EmptyIDIsUsageError(t *testing.T) {
 		code, stdout, stderr := runMain(t, env, cmd, "--offline", "--data", data, "")
 		if code != 2 || !strings.Contains(stderr, cmd+": the runtime ID is empty") {
 			t.Errorf("%s '': exit %d, stdout %q, stderr %q; want exit 2 saying the id is empty", cmd, code, stdout, stderr)
+		}
+	}
+}
+
+// An --addr that answers JSON but is not runtimesd (another service on the port) made list
+// and select panic on the missing arrays; they now print what there is and return.
+func TestCLI_ForeignAnswerDoesNotPanic(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"runtimes":[1,null],"candidates":["x"]}`)
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	for _, args := range [][]string{{"list", "--addr", addr}, {"select", "--addr", addr}} {
+		code, _, stderr := runMain(t, map[string]string{"HOME": t.TempDir()}, args...)
+		if code > 2 || strings.Contains(stderr, "panic") {
+			t.Errorf("%v: exit %d %s", args, code, stderr)
 		}
 	}
 }
