@@ -42,3 +42,16 @@ func TestCLI_ForeignAnswerDoesNotPanic(t *testing.T) {
 		}
 	}
 }
+
+// A file saved from a failed read ({"detail": ...} from the drop-in routes, {"error": ...} from
+// the native ones) is named as an error answer by import, not "format is \"\"".
+func TestImport_ErrorAnswerNamed(t *testing.T) {
+	t.Parallel()
+	files := t.TempDir()
+	for _, body := range []string{`{"detail":"this route needs the sidecar's local token"}`, `{"error":{"code":"unauthorized","message":"m"}}`} {
+		code, _, stderr := runMain(t, map[string]string{"HOME": t.TempDir()}, "import", "--data", t.TempDir(), writeFile(t, files, "saved.json", body))
+		if code != 1 || !strings.Contains(stderr, "it holds an error answer, not runtimes") {
+			t.Errorf("import of %s: exit %d %q", body, code, stderr)
+		}
+	}
+}
