@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// `runtimesd get ”` asked for /v1/runtimes/, was redirected to the whole list and panicked
+// `runtimesd get ""` asked for /v1/runtimes/, was redirected to the whole list and panicked
 // on the list's shape. An empty id is a usage error (exit 2) for every command taking one.
 func TestCLI_EmptyIDIsUsageError(t *testing.T) {
 	t.Parallel()
