@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -42,6 +43,21 @@ func (s *Server) connectionCap() int64 {
 		limit = min(limit, max(1, fds-fdReserve-int64(s.opts.ProbeSlots)))
 	}
 	return limit
+}
+
+// warnLoweredCap says so when the open-file limit lowered http.max_connections: under a small
+// `ulimit -n` (64 gives a cap of 1) the sidecar serves one connection at a time, and an
+// operator must learn why clients get 503 too_many_connections from the log, not by guessing.
+func (s *Server) warnLoweredCap() {
+	if c := s.connectionCap(); c < int64(s.opts.MaxConnections) {
+		level := slog.LevelInfo // thousands of connections are plenty for a sidecar
+		if c < 256 {
+			level = slog.LevelWarn
+		}
+		s.opts.Logger.Log(context.Background(), level, "http.max_connections lowered to fit the open-file limit: raise the limit (ulimit -n, LimitNOFILE=) to serve more",
+			"max_connections", s.opts.MaxConnections, "effective", c, "open_file_limit", fdLimit(),
+			"reserved", fdReserve+s.opts.ProbeSlots)
+	}
 }
 
 var refusedAnswer = func() []byte {
