@@ -169,7 +169,8 @@ func (s *Server) hostAllowed(host string) bool {
 	if strings.EqualFold(host, "localhost") || strings.EqualFold(host, s.listenHost) {
 		return true
 	}
-	return slices.ContainsFunc(s.opts.AllowedHosts, func(a string) bool { return strings.EqualFold(a, host) })
+	// A configured name may end in the root's dot ("runtimesd.internal."), as host does not.
+	return slices.ContainsFunc(s.opts.AllowedHosts, func(a string) bool { return strings.EqualFold(strings.TrimSuffix(a, "."), host) })
 }
 
 // crossSiteWrite refuses a mutating request a browser sent from another origin without a

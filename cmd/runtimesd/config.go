@@ -642,6 +642,10 @@ func (c *Config) Validate() error {
 	for _, h := range c.HTTP.AllowedHosts {
 		if h == "" || strings.ContainsAny(h, "/ :@") && !strings.HasPrefix(h, "[") {
 			bad("http.allowed_hosts", "%q: want a host name or IP address, without scheme or port", h)
+		} else if strings.Contains(h, "*") {
+			bad("http.allowed_hosts", "%q: no wildcards: list each name clients use (names are compared whole)", h)
+		} else if strings.ContainsFunc(h, func(r rune) bool { return r > 0x7e || r < 0x21 }) {
+			bad("http.allowed_hosts", "%q: write the name as browsers send it, in ASCII (punycode, xn--...)", h)
 		}
 	}
 	if c.ControlPlane.MaxRetryAfter <= 0 {

@@ -243,3 +243,25 @@ func TestConfigValidate_BaseURLNoCredentialsOrQuery(t *testing.T) {
 		t.Errorf("a base URL with a path prefix: %v", err)
 	}
 }
+
+// Names in http.allowed_hosts that no Host header can equal were accepted and then never
+// matched (421 for the clients they were meant for): wildcards and non-ASCII names are refused.
+func TestConfigValidate_AllowedHostsThatCannotMatch(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ host, want string }{
+		{"*.internal", "no wildcards"},
+		{"bücher.example", "punycode"},
+	} {
+		cfg, err := ParseConfig(strings.NewReader("http:\n  allowed_hosts: [\"" + tc.host + "\"]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "http.allowed_hosts") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want http.allowed_hosts refused (%s)", tc.host, err, tc.want)
+		}
+	}
+	cfg, _ := ParseConfig(strings.NewReader("http:\n  allowed_hosts: [\"runtimesd.internal.\", \"xn--bcher-kva.example\"]\n"))
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("a fully qualified name and a punycode name: %v", err)
+	}
+}
