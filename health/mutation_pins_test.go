@@ -72,8 +72,9 @@ func TestBreakers_CallerErrorsResetAndDoNotCount(t *testing.T) {
 }
 
 // Data exactly max_stale old is still fresh; a nanosecond more is stale. A snapshot fetched
-// in the future beyond the skew tolerance is clock skew: its age is unknown, so degraded;
-// within the tolerance it is fresh.
+// in the future within store.ClockSkewTolerance is fresh; further ahead it is clock skew:
+// its age is unknown, so it is degraded (issue 12.4 reversed the first rule, "the future is
+// fresh", which this pin kept asserting after the merge).
 func TestAssess_StalenessBoundary(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -84,7 +85,9 @@ func TestAssess_StalenessBoundary(t *testing.T) {
 	for _, tc := range []struct {
 		age    time.Duration
 		status string
-	}{{time.Minute, health.StatusOK}, {time.Minute + time.Nanosecond, health.StatusDegraded}, {-time.Second, health.StatusOK}, {-time.Hour, health.StatusDegraded}} {
+	}{{time.Minute, health.StatusOK}, {time.Minute + time.Nanosecond, health.StatusDegraded},
+		{-store.ClockSkewTolerance, health.StatusOK}, {-store.ClockSkewTolerance - time.Nanosecond, health.StatusDegraded},
+		{-time.Hour, health.StatusDegraded}} {
 		if status, reasons := health.Assess(at(tc.age)); status != tc.status {
 			t.Errorf("age %v with max_stale 1m: %s %v, want %s", tc.age, status, reasons, tc.status)
 		}

@@ -407,6 +407,25 @@ func TestWatch(t *testing.T) {
 	}
 }
 
+// A browser's EventSource opened on /v1/watch?since=1 reconnects to the same URL with
+// Last-Event-ID set to the last revision it received: the stream resumes from there, not from
+// the URL's since, so no change is delivered twice.
+func TestWatch_LastEventIDWinsOverSince(t *testing.T) {
+	h := newHarness(t, fakecp.Options{})
+	h.sync(t)
+	h.fake.PutRuntime([]byte(`{"id":"w1","status":"beta"}`))
+	h.sync(t)
+	h.fake.PutRuntime([]byte(`{"id":"w2","status":"beta"}`))
+	h.sync(t) // revision 3
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := openWatch(t, ctx, h.url+"/v1/watch?since=1", "Last-Event-ID", "2")
+	evs := readEvents(t, r, 2)
+	if evs[0].event != "hello" || evs[0].id != "2" || evs[1].event != "change" || evs[1].id != "3" {
+		t.Fatalf("reconnect with Last-Event-ID 2 on ?since=1: %+v (revision 2 delivered again?)", evs)
+	}
+}
+
 func TestWatch_HistoryGone(t *testing.T) {
 	// A catalog whose change log starts at revision 5: revisions before are gone.
 	live := store.NewLive(&store.Snapshot{Revision: 6, Source: store.SourceCache, Catalog: store.SeedCatalog(),

@@ -20,6 +20,7 @@ import (
 
 	"github.com/runtimesd/runtimesd/health"
 	"github.com/runtimesd/runtimesd/httpapi"
+	"github.com/runtimesd/runtimesd/store"
 	rsync "github.com/runtimesd/runtimesd/sync"
 	"github.com/runtimesd/runtimesd/sync/fakecp"
 )
@@ -270,5 +271,32 @@ func TestDashboard_Token(t *testing.T) {
 	}
 	if overall := b.text("#overall"); overall != "ok" {
 		t.Errorf("overall %q", overall)
+	}
+}
+
+// TestDashboard_ClockSkew: data whose fetched_at is ahead of the daemon's clock has an unknown
+// age (issue 12). The page used to show it as "data 0s old" with green healthy runtimes; it
+// now says the age is unknown and why, and shows the runtimes as unverified.
+func TestDashboard_ClockSkew(t *testing.T) {
+	live := store.NewLive(&store.Snapshot{Revision: 3, Source: store.SourceCache, Catalog: store.SeedCatalog(),
+		FetchedAt: time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second)})
+	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	api.Serve()
+	defer api.Shutdown()
+	b := newBrowser(t)
+	b.do("load the dashboard", chromedp.EmulateViewport(1400, 900), chromedp.Navigate("http://"+api.Addr()+"/dashboard"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-id="claude_code"]`)))
+	age, rt := b.text("#age"), b.text(`tr[data-id="claude_code"]`)
+	if !strings.Contains(age, "age unknown") || !strings.Contains(age, "clock skew") || strings.Contains(age, "0s old") {
+		t.Errorf("clock-skewed data: age %q; want the age unknown and why, not 0s old", age)
+	}
+	if !strings.Contains(rt, "unverified") || strings.Contains(rt, "healthy") {
+		t.Errorf("clock-skewed data: runtime row %q; want unverified, not healthy", rt)
 	}
 }

@@ -60,6 +60,9 @@ func (s *Server) handleConfigGet(c echo.Context) error {
 // handleConfigPost is POST /v1/runtimes/{id}/config: as GET, with the overrides in a JSON body
 // {"model_id": "..", "features": [..], "environment": {..}}; an unknown key is a 400 naming it.
 func (s *Server) handleConfigPost(c echo.Context) error {
+	if err := noQuery(c, "POST /v1/runtimes/{id}/config"); err != nil {
+		return err
+	}
 	id, err := pathParam(c, "id")
 	if err != nil {
 		return err
@@ -100,7 +103,7 @@ func decodeConfigOverrides(body []byte) (store.ConfigOverrides, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil {
 		return o, errorf(http.StatusBadRequest, "bad_body",
-			"the body must be a JSON object with model_id (a string), features (an array of strings) and environment (an object): %v", err)
+			"the body must be a JSON object with model_id (a string), features (an array of strings) and environment (an object): %s", jsonProblem(err))
 	}
 	if dec.More() {
 		return o, errorf(http.StatusBadRequest, "bad_body", "the body has data after the JSON object")

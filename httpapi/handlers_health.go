@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +31,9 @@ type healthReport struct {
 		MaxStaleSeconds int64     `json:"max_stale_seconds"`
 		UpdatedAt       time.Time `json:"updated_at"`
 		Runtimes        int       `json:"runtimes"`
+		// ClockSkew: fetched_at is ahead of this machine's clock, so age_seconds (0) means
+		// "unknown", not "fresh" (the dashboard and `runtimesd health` say so).
+		ClockSkew bool `json:"clock_skew,omitempty"`
 	} `json:"snapshot"`
 	ControlPlane struct {
 		URL         string                          `json:"url,omitempty"`
@@ -126,7 +130,8 @@ func (s *Server) report(snap *store.Snapshot, now time.Time) healthReport {
 		MaxStaleSeconds int64     `json:"max_stale_seconds"`
 		UpdatedAt       time.Time `json:"updated_at"`
 		Runtimes        int       `json:"runtimes"`
-	}{s.provenanceOf(snap, now), int64(s.dyn().MaxStale / time.Second), snap.UpdatedAt.UTC(), snap.Catalog.Len()}
+		ClockSkew       bool      `json:"clock_skew,omitempty"`
+	}{s.provenanceOf(snap, now), int64(s.dyn().MaxStale / time.Second), snap.UpdatedAt.UTC(), snap.Catalog.Len(), snap.FromFuture(now)}
 	g := health.Groups(snap.Catalog, s.dyn().Classifier)
 	r.Runtimes.Healthy, r.Runtimes.Unhealthy, r.Runtimes.Unknown = g[health.Healthy], g[health.Unhealthy], g[health.Unknown]
 	for _, rt := range snap.Catalog.Runtimes() {
@@ -243,9 +248,54 @@ func (s *Server) handleDashboard(c echo.Context) error {
 // this can not become an open redirect.
 func (s *Server) handleRoot(c echo.Context) error {
 	c.Response().Header().Set("Vary", "Accept")
-	if !strings.Contains(c.Request().Header.Get("Accept"), "text/html") {
+	if !acceptsHTML(c.Request().Header.Values("Accept")) {
 		return echo.ErrNotFound
 	}
 	c.Response().Header().Set("Cache-Control", "no-cache")
-	return c.Redirect(http.StatusFound, "/dashboard")
+	// The target is a fixed local path; the only thing carried over is the page's own
+	// ?refresh=N (digits only), so "/?refresh=1" opens the page refreshing every second.
+	target := "/dashboard"
+	if q := c.QueryParams(); len(q) == 1 && len(q["refresh"]) == 1 && isDigits(q.Get("refresh"), 5) {
+		target += "?refresh=" + q.Get("refresh")
+	}
+	return c.Redirect(http.StatusFound, target)
+}
+
+// acceptsHTML reports whether an Accept header asks for text/html: media types compared
+// case-insensitively (RFC 9110), and "text/html;q=0" means HTML is not acceptable.
+func acceptsHTML(accept []string) bool {
+	for _, line := range accept {
+		for _, r := range strings.Split(line, ",") {
+			typ, params, _ := strings.Cut(r, ";")
+			if !strings.EqualFold(strings.TrimSpace(typ), "text/html") {
+				continue
+			}
+			q := 1.0
+			for _, p := range strings.Split(params, ";") {
+				k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+				if strings.EqualFold(k, "q") {
+					if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+						q = f
+					}
+				}
+			}
+			if q > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// isDigits reports whether s is 1 to n ASCII digits.
+func isDigits(s string, n int) bool {
+	if s == "" || len(s) > n {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -56,6 +56,9 @@ const maxParamLen = 512
 func checkQuery(c echo.Context, allowed ...string) (url.Values, error) {
 	q := c.QueryParams()
 	for k, vs := range q {
+		if !slices.Contains(allowed, k) && len(allowed) == 0 {
+			return nil, errorf(http.StatusBadRequest, "unknown_parameter", "unknown query parameter %q; this route takes none", k)
+		}
 		if !slices.Contains(allowed, k) {
 			return nil, errorf(http.StatusBadRequest, "unknown_parameter",
 				"unknown query parameter %q; this route takes %v", k, allowed)

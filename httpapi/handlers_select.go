@@ -20,6 +20,9 @@ import (
 // handleSelect is POST /v1/select: the best runtime for required features, a model provider
 // and/or a model, with every candidate ranked. Nothing eligible: 404 naming what nobody meets.
 func (s *Server) handleSelect(c echo.Context) error {
+	if err := noQuery(c, "POST /v1/select"); err != nil {
+		return err
+	}
 	body, err := readBody(c)
 	if err != nil {
 		return err
@@ -30,7 +33,7 @@ func (s *Server) handleSelect(c echo.Context) error {
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
 			return errorf(http.StatusBadRequest, "bad_body",
-				"the body must be a JSON object with features, model_provider, model_id, allow_unhealthy, candidates, limit: %v", err)
+				"the body must be a JSON object with features, model_provider, model_id, allow_unhealthy, candidates, limit: %s", jsonProblem(err))
 		}
 		if dec.More() {
 			return errorf(http.StatusBadRequest, "bad_body", "the body has data after the JSON object")

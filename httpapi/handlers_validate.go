@@ -219,7 +219,7 @@ func decodeNativeValidate(body []byte) (nativeValidateRequest, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&out.raw); err != nil {
-		return out, errorf(http.StatusBadRequest, "bad_body", "the body is not a JSON object: %v", err)
+		return out, errorf(http.StatusBadRequest, "bad_body", "the body is not a JSON object: %s", jsonProblem(err))
 	}
 	if dec.More() {
 		return out, errorf(http.StatusBadRequest, "bad_body", "the body has data after the JSON object")
@@ -307,6 +307,9 @@ type requirementsMet struct {
 // handleValidate is POST /v1/validate: the control plane's rules plus warnings, per-rule
 // results, requested features, the normalised config and the snapshot's provenance.
 func (s *Server) handleValidate(c echo.Context) error {
+	if err := noQuery(c, "POST /v1/validate"); err != nil {
+		return err
+	}
 	body, err := readBody(c)
 	if err != nil {
 		return err
@@ -360,7 +363,7 @@ func (s *Server) handleValidate(c echo.Context) error {
 			warnings = append(warnings, fmt.Sprintf("runtime %q is unhealthy (status %s)", rt.ID, rt.Status))
 		}
 		if rt.Degraded != "" {
-			warnings = append(warnings, fmt.Sprintf("the requirements of %q could not be refreshed at the last sync; checked against the previous ones", rt.ID))
+			warnings = append(warnings, fmt.Sprintf("runtime %q is degraded (%s); checked against what was last stored for it", rt.ID, rt.Degraded))
 		}
 		for _, f := range req.Features {
 			if !store.Supports(rt, f) {

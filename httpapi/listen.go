@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -41,6 +43,21 @@ func (s *Server) connectionCap() int64 {
 		limit = min(limit, max(1, fds-fdReserve-int64(s.opts.ProbeSlots)))
 	}
 	return limit
+}
+
+// warnLoweredCap says so when the open-file limit lowered http.max_connections: under a small
+// `ulimit -n` (64 gives a cap of 1) the sidecar serves one connection at a time, and an
+// operator must learn why clients get 503 too_many_connections from the log, not by guessing.
+func (s *Server) warnLoweredCap() {
+	if c := s.connectionCap(); c < int64(s.opts.MaxConnections) {
+		level := slog.LevelInfo // thousands of connections are plenty for a sidecar
+		if c < 256 {
+			level = slog.LevelWarn
+		}
+		s.opts.Logger.Log(context.Background(), level, "http.max_connections lowered to fit the open-file limit: raise the limit (ulimit -n, LimitNOFILE=) to serve more",
+			"max_connections", s.opts.MaxConnections, "effective", c, "open_file_limit", fdLimit(),
+			"reserved", fdReserve+s.opts.ProbeSlots)
+	}
 }
 
 var refusedAnswer = func() []byte {
@@ -152,7 +169,8 @@ func (s *Server) hostAllowed(host string) bool {
 	if strings.EqualFold(host, "localhost") || strings.EqualFold(host, s.listenHost) {
 		return true
 	}
-	return slices.ContainsFunc(s.opts.AllowedHosts, func(a string) bool { return strings.EqualFold(a, host) })
+	// A configured name may end in the root's dot ("runtimesd.internal."), as host does not.
+	return slices.ContainsFunc(s.opts.AllowedHosts, func(a string) bool { return strings.EqualFold(strings.TrimSuffix(a, "."), host) })
 }
 
 // crossSiteWrite refuses a mutating request a browser sent from another origin without a
@@ -183,8 +201,12 @@ func (s *Server) crossSiteWrite(r *http.Request) *Error {
 	if sameOrigin {
 		return nil
 	}
+	from := fmt.Sprintf("the web origin %q", origin)
+	if origin == "" { // Sec-Fetch-Site alone: say what the browser said
+		from = fmt.Sprintf("another site (Sec-Fetch-Site: %s, no Origin)", strings.Map(printableASCII, site))
+	}
 	return errorf(http.StatusForbidden, "cross_site_request",
-		"%s %s from the web origin %q is refused: browsers may send it without a CORS preflight, so a web page could trigger it; list the origin in http.cors_origins to allow it", r.Method, r.URL.Path, origin)
+		"%s %s from %s is refused: browsers may send it without a CORS preflight, so a web page could trigger it; list the origin in http.cors_origins to allow it", r.Method, r.URL.Path, from)
 }
 
 // connContext remembers each request's connection (for the probe-only slots).
@@ -193,4 +215,12 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 		return context.WithValue(ctx, connKey{}, cc)
 	}
 	return ctx
+}
+
+// printableASCII keeps a header value's printable ASCII for a message and drops the rest.
+func printableASCII(r rune) rune {
+	if r < 0x20 || r > 0x7e {
+		return -1
+	}
+	return r
 }

@@ -455,6 +455,7 @@ func (s *Server) Listen(addr string) error {
 			s.checkHost = true
 			s.listenHost, _, _ = net.SplitHostPort(addr)
 			ln = &capListener{Listener: ln, max: s.connectionCap(), reserve: int64(s.opts.ProbeSlots)}
+			s.warnLoweredCap()
 		}
 	}
 	if err != nil {

@@ -199,7 +199,7 @@ func listening(t *testing.T, opts httpapi.Options) string {
 // the SDKs, same-origin pages and configured CORS origins still work.
 func TestTrust_HostAndCrossSite(t *testing.T) {
 	t.Parallel()
-	addr := listening(t, httpapi.Options{AllowedHosts: []string{"runtimesd.internal"}, CORSOrigins: []string{"https://ops.example"}})
+	addr := listening(t, httpapi.Options{AllowedHosts: []string{"runtimesd.internal", "fqdn.internal."}, CORSOrigins: []string{"https://ops.example"}})
 	req := func(method, path, host string, headers ...string) string {
 		return method + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\nContent-Length: 0\r\n" + strings.Join(headers, "") + "\r\n"
 	}
@@ -218,9 +218,10 @@ func TestTrust_HostAndCrossSite(t *testing.T) {
 		"LoopbackOther":         {req("GET", "/v1/health", "127.1.2.3"), 200, ""},
 		"IPv6Loopback":          {req("GET", "/v1/health", "[::1]:"+port), 200, ""},
 		"Configured":            {req("GET", "/v1/health", "RuntimesD.internal:"+port), 200, ""},
+		"ConfiguredWithRootDot": {req("GET", "/v1/health", "fqdn.internal:"+port), 200, ""},
 		"FormPost":              {req("POST", "/v1/sync", "localhost", "Origin: http://evil.example\r\nContent-Type: text/plain\r\n"), 403, "cross_site_request"},
 		"FormPostValidate":      {req("POST", "/api/v1/runtimes/validate", "localhost", "Origin: http://evil.example\r\nContent-Type: application/x-www-form-urlencoded\r\n"), 403, "cors_origins"},
-		"FetchMetadataOnly":     {req("POST", "/v1/sync", "localhost", "Sec-Fetch-Site: cross-site\r\n"), 403, "refused"},
+		"FetchMetadataOnly":     {req("POST", "/v1/sync", "localhost", "Sec-Fetch-Site: cross-site\r\n"), 403, "from another site (Sec-Fetch-Site: cross-site, no Origin) is refused"},
 		"SameSiteOtherPort":     {req("POST", "/v1/sync", "localhost", "Origin: http://localhost:3000\r\nSec-Fetch-Site: same-site\r\n"), 403, "refused"},
 		"NullOrigin":            {req("POST", "/v1/sync", "localhost", "Origin: null\r\n"), 403, "refused"},
 		"CurlOrSDK":             {req("POST", "/v1/sync", "127.0.0.1", "Content-Type: application/json\r\n"), 409, "sync_disabled"},

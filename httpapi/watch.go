@@ -24,8 +24,11 @@ func (s *Server) handleWatch(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Last-Event-ID wins over ?since: a browser's EventSource reconnects to the same URL (its
+	// ?since unchanged) and adds Last-Event-ID, the last revision it actually received, so
+	// preferring the URL would replay every change since then on each reconnect.
 	from := c.Request().Header.Get("Last-Event-ID")
-	if v := q.Get("since"); v != "" {
+	if v := q.Get("since"); v != "" && from == "" {
 		from = v
 	}
 	var since uint64

@@ -117,7 +117,7 @@ func (v *Validator) BuildConfig(c *Catalog, id string, o ConfigOverrides) (Built
 		}
 	}
 	if rt.Degraded != "" {
-		out.Warnings = append(out.Warnings, fmt.Sprintf("the requirements of '%s' could not be refreshed at the last sync; built from the previous ones", rt.ID))
+		out.Warnings = append(out.Warnings, fmt.Sprintf("runtime '%s' is degraded (%s); built from what was last stored for it", rt.ID, rt.Degraded))
 	}
 	return out, nil
 }

@@ -133,6 +133,16 @@ func parseSnapshot(data []byte) (*Catalog, *exportDoc, error) {
 		if err := json.Unmarshal(data, &doc); err != nil {
 			return nil, nil, fmt.Errorf("%w: %v", ErrBadSnapshotFile, err)
 		}
+		if doc.Format == "" {
+			// A saved error answer ({"detail": ..} or {"error": ..}) rather than a catalog.
+			var e struct {
+				Detail json.RawMessage `json:"detail"`
+				Error  json.RawMessage `json:"error"`
+			}
+			if json.Unmarshal(data, &e) == nil && (e.Detail != nil || e.Error != nil) {
+				return nil, nil, fmt.Errorf("%w: it holds an error answer, not runtimes (%.200s)", ErrBadSnapshotFile, bytes.TrimSpace(data))
+			}
+		}
 		if doc.Format != ExportFormat {
 			return nil, nil, fmt.Errorf("%w: format is %q, want %q", ErrBadSnapshotFile, doc.Format, ExportFormat)
 		}

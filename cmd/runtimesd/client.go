@@ -169,7 +169,7 @@ func (offlineSyncer) SyncNow(context.Context, string) (health.Run, error) {
 	return health.Run{Outcome: health.OutcomeSkipped, Error: "offline"}, nil
 }
 func (offlineSyncer) Status() health.SyncStatus {
-	return health.SyncStatus{DisabledReason: "offline lookup from the data file", LastRuns: []health.Run{}}
+	return health.SyncStatus{DisabledReason: "offline lookup from the data file", LastRuns: []health.Run{}, Timeline: []health.RunPoint{}}
 }
 
 // apiError is an error answer of the API.
@@ -322,8 +322,9 @@ func cmdList(args []string, stdout, stderr io.Writer, getenv func(string) string
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tPROVIDERS\tFEATURES\tDEGRADED")
-		for _, it := range m["runtimes"].([]any) {
-			rt := it.(map[string]any)
+		rts, _ := m["runtimes"].([]any) // a daemon's answer always has it; anything else lists nothing
+		for _, it := range rts {
+			rt, _ := it.(map[string]any)
 			fmt.Fprintf(tw, "%v\t%v\t%v\t%s\t%d\t%v\n", rt["id"], dash(fmt.Sprint(rt["name"])), rt["status"],
 				dash(strings.Join(strs(rt["providers"]), ",")), len(strs(rt["features"])), rt["degraded"])
 		}
@@ -345,6 +346,10 @@ func withClient(cf clientFlags, getenv func(string) string, stderr io.Writer, fn
 func oneID(fs *flag.FlagSet, what string) (string, error) {
 	if fs.NArg() != 1 {
 		return "", usageErr("%s: give exactly one runtime ID", what)
+	}
+	if fs.Arg(0) == "" {
+		// An empty id would ask for /v1/runtimes/, which redirects to the whole list.
+		return "", usageErr("%s: the runtime ID is empty", what)
 	}
 	return fs.Arg(0), nil
 }
@@ -380,7 +385,10 @@ func readOne(name string, path func(id string) string, render func(id string, m 
 
 func cmdGet(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	return readOne("get", func(id string) string { return "/v1/runtimes/" + id }, func(_ string, m map[string]any) error {
-		rt := m["runtime"].(map[string]any)
+		rt, ok := m["runtime"].(map[string]any)
+		if !ok {
+			return errors.New("get: the daemon's answer holds no runtime object")
+		}
 		raw, _ := rt["runtime"].(map[string]any)
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "id:\t%v\nname:\t%v\nstatus:\t%v\ntype:\t%v\ndescription:\t%v\nproviders:\t%s\nfamilies:\t%s\n",
@@ -566,8 +574,9 @@ func cmdSelect(args []string, stdout, stderr io.Writer, getenv func(string) stri
 			}
 			tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "RANK\tID\tSCORE\tHEALTH\tREASON")
-			for _, it := range m["candidates"].([]any) {
-				r := it.(map[string]any)
+			cands, _ := m["candidates"].([]any)
+			for _, it := range cands {
+				r, _ := it.(map[string]any)
 				fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\n", r["rank"], r["id"], r["score"], r["health"], r["reason"])
 			}
 			tw.Flush()
@@ -630,6 +639,7 @@ func cmdHealth(args []string, stdout, stderr io.Writer, getenv func(string) stri
 				Source     string `json:"source"`
 				AgeSeconds int64  `json:"age_seconds"`
 				Runtimes   int    `json:"runtimes"`
+				ClockSkew  bool   `json:"clock_skew"`
 			} `json:"snapshot"`
 			ControlPlane struct {
 				Breakers map[string]health.BreakerStatus `json:"breakers"`
@@ -647,7 +657,11 @@ func cmdHealth(args []string, stdout, stderr io.Writer, getenv func(string) stri
 			fmt.Fprintf(stdout, "  - %s\n", r)
 		}
 		if s := h.Snapshot; s != nil {
-			fmt.Fprintf(stdout, "data: %d runtimes, revision %d, source %s, %ds old\n", s.Runtimes, s.Revision, s.Source, s.AgeSeconds)
+			age := fmt.Sprintf("%ds old", s.AgeSeconds)
+			if s.ClockSkew {
+				age = "age unknown (clock skew: fetched_at is ahead of this machine's clock)"
+			}
+			fmt.Fprintf(stdout, "data: %d runtimes, revision %d, source %s, %s\n", s.Runtimes, s.Revision, s.Source, age)
 		}
 		for _, k := range []string{"list", "requirements", "validate"} {
 			if br, ok := h.ControlPlane.Breakers[k]; ok {

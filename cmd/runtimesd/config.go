@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -265,13 +267,87 @@ func ParseConfig(r io.Reader) (Config, error) {
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		return cfg, keyedDecodeError(data, err)
 	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err == nil {
+		if err := fractionalInts(&root, reflect.TypeOf(cfg), ""); err != nil {
+			return cfg, err
+		}
+	}
 	return cfg, nil
+}
+
+// fractionalInts finds numbers with a fraction written for integer keys: yaml decodes
+// "hold_repeats: 2.7" into 2 and "max_connections: 1.5" into 1 without a word.
+func fractionalInts(n *yaml.Node, t reflect.Type, prefix string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		return fractionalInts(n.Content[0], t, prefix)
+	}
+	if n.Kind != yaml.MappingNode || t.Kind() != reflect.Struct {
+		return nil
+	}
+	var errs []error
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		for j := range t.NumField() {
+			f := t.Field(j)
+			if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name != k.Value {
+				continue
+			}
+			switch f.Type.Kind() {
+			case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint64, reflect.Uint32:
+				if v.Kind == yaml.ScalarNode && v.Tag == "!!float" {
+					if x, err := strconv.ParseFloat(v.Value, 64); err != nil || x != math.Trunc(x) {
+						errs = append(errs, fmt.Errorf("%s%s (line %d): must be an integer, got %q", prefix, k.Value, v.Line, v.Value))
+					}
+				}
+			case reflect.Struct:
+				if err := fractionalInts(v, f.Type, prefix+k.Value+"."); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 var (
 	lineMsgRE    = regexp.MustCompile(`^\s*line (\d+): (.*)$`)
 	unknownKeyRE = regexp.MustCompile(`^field \S+ not found in type \S+$`)
+	typeMsgRE    = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
 )
+
+// typeMessage turns yaml's "cannot unmarshal !!str `x` into int" into "must be an integer,
+// got text "x"": the YAML tag and Go type mean nothing to an operator.
+func typeMessage(msg string) string {
+	m := typeMsgRE.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	want := map[string]string{"int": "an integer", "int64": "an integer", "uint64": "an integer", "float64": "a number",
+		"bool": "true or false", "string": "a string", "[]string": "a list of strings", "time.Duration": "a duration like 30s or 5m"}[m[3]]
+	if want == "" {
+		switch {
+		case strings.HasPrefix(m[3], "[]"):
+			want = "a list"
+		case strings.HasPrefix(m[3], "map["), strings.HasPrefix(m[3], "main."):
+			want = "a mapping of keys"
+		default:
+			return msg
+		}
+	}
+	got := map[string]string{"str": "text", "int": "the integer", "float": "the number", "bool": "the boolean",
+		"seq": "a list", "map": "a mapping", "null": "null"}[m[1]]
+	if got == "" {
+		got = "the value"
+	}
+	if m[1] == "seq" || m[1] == "map" || m[1] == "null" {
+		return fmt.Sprintf("must be %s, got %s", want, got)
+	}
+	return fmt.Sprintf("must be %s, got %s %q", want, got, m[2])
+}
 
 // keyedDecodeError rewrites YAML decoding errors to name the dotted key at each line
 // ("http.bogus (line 2): unknown key") instead of yaml's Go type names.
@@ -312,6 +388,7 @@ func keyedDecodeError(data []byte, err error) error {
 		if unknownKeyRE.MatchString(msg) {
 			msg = "unknown key (see config.example.yaml for the keys there are)"
 		}
+		msg = typeMessage(msg)
 		if key == "" {
 			out = append(out, fmt.Errorf("line %d: %s", n, msg))
 			continue
@@ -426,7 +503,13 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.format", "%q: want text or json", c.Log.Format)
 	}
-	if u, err := url.Parse(c.ControlPlane.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if u, err := url.Parse(c.ControlPlane.BaseURL); err == nil && u.User != nil {
+		// Credentials in the URL would be printed by config check and shown in logs and
+		// /v1/health; the control plane takes its key as a header (KUBIYA_API_KEY).
+		bad("control_plane.base_url", "%q: no user or password in the URL (the key goes in KUBIYA_API_KEY)", u.Redacted())
+	} else if err == nil && (u.RawQuery != "" || u.Fragment != "" || u.ForceQuery) {
+		bad("control_plane.base_url", "%q: no query or fragment (paths such as /api/v1/runtimes are appended to it)", c.ControlPlane.BaseURL)
+	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("control_plane.base_url", "%q: want http(s)://host[:port]", c.ControlPlane.BaseURL)
 	}
 	if c.ControlPlane.Timeout <= 0 {
@@ -503,6 +586,8 @@ func (c *Config) Validate() error {
 	for _, o := range c.HTTP.CORSOrigins {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
 			bad("http.cors_origins", "%q: want an origin like https://example.org", o)
+		} else if o != "*" && !isOrigin(o) {
+			bad("http.cors_origins", "%q: an origin is scheme://host[:port] in lower case with no path, query or user (a browser sends %q), so this entry would never match", o, originOf(o))
 		}
 	}
 	if c.HTTP.MaxBodyBytes < 1024 {
@@ -557,6 +642,10 @@ func (c *Config) Validate() error {
 	for _, h := range c.HTTP.AllowedHosts {
 		if h == "" || strings.ContainsAny(h, "/ :@") && !strings.HasPrefix(h, "[") {
 			bad("http.allowed_hosts", "%q: want a host name or IP address, without scheme or port", h)
+		} else if strings.Contains(h, "*") {
+			bad("http.allowed_hosts", "%q: no wildcards: list each name clients use (names are compared whole)", h)
+		} else if strings.ContainsFunc(h, func(r rune) bool { return r > 0x7e || r < 0x21 }) {
+			bad("http.allowed_hosts", "%q: write the name as browsers send it, in ASCII (punycode, xn--...)", h)
 		}
 	}
 	if c.ControlPlane.MaxRetryAfter <= 0 {
@@ -630,4 +719,20 @@ func (c Config) Redacted() string {
 	}
 	return string(out) + "# api key (" + EnvAPIKey + " or control_plane.api_key_file): " + state(c.apiKey) + "\n" +
 		"# local token (" + EnvToken + " or http.token_file): " + state(c.token) + "\n"
+}
+
+// isOrigin reports whether o is exactly what a browser sends in an Origin header: scheme and
+// host (and port), lower case, nothing else. Origins are compared byte for byte, so
+// "https://ops.example/" or "https://Ops.example" in http.cors_origins would never match.
+func isOrigin(o string) bool {
+	return o == originOf(o)
+}
+
+// originOf is the origin a browser would send for the URL o (o itself when it cannot be parsed).
+func originOf(o string) string {
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return o
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host)
 }

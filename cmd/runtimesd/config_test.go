@@ -160,3 +160,108 @@ func TestResolvedDataDir(t *testing.T) {
 		t.Errorf("explicit: %s", d)
 	}
 }
+
+// An origin in http.cors_origins is compared byte for byte with the browser's Origin header,
+// which never has a path, a trailing slash or capitals: such an entry used to be accepted and
+// then silently never matched (the browser's cross-site POST kept getting 403).
+func TestConfigValidate_CORSOriginsMustBeOrigins(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		origin, want string
+	}{
+		{"https://ops.example/", `a browser sends "https://ops.example"`},
+		{"https://ops.example/dashboard", `a browser sends "https://ops.example"`},
+		{"https://Ops.Example:8443", `a browser sends "https://ops.example:8443"`},
+		{"https://user@ops.example", `a browser sends "https://ops.example"`},
+		{"https://ops.example?x=1", `a browser sends "https://ops.example"`},
+	} {
+		cfg, err := ParseConfig(strings.NewReader("http:\n  cors_origins: [\"" + tc.origin + "\"]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), "http.cors_origins") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error naming http.cors_origins and saying %s", tc.origin, err, tc.want)
+		}
+	}
+	for _, ok := range []string{"https://ops.example", "http://localhost:3000", "*", "http://[::1]:8080"} {
+		cfg, err := ParseConfig(strings.NewReader("http:\n  cors_origins: [\"" + ok + "\"]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("%s refused: %v", ok, err)
+		}
+	}
+}
+
+// Type mistakes in the file are named in an operator's terms, and a number with a fraction for
+// an integer key is refused: yaml used to answer "cannot unmarshal !!str `x` into int", and to
+// turn "hold_repeats: 2.7" into 2 and "max_connections: 1.5" into 1 without a word.
+func TestParseConfig_TypeMistakes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ yaml, want string }{
+		{"http:\n  max_connections: x\n", `http.max_connections (line 2): must be an integer, got text "x"`},
+		{"http:\n  max_connections: 1.5\n", `http.max_connections (line 2): must be an integer, got "1.5"`},
+		{"sync:\n  hold_repeats: 2.7\n", `sync.hold_repeats (line 2): must be an integer, got "2.7"`},
+		{"http:\n  token_reads: 5\n", `http.token_reads (line 2): must be true or false, got the integer "5"`},
+		{"http:\n  allowed_hosts: x\n", `http.allowed_hosts (line 2): must be a list of strings, got text "x"`},
+		{"sync:\n  hold_repeats: [1]\n", `sync.hold_repeats (line 2): must be an integer, got a list`},
+	} {
+		_, err := ParseConfig(strings.NewReader(tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "!!") {
+			t.Errorf("%q: %v, want %s", tc.yaml, err, tc.want)
+		}
+	}
+	if cfg, err := ParseConfig(strings.NewReader("http:\n  max_connections: 1e3\n")); err != nil || cfg.HTTP.MaxConnections != 1000 {
+		t.Errorf("a whole number in float notation: %v %d", err, cfg.HTTP.MaxConnections)
+	}
+}
+
+// A base URL with credentials was accepted and then printed in clear by config check, the
+// start-up log and /v1/health's control_plane.url; one with a query had every path appended
+// to the query. Both are refused naming the key, the password not repeated.
+func TestConfigValidate_BaseURLNoCredentialsOrQuery(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ url, want string }{
+		{"https://ops:hunter2@cp.example", "no user or password"},
+		{"https://cp.example/api?tenant=1", "no query or fragment"},
+		{"https://cp.example#x", "no query or fragment"},
+	} {
+		cfg := DefaultConfig()
+		if err := cfg.ApplyEnv(func(k string) string { return map[string]string{EnvBaseURL: tc.url}[k] }); err != nil {
+			t.Fatal(err)
+		}
+		err := cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), "control_plane.base_url") || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: %v, want control_plane.base_url refused (%s) without the password", tc.url, err, tc.want)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.ControlPlane.BaseURL = "https://cp.example/prefix"
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("a base URL with a path prefix: %v", err)
+	}
+}
+
+// Names in http.allowed_hosts that no Host header can equal were accepted and then never
+// matched (421 for the clients they were meant for): wildcards and non-ASCII names are refused.
+func TestConfigValidate_AllowedHostsThatCannotMatch(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ host, want string }{
+		{"*.internal", "no wildcards"},
+		{"bücher.example", "punycode"},
+	} {
+		cfg, err := ParseConfig(strings.NewReader("http:\n  allowed_hosts: [\"" + tc.host + "\"]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "http.allowed_hosts") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want http.allowed_hosts refused (%s)", tc.host, err, tc.want)
+		}
+	}
+	cfg, _ := ParseConfig(strings.NewReader("http:\n  allowed_hosts: [\"runtimesd.internal.\", \"xn--bcher-kva.example\"]\n"))
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("a fully qualified name and a punycode name: %v", err)
+	}
+}

@@ -392,6 +392,10 @@ func TestTrust_ConnectionCapFitsFDLimit(t *testing.T) {
 	if strings.Contains(d.stderr.String(), "too many open files") {
 		t.Fatalf("the daemon ran out of descriptors:\n%s", d.stderr)
 	}
+	// The operator learns why: the cap was lowered, to what, and what to raise.
+	if log := d.stderr.String(); !strings.Contains(log, "http.max_connections lowered to fit the open-file limit") || !strings.Contains(log, "effective=176") {
+		t.Errorf("the lowered connection cap is not logged:\n%s", log)
+	}
 	t.Logf("400 connections under ulimit -n 256: 2 probes answered in %d tries, %d descriptors open", tries, openFDs(d.cmd.Process.Pid))
 	d.stop(t)
 }
