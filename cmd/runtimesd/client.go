@@ -614,13 +614,10 @@ func cmdHealth(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	return withClient(cf, getenv, stderr, func(c *apiClient) error {
+	return withClient(cf, getenv, stderr, func(c *apiClient) (err error) {
 		b, err := c.do("GET", "/v1/health", nil)
 		if err != nil {
 			return err
-		}
-		if cf.jsonOut {
-			return printJSON(stdout, b)
 		}
 		var h struct {
 			Status   string   `json:"status"`
@@ -642,6 +639,17 @@ func cmdHealth(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		if err := json.Unmarshal(b, &h); err != nil {
 			return fmt.Errorf("the daemon's answer is not a health report: %w", err)
 		}
+		if cf.jsonOut {
+			if err := printJSON(stdout, b); err != nil {
+				return err
+			}
+			return healthExit(h.Status, h.Reasons)
+		}
+		defer func() {
+			if err == nil {
+				err = healthExit(h.Status, h.Reasons)
+			}
+		}()
 		fmt.Fprintf(stdout, "status: %s\n", h.Status)
 		for _, r := range h.Reasons {
 			fmt.Fprintf(stdout, "  - %s\n", r)
@@ -667,6 +675,30 @@ func cmdHealth(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		}
 		return nil
 	})
+}
+
+// Exit codes of `runtimesd health`, distinct from 1 (the daemon could not be asked) and 2 (bad
+// usage) so that scripts and probes can tell them apart.
+const (
+	exitDegraded = 3
+	exitDown     = 4
+)
+
+// healthExit turns the daemon's overall status into the exit code of `runtimesd health`.
+func healthExit(status string, reasons []string) error {
+	why := ""
+	if len(reasons) > 0 {
+		why = ": " + reasons[0]
+	}
+	switch status {
+	case health.StatusOK:
+		return nil
+	case health.StatusDegraded:
+		return &exitError{code: exitDegraded, err: errors.New("status degraded" + why)}
+	case health.StatusDown:
+		return &exitError{code: exitDown, err: errors.New("status down" + why)}
+	}
+	return fmt.Errorf("the daemon reports an unknown status %q", status)
 }
 
 // cmdProbe is `runtimesd probe live|ready`: for container probes where the kubelet cannot reach
