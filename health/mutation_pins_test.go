@@ -72,7 +72,7 @@ func TestBreakers_CallerErrorsResetAndDoNotCount(t *testing.T) {
 }
 
 // Data exactly max_stale old is still fresh; a nanosecond more is stale. A snapshot fetched
-// in the future (clock skew) is not stale.
+// in the future beyond the skew tolerance (clock skew) counts as stale (issue 12.4).
 func TestAssess_StalenessBoundary(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -83,7 +83,7 @@ func TestAssess_StalenessBoundary(t *testing.T) {
 	for _, tc := range []struct {
 		age    time.Duration
 		status string
-	}{{time.Minute, health.StatusOK}, {time.Minute + time.Nanosecond, health.StatusDegraded}, {-time.Hour, health.StatusOK}} {
+	}{{time.Minute, health.StatusOK}, {time.Minute + time.Nanosecond, health.StatusDegraded}, {-time.Hour, health.StatusDegraded}} {
 		if status, reasons := health.Assess(at(tc.age)); status != tc.status {
 			t.Errorf("age %v with max_stale 1m: %s %v, want %s", tc.age, status, reasons, tc.status)
 		}
@@ -175,7 +175,7 @@ func TestAssess_FailuresWithoutHistory(t *testing.T) {
 	status, reasons := health.Assess(health.Inputs{Now: now, MaxStale: time.Hour,
 		Snapshot: &store.Snapshot{Revision: 1, Source: store.SourceUpstream, FetchedAt: now, Catalog: store.SeedCatalog()},
 		Sync:     health.SyncStatus{Enabled: true, ConsecutiveFailures: 2}})
-	if status != health.StatusDegraded || strings.Join(reasons, "|") != "2 sync run(s) failed in a row" {
+	if status != health.StatusDegraded || strings.Join(reasons, "|") != "2 sync runs failed since the last success" {
 		t.Fatalf("%s %q", status, reasons)
 	}
 }

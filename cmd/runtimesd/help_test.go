@@ -3,9 +3,9 @@ package main
 import (
 	"bytes"
 	"errors"
-	"os"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -255,4 +255,3 @@ func TestExitCodes(t *testing.T) {
 		}
 	})
 }
-
