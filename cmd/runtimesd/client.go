@@ -583,8 +583,10 @@ func cmdSelect(args []string, stdout, stderr io.Writer, getenv func(string) stri
 func cmdMatrix(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var cf clientFlags
 	var csvOut bool
+	var columns string
 	fs := newClientFlags("matrix", stderr, &cf)
 	fs.BoolVar(&csvOut, "csv", false, "print CSV")
+	fs.StringVar(&columns, "columns", "", "the table's columns, comma-separated (id,name,type,status,health,providers,families,examples,required,recommended,max_history,system_prompt,features), or all")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -595,8 +597,15 @@ func cmdMatrix(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	case csvOut:
 		format = "csv"
 	}
+	path := "/v1/matrix?format=" + format
+	if columns != "" {
+		if format != "table" {
+			return usageErr("matrix: --columns chooses the table's columns; --json and --csv carry every column")
+		}
+		path += "&columns=" + url.QueryEscape(columns)
+	}
 	return withClient(cf, getenv, stderr, func(c *apiClient) error {
-		b, err := c.do("GET", "/v1/matrix?format="+format, nil)
+		b, err := c.do("GET", path, nil)
 		if err != nil {
 			return err
 		}
