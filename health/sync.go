@@ -108,9 +108,9 @@ type SyncStatus struct {
 	Scheduled bool `json:"-"`
 	// Interval is the schedule's longest gap between runs from NextRun on, and
 	// Jitter the random delay a scheduled run may add; health judges NextRun against them.
-	Interval time.Duration `json:"-"`
-	Jitter   time.Duration `json:"-"`
-	LastSuccess    *time.Time `json:"last_success,omitempty"`
+	Interval    time.Duration `json:"-"`
+	Jitter      time.Duration `json:"-"`
+	LastSuccess *time.Time    `json:"last_success,omitempty"`
 	// ConsecutiveFailures counts the failed runs since the last successful one (changed,
 	// unchanged or held); skipped runs neither count nor reset it.
 	ConsecutiveFailures int `json:"consecutive_failures"`

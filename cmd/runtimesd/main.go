@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -195,12 +196,26 @@ func openStoreWith(cfg Config, getenv func(string) string, logger *slog.Logger, 
 	for _, f := range more {
 		f(&opts)
 	}
-	db, err := store.Open(filepath.Join(dir, dbFile), opts)
+	path := filepath.Join(dir, dbFile)
+	db, err := store.Open(path, opts)
 	if err != nil {
+		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+			return nil, &dataDirError{msg: store.ExplainUnwritable(path, err), err: err}
+		}
 		return nil, err
 	}
 	return db, nil
 }
+
+// dataDirError is a data file or directory this user cannot write: its message says whose it
+// is and what to do, not a chain of "open …: permission denied".
+type dataDirError struct {
+	msg string
+	err error
+}
+
+func (e *dataDirError) Error() string { return e.msg }
+func (e *dataDirError) Unwrap() error { return e.err }
 
 // newBreakers builds the circuit breakers of the upstream call kinds, their state kept in
 // the data file so a restart does not reset an open breaker.
