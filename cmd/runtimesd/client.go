@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -169,8 +170,12 @@ func (offlineSyncer) SyncNow(context.Context, string) (health.Run, error) {
 	return health.Run{Outcome: health.OutcomeSkipped, Error: "offline"}, nil
 }
 func (offlineSyncer) Status() health.SyncStatus {
-	return health.SyncStatus{DisabledReason: "offline lookup from the data file", LastRuns: []health.Run{}}
+	return health.SyncStatus{DisabledReason: offlineReason, LastRuns: []health.Run{}}
 }
+
+// offlineReason is why an offline lookup does not sync. `health --offline` judges the data
+// file, so this reason alone does not make its exit code "degraded".
+const offlineReason = "offline lookup from the data file"
 
 // apiError is an error answer of the API.
 type apiError struct {
@@ -647,6 +652,13 @@ func cmdHealth(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		}
 		if err := json.Unmarshal(b, &h); err != nil {
 			return fmt.Errorf("the daemon's answer is not a health report: %w", err)
+		}
+		if cf.offline && h.Status == health.StatusDegraded {
+			rest := slices.DeleteFunc(slices.Clone(h.Reasons), func(r string) bool { return r == "sync disabled: "+offlineReason })
+			if len(rest) == 0 {
+				h.Status = health.StatusOK // the data file is fine; there is simply no daemon
+			}
+			h.Reasons = rest
 		}
 		if cf.jsonOut {
 			if err := printJSON(stdout, b); err != nil {

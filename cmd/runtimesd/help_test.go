@@ -234,6 +234,8 @@ func TestExitCodes(t *testing.T) {
 		{"HealthDown", []string{"health", "--addr", healthServer("down")}, 4, "status down: because down"},
 		{"HealthDownJSON", []string{"health", "--json", "--addr", healthServer("down")}, 4, "status down"},
 		{"HealthNoDaemon", []string{"health", "--addr", closedPort(t)}, 1, "no daemon answers"},
+		// --offline judges the data: the built-in seed is degraded (no daemon alone is not).
+		{"HealthOfflineSeed", []string{"health", "--offline", "--builtin-seed", "--data", filepath.Join(t.TempDir(), "none")}, 3, "built-in seed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
