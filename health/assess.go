@@ -150,15 +150,33 @@ func Assess(in Inputs) (string, []string) {
 // schedule has stalled (a run in flight or its jitter delay accounts for less).
 const scheduleOverdue = time.Minute
 
-// scheduleStalled says why no scheduled sync is coming, or "": the schedule's next run is
-// long overdue. (A schedule that never fires is refused by config validation; a poller not
-// started on a schedule reports no next run at all and is not judged here.)
+// scheduleAheadIntervals is how many schedule intervals ahead the next scheduled run may be
+// before health says no run is due (beyond the interval itself and the jitter).
+const scheduleAheadIntervals = 3
+
+// scheduleStalled says why no scheduled sync is coming, or "": the schedule is running but has
+// no next run, its next run is long overdue, or it is further off than a few intervals (a
+// clock jump, a stuck scheduler). A poller not started, or with sync disabled, has no
+// schedule running and is not judged here (sync disabled is reported on its own).
 func scheduleStalled(st SyncStatus, now time.Time) string {
-	if !st.Enabled || st.Schedule == "" || st.Running || st.NextRun == nil {
+	if !st.Enabled || st.Schedule == "" || st.Running {
+		return ""
+	}
+	if st.NextRun == nil {
+		if st.Scheduled {
+			return fmt.Sprintf("scheduled syncs are not running: the schedule %q has no next run", st.Schedule)
+		}
 		return ""
 	}
 	if now.Sub(*st.NextRun) > scheduleOverdue {
 		return fmt.Sprintf("scheduled syncs are not running: the next run of %q was due at %s", st.Schedule, st.NextRun.UTC().Format(time.RFC3339))
+	}
+	if st.Scheduled && st.Interval > 0 {
+		limit := scheduleAheadIntervals*st.Interval + st.Jitter + scheduleOverdue
+		if ahead := st.NextRun.Sub(now); ahead > limit {
+			return fmt.Sprintf("no scheduled sync is due soon: the next run of %q is at %s, %s away (more than %d intervals of %s)",
+				st.Schedule, st.NextRun.UTC().Format(time.RFC3339), ahead.Truncate(time.Second), scheduleAheadIntervals, st.Interval)
+		}
 	}
 	return ""
 }

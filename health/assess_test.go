@@ -29,6 +29,16 @@ func TestAssess_Lifecycle(t *testing.T) {
 		{"NotStartedIsNotJudged", fresh, health.SyncStatus{Enabled: true, Schedule: "@every 30s", LastRuns: ran}, ""},
 		{"Overdue", fresh, health.SyncStatus{Enabled: true, Schedule: "@every 30s", NextRun: at(-10 * time.Minute), LastRuns: ran}, "not running"},
 		{"RunningIsNotStalled", fresh, health.SyncStatus{Enabled: true, Schedule: "@every 30s", NextRun: at(-10 * time.Minute), Running: true, LastRuns: ran}, ""},
+		// 12.6: a running schedule with no next run, or one further off than a few intervals
+		// (a clock that jumped back, a stuck scheduler), is degraded; jitter is allowed for.
+		{"ScheduledNoNextRun", fresh, health.SyncStatus{Enabled: true, Schedule: "@every 30s", Scheduled: true, LastRuns: ran}, "has no next run"},
+		{"ScheduledFarOff", fresh, health.SyncStatus{Enabled: true, Schedule: "@every 30s", Scheduled: true, Interval: 30 * time.Second,
+			NextRun: at(time.Hour), LastRuns: ran}, "no scheduled sync is due soon"},
+		{"ScheduledWithinIntervalsAndJitter", fresh, health.SyncStatus{Enabled: true, Schedule: "@every 30s", Scheduled: true, Interval: 30 * time.Second,
+			Jitter: 10 * time.Minute, NextRun: at(9 * time.Minute), LastRuns: ran}, ""},
+		{"ScheduledDailyCron", fresh, health.SyncStatus{Enabled: true, Schedule: "0 3 * * *", Scheduled: true, Interval: 24 * time.Hour,
+			NextRun: at(23 * time.Hour), LastRuns: ran}, ""},
+		{"DisabledIsNotJudgedOnSchedule", fresh, health.SyncStatus{Enabled: false, DisabledReason: "no API key", Scheduled: false, LastRuns: ran}, "sync disabled: no API key"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

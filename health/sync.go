@@ -102,7 +102,15 @@ type SyncStatus struct {
 	Schedule       string     `json:"schedule,omitempty"`
 	Running        bool       `json:"running"`
 	NextRun        *time.Time `json:"next_run,omitempty"`
-	LastSuccess    *time.Time `json:"last_success,omitempty"`
+	// Scheduled is true while the schedule is started (the poller runs and syncs): only then
+	// is a missing or far-off NextRun a fault. A poller never started, or with sync disabled,
+	// has no next run and is not judged on it.
+	Scheduled bool `json:"-"`
+	// Interval is the schedule's longest gap between runs from NextRun on, and
+	// Jitter the random delay a scheduled run may add; health judges NextRun against them.
+	Interval    time.Duration `json:"-"`
+	Jitter      time.Duration `json:"-"`
+	LastSuccess *time.Time    `json:"last_success,omitempty"`
 	// ConsecutiveFailures counts the failed runs since the last successful one (changed,
 	// unchanged or held); skipped runs neither count nor reset it.
 	ConsecutiveFailures int `json:"consecutive_failures"`

@@ -5,11 +5,10 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/labstack/echo/v4"
 
@@ -90,7 +89,7 @@ type matrixRow struct {
 // handleMatrix is GET /v1/matrix?format=json|table|csv: per runtime its name, type, status,
 // health, features, model compatibility and config fields.
 func (s *Server) handleMatrix(c echo.Context) error {
-	q, err := checkQuery(c, append([]string{"format"}, readParams...)...)
+	q, err := checkQuery(c, append([]string{"format", "columns"}, readParams...)...)
 	if err != nil {
 		return err
 	}
@@ -100,9 +99,25 @@ func (s *Server) handleMatrix(c echo.Context) error {
 	default:
 		return errorf(http.StatusBadRequest, "bad_parameter", "format %q: want json, table or csv", format)
 	}
+	columns, err := parseColumns(q.Get("columns"))
+	if err != nil {
+		return err
+	}
+	if q.Has("columns") && format != "table" {
+		return errorf(http.StatusBadRequest, "bad_parameter", "columns applies to format=table only (json and csv carry every column)")
+	}
 	st, err := s.beginRead(c)
 	if err != nil {
 		return err
+	}
+	if format == "table" && q.Has("columns") {
+		// A chosen set of columns is rendered per request, not memoised: the sets a client
+		// can ask for must not grow the per-catalog memo.
+		rep, err := s.matrixTable(st.snap, columns)
+		if err != nil {
+			return err
+		}
+		return s.finishRead(c, st, rep)
 	}
 	enc := s.encodedFor(st.snap.Catalog)
 	cls := s.dyn().Classifier
@@ -127,6 +142,43 @@ func (s *Server) handleMatrix(c echo.Context) error {
 }
 
 var closeBrace = []byte("}")
+
+// matrixTable renders snap's matrix as a plain-text table of the given columns, fitted to
+// tableWidth.
+func (s *Server) matrixTable(snap *store.Snapshot, columns []string) (representation, error) {
+	full := append([][]string{tableColumns}, s.matrixCells(snap, ", ")...)
+	idx := make([]int, len(columns))
+	for i, c := range columns {
+		idx[i] = slices.Index(tableColumns, c)
+	}
+	rows := make([][]string, len(full))
+	for r, cells := range full {
+		rows[r] = make([]string, len(idx))
+		for i, j := range idx {
+			rows[r][i] = cells[j]
+		}
+	}
+	b := renderTable(rows, tableWidth)
+	rep := single(newETag(revETag(weakETag(b), snap)), b)
+	rep.contentType = hvTextPlain
+	return rep, nil
+}
+
+// matrixCells are the cells of snap's matrix rows in tableColumns' order, lists joined by sep.
+func (s *Server) matrixCells(snap *store.Snapshot, sep string) [][]string {
+	var out [][]string
+	for i, r := range store.Matrix(snap.Catalog) {
+		hist := ""
+		if r.MaxHistoryLength != nil {
+			hist = strconv.Itoa(*r.MaxHistoryLength)
+		}
+		out = append(out, []string{r.ID, r.Name, r.Type, r.Status, string(s.dyn().Classifier.Of(snap.Catalog.Runtimes()[i])),
+			strings.Join(r.Providers, sep), strings.Join(r.Families, sep), strings.Join(r.Examples, sep),
+			strings.Join(r.RequiredConfig, sep), strings.Join(r.RecommendedConfig, sep), hist,
+			strconv.FormatBool(r.RequiresSystemPrompt), strings.Join(r.Features, "; ")})
+	}
+	return out
+}
 
 // matrix renders the rows of snap's matrix: the JSON array, or the whole table or CSV.
 func (s *Server) matrix(snap *store.Snapshot, format string) (representation, error) {
@@ -156,27 +208,7 @@ func (s *Server) matrix(snap *store.Snapshot, format string) (representation, er
 		}
 		return single(newETag(revETag(weakETag(b), snap)), b), nil
 	case "table":
-		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, strings.Join(header, "\t"))
-		for _, r := range rows {
-			row := cells(r, ",")
-			for i, cell := range row {
-				if cell == "" {
-					row[i] = "-"
-				}
-				row[i] = strings.Map(func(r rune) rune {
-					if r == '\t' || r == '\n' || r == '\r' {
-						return ' '
-					}
-					return r
-				}, row[i])
-			}
-			fmt.Fprintln(tw, strings.Join(row, "\t"))
-		}
-		tw.Flush()
-		rep := single(newETag(revETag(weakETag(b.Bytes()), snap)), b.Bytes())
-		rep.contentType = hvTextPlain
-		return rep, nil
+		return s.matrixTable(snap, defaultColumns)
 	default: // csv
 		w := csv.NewWriter(&b)
 		_ = w.Write(header)

@@ -145,7 +145,7 @@ func openAny(path string, opts Options) (*DB, error) {
 	if !opts.ReadOnly {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			if opts.MemoryFallback && unwritable(err) {
-				return openScratch(path, opts, fmt.Sprintf("the data directory %s cannot be created (%v)", filepath.Dir(path), err))
+				return openScratch(path, opts, "the data directory cannot be created: "+ExplainUnwritable(filepath.Dir(path), err))
 			}
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
@@ -157,14 +157,14 @@ func openAny(path string, opts Options) (*DB, error) {
 			ro.ReadOnly = true
 			rdb, rerr := openWaiting(path, ro)
 			if rerr == nil {
-				rdb.memOnly = fmt.Sprintf("the data file %s cannot be written (%v)", path, errors.Unwrap(err))
+				rdb.memOnly = "the data file cannot be written: " + ExplainUnwritable(path, err)
 				rdb.opts.Logger.Error("data file is not writable: serving the stored snapshot; syncs are kept in memory and NOT persisted",
 					"file", path, "error", err.Error())
 				return rdb, nil
 			}
 			return nil, rerr
 		}
-		return openScratch(path, opts, fmt.Sprintf("the data file %s cannot be created (%v)", path, errors.Unwrap(err)))
+		return openScratch(path, opts, "the data file cannot be created: "+ExplainUnwritable(path, err))
 	}
 	return db, err
 }

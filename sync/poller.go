@@ -306,11 +306,17 @@ func (p *Poller) Status() health.SyncStatus {
 		st.Held = &h
 	}
 	entry := p.entry
+	st.Scheduled = entry != 0 && p.started && !p.closed
 	p.mu.Unlock()
 	if entry != 0 {
-		if next := p.cron.Entry(entry).Next; !next.IsZero() {
+		e := p.cron.Entry(entry)
+		if next := e.Next; !next.IsZero() {
 			st.NextRun = &next
+			if e.Schedule != nil {
+				st.Interval = longestGap(e.Schedule, next)
+			}
 		}
+		st.Jitter = p.tunables().Jitter
 	}
 	st.HighWater = p.highWater(p.opts.Now(), p.tunables())
 	p.history.Fill(&st)
@@ -723,4 +729,20 @@ type cronLogger struct{ l *slog.Logger }
 func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
 func (c cronLogger) Error(err error, msg string, kv ...any) {
 	c.l.Error("cron: "+msg, append(kv, "error", err)...)
+}
+
+// longestGap is the longest time between consecutive runs of a schedule over its next few runs
+// from t: the interval of "@every", the longest gap of an irregular cron ("Mondays and
+// Tuesdays" is six days), for health to judge how far off a next run may be.
+func longestGap(s cron.Schedule, t time.Time) time.Duration {
+	var gap time.Duration
+	for range 8 {
+		n := s.Next(t)
+		if n.IsZero() {
+			break
+		}
+		gap = max(gap, n.Sub(t))
+		t = n
+	}
+	return gap
 }

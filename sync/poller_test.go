@@ -721,3 +721,38 @@ func TestPoller_RestartWhileOpen(t *testing.T) {
 		t.Fatalf("after the open timeout one probe must go: %+v", r)
 	}
 }
+
+// 12.6: health judges a schedule's next run only while the schedule runs: a poller never
+// started (or closed) says so, a started one gives its next run and its longest gap.
+func TestPoller_ScheduledStatus(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{poller: rsync.Options{Schedule: "0 9 * * 1,2"}}) // Mondays and Tuesdays
+	assess := func(st health.SyncStatus) (string, []string) {
+		return health.Assess(health.Inputs{Snapshot: &store.Snapshot{Revision: 1, Source: store.SourceCache, FetchedAt: time.Now(),
+			Catalog: store.SeedCatalog()}, Now: time.Now(), MaxStale: time.Hour, Sync: st})
+	}
+	st := e.poller.Status()
+	if st.Scheduled || st.NextRun != nil {
+		t.Fatalf("never started: scheduled %v next %v", st.Scheduled, st.NextRun)
+	}
+	if status, reasons := assess(st); status != health.StatusOK {
+		t.Fatalf("a poller not started is not judged on its schedule: %s %q", status, reasons)
+	}
+	if err := e.poller.Start(); err != nil {
+		t.Fatal(err)
+	}
+	st = e.poller.Status()
+	if !st.Scheduled || st.NextRun == nil || st.Interval != 6*24*time.Hour {
+		t.Fatalf("started: scheduled %v next %v interval %s, want the six days from Tuesday to Monday", st.Scheduled, st.NextRun, st.Interval)
+	}
+	st.Running, st.LastRuns, st.ConsecutiveFailures = false, nil, 0
+	if status, reasons := assess(st); status != health.StatusOK {
+		t.Fatalf("a next run within the schedule's longest gap is due: %s %q", status, reasons)
+	}
+	if err := e.poller.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if e.poller.Status().Scheduled {
+		t.Fatal("closed poller still reports its schedule running")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -169,8 +170,12 @@ func (offlineSyncer) SyncNow(context.Context, string) (health.Run, error) {
 	return health.Run{Outcome: health.OutcomeSkipped, Error: "offline"}, nil
 }
 func (offlineSyncer) Status() health.SyncStatus {
-	return health.SyncStatus{DisabledReason: "offline lookup from the data file", LastRuns: []health.Run{}, Timeline: []health.RunPoint{}}
+	return health.SyncStatus{DisabledReason: offlineReason, LastRuns: []health.Run{}, Timeline: []health.RunPoint{}}
 }
+
+// offlineReason is why an offline lookup does not sync. `health --offline` judges the data
+// file, so this reason alone does not make its exit code "degraded".
+const offlineReason = "offline lookup from the data file"
 
 // apiError is an error answer of the API.
 type apiError struct {
@@ -592,8 +597,10 @@ func cmdSelect(args []string, stdout, stderr io.Writer, getenv func(string) stri
 func cmdMatrix(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var cf clientFlags
 	var csvOut bool
+	var columns string
 	fs := newClientFlags("matrix", stderr, &cf)
 	fs.BoolVar(&csvOut, "csv", false, "print CSV")
+	fs.StringVar(&columns, "columns", "", "the table's columns, comma-separated (id,name,type,status,health,providers,families,examples,required,recommended,max_history,system_prompt,features), or all")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -604,8 +611,15 @@ func cmdMatrix(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	case csvOut:
 		format = "csv"
 	}
+	path := "/v1/matrix?format=" + format
+	if columns != "" {
+		if format != "table" {
+			return usageErr("matrix: --columns chooses the table's columns; --json and --csv carry every column")
+		}
+		path += "&columns=" + url.QueryEscape(columns)
+	}
 	return withClient(cf, getenv, stderr, func(c *apiClient) error {
-		b, err := c.do("GET", "/v1/matrix?format="+format, nil)
+		b, err := c.do("GET", path, nil)
 		if err != nil {
 			return err
 		}
@@ -623,13 +637,10 @@ func cmdHealth(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	return withClient(cf, getenv, stderr, func(c *apiClient) error {
+	return withClient(cf, getenv, stderr, func(c *apiClient) (err error) {
 		b, err := c.do("GET", "/v1/health", nil)
 		if err != nil {
 			return err
-		}
-		if cf.jsonOut {
-			return printJSON(stdout, b)
 		}
 		var h struct {
 			Status   string   `json:"status"`
@@ -652,6 +663,24 @@ func cmdHealth(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		if err := json.Unmarshal(b, &h); err != nil {
 			return fmt.Errorf("the daemon's answer is not a health report: %w", err)
 		}
+		if cf.offline && h.Status == health.StatusDegraded {
+			rest := slices.DeleteFunc(slices.Clone(h.Reasons), func(r string) bool { return r == "sync disabled: "+offlineReason })
+			if len(rest) == 0 {
+				h.Status = health.StatusOK // the data file is fine; there is simply no daemon
+			}
+			h.Reasons = rest
+		}
+		if cf.jsonOut {
+			if err := printJSON(stdout, b); err != nil {
+				return err
+			}
+			return healthExit(h.Status, h.Reasons)
+		}
+		defer func() {
+			if err == nil {
+				err = healthExit(h.Status, h.Reasons)
+			}
+		}()
 		fmt.Fprintf(stdout, "status: %s\n", h.Status)
 		for _, r := range h.Reasons {
 			fmt.Fprintf(stdout, "  - %s\n", r)
@@ -681,6 +710,30 @@ func cmdHealth(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		}
 		return nil
 	})
+}
+
+// Exit codes of `runtimesd health`, distinct from 1 (the daemon could not be asked) and 2 (bad
+// usage) so that scripts and probes can tell them apart.
+const (
+	exitDegraded = 3
+	exitDown     = 4
+)
+
+// healthExit turns the daemon's overall status into the exit code of `runtimesd health`.
+func healthExit(status string, reasons []string) error {
+	why := ""
+	if len(reasons) > 0 {
+		why = ": " + reasons[0]
+	}
+	switch status {
+	case health.StatusOK:
+		return nil
+	case health.StatusDegraded:
+		return &exitError{code: exitDegraded, err: errors.New("status degraded" + why)}
+	case health.StatusDown:
+		return &exitError{code: exitDown, err: errors.New("status down" + why)}
+	}
+	return fmt.Errorf("the daemon reports an unknown status %q", status)
 }
 
 // cmdProbe is `runtimesd probe live|ready`: for container probes where the kubelet cannot reach

@@ -386,7 +386,7 @@ func keyedDecodeError(data []byte, err error) error {
 		n, _ := strconv.Atoi(m[1])
 		key, msg := keys[n], m[2]
 		if unknownKeyRE.MatchString(msg) {
-			msg = "unknown key (see config.example.yaml for the keys there are)"
+			msg = unknownKeyMessage(key)
 		}
 		msg = typeMessage(msg)
 		if key == "" {

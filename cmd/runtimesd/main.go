@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -54,35 +55,18 @@ func usageErr(format string, args ...any) error {
 	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
 }
 
-const usage = `runtimesd keeps the control plane's Runtimes Service on this machine.
-
-Usage:
-  runtimesd serve [--config FILE] [--data DIR] [--listen ADDR] [--seed FILE] [--dev]
-  runtimesd sync --once [--config FILE] [--data DIR] [--no-guard]
-  runtimesd export [--config FILE] [--data DIR] [FILE]
-  runtimesd import [--config FILE] [--data DIR] [--force] FILE
-  runtimesd config check FILE
-  runtimesd version
-
-Clients of a running daemon (--addr ADDR), or of the data file with --offline [--data DIR];
---json prints the API's JSON:
-  runtimesd list [--status S] [--type T] [--provider P] [--health H] [--feature F]...
-  runtimesd get ID
-  runtimesd requirements ID
-  runtimesd validate --runtime ID [--model M] [--system-prompt P] [--agent-config JSON] [--feature F]... | -f FILE
-  runtimesd build-config ID [--model M] [--feature F]... [--environment JSON]   exit 1 when not valid
-  runtimesd select [--feature F]... [--provider P] [--model M] [--allow-unhealthy] [--candidate ID]... [--limit N]
-  runtimesd matrix [--csv]
-  runtimesd health
-  runtimesd probe live|ready                 exit 0 when /healthz or /readyz answers 200
-
-Environment: KUBIYA_API_KEY (the control plane API key), KUBIYA_CONTROL_PLANE_BASE_URL.
-`
-
 // Main runs one command and returns the exit code: 0 clean, 1 failure, 2 bad usage.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	err := run(ctx, args, stdout, stderr, getenv)
 	if err == nil {
+		return 0
+	}
+	var hs *helpShown
+	if errors.As(err, &hs) {
+		// -h/--help on a command: its usage, positional arguments and flags, on stdout, exit 0
+		if c, ok := lookupCommand(hs.fs.Name()); ok {
+			commandHelp(stdout, c, hs.fs)
+		}
 		return 0
 	}
 	fmt.Fprintf(stderr, "runtimesd: %v\n", err)
@@ -95,48 +79,23 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usageText())
 		return usageErr("no command given")
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
-	case "serve":
-		return cmdServe(ctx, rest, stderr, getenv)
-	case "sync":
-		return cmdSync(ctx, rest, stdout, stderr, getenv)
-	case "export":
-		return cmdExport(rest, stdout, stderr, getenv)
-	case "import":
-		return cmdImport(rest, stdout, stderr, getenv)
-	case "config":
-		return cmdConfig(rest, stdout, stderr, getenv)
-	case "list":
-		return cmdList(rest, stdout, stderr, getenv)
-	case "get":
-		return cmdGet(rest, stdout, stderr, getenv)
-	case "requirements":
-		return cmdRequirements(rest, stdout, stderr, getenv)
-	case "validate":
-		return cmdValidate(rest, stdout, stderr, getenv)
-	case "build-config":
-		return cmdBuildConfig(rest, stdout, stderr, getenv)
-	case "select":
-		return cmdSelect(rest, stdout, stderr, getenv)
-	case "matrix":
-		return cmdMatrix(rest, stdout, stderr, getenv)
-	case "health":
-		return cmdHealth(rest, stdout, stderr, getenv)
-	case "probe":
-		return cmdProbe(rest, stdout, stderr, getenv)
-	case "version", "--version", "-version":
+	case "--version", "-version":
 		return cmdVersion(stdout)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	case "-h", "--help", "-help":
+		fmt.Fprint(stdout, usageText())
 		return nil
-	default:
-		fmt.Fprint(stderr, usage)
+	}
+	c, ok := lookupCommand(cmd)
+	if !ok {
+		fmt.Fprint(stderr, usageText())
 		return usageErr("unknown command %q", cmd)
 	}
+	return c.run(ctx, rest, stdout, stderr, getenv)
 }
 
 // common are the flags every data command takes.
@@ -146,7 +105,10 @@ type common struct {
 
 func newFlags(name string, stderr io.Writer, c *common) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// The flag package's own messages are not printed: a parse error comes back as one usage
+	// error line, -h/--help as helpShown (printed by Main from the command table).
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	fs.StringVar(&c.config, "config", "", "YAML config file (see config.example.yaml)")
 	fs.StringVar(&c.data, "data", "", "data directory holding "+dbFile+" (overrides data_dir)")
 	return fs
@@ -159,9 +121,9 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return &exitError{code: 0, err: errors.New("help shown")}
+				return &helpShown{fs: fs}
 			}
-			return usageErr("%s: %v", fs.Name(), err)
+			return usageErr("%s: %v (see runtimesd %s --help)", fs.Name(), err, fs.Name())
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -234,12 +196,26 @@ func openStoreWith(cfg Config, getenv func(string) string, logger *slog.Logger, 
 	for _, f := range more {
 		f(&opts)
 	}
-	db, err := store.Open(filepath.Join(dir, dbFile), opts)
+	path := filepath.Join(dir, dbFile)
+	db, err := store.Open(path, opts)
 	if err != nil {
+		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+			return nil, &dataDirError{msg: store.ExplainUnwritable(path, err), err: err}
+		}
 		return nil, err
 	}
 	return db, nil
 }
+
+// dataDirError is a data file or directory this user cannot write: its message says whose it
+// is and what to do, not a chain of "open …: permission denied".
+type dataDirError struct {
+	msg string
+	err error
+}
+
+func (e *dataDirError) Error() string { return e.msg }
+func (e *dataDirError) Unwrap() error { return e.err }
 
 // newBreakers builds the circuit breakers of the upstream call kinds, their state kept in
 // the data file so a restart does not reset an open breaker.
@@ -827,6 +803,11 @@ func cmdImport(args []string, stdout, stderr io.Writer, getenv func(string) stri
 }
 
 func cmdConfig(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("config", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if isHelpArg(args) {
+		return &helpShown{fs: fs}
+	}
 	if len(args) != 2 || args[0] != "check" {
 		return usageErr("usage: runtimesd config check FILE")
 	}
@@ -851,6 +832,17 @@ func cmdConfig(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	}
 	fmt.Fprint(stdout, cfg.Redacted())
 	return nil
+}
+
+// cmdVersionArgs is `runtimesd version`: it takes no argument.
+func cmdVersionArgs(args []string, stdout, _ io.Writer) error {
+	if isHelpArg(args) {
+		return &helpShown{fs: flag.NewFlagSet("version", flag.ContinueOnError)}
+	}
+	if len(args) > 0 {
+		return usageErr("version: takes no argument, got %q", args[0])
+	}
+	return cmdVersion(stdout)
 }
 
 func cmdVersion(w io.Writer) error {

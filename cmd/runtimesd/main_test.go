@@ -60,6 +60,12 @@ func start(t *testing.T, bin string, env []string, args ...string) *daemon {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
+	return startCmd(t, cmd)
+}
+
+// startCmd runs cmd (the binary, set up by the caller) and waits for its "listening" log line.
+func startCmd(t *testing.T, cmd *exec.Cmd) *daemon {
+	t.Helper()
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {

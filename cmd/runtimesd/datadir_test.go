@@ -1,0 +1,95 @@
+package main
+
+import (
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// 17.10: a data directory the user cannot write is explained — whose it is and what to do —
+// by import, sync --once and serve (log and /v1/health), not as "open …: open …: permission
+// denied". As root the binary runs as nobody against a root-owned directory; otherwise against
+// a directory of ours without write permission.
+func TestDataDir_UnwritableIsExplained(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	// A world-readable place for the binary and the data, so that nobody can run it.
+	base, err := os.MkdirTemp("", "runtimesd-perm-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	own := filepath.Join(base, "runtimesd")
+	copyFile(t, bin, own, 0o755)
+	snap := filepath.Join(base, "snap.json")
+	if err := os.WriteFile(snap, []byte("[]"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(base, "data")
+	var cred *syscall.Credential
+	want := []string{data, "chmod u+w"}
+	if os.Geteuid() == 0 {
+		if err := os.Mkdir(data, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		cred = &syscall.Credential{Uid: 65534, Gid: 65534}
+		want = []string{data, "belongs to user root (uid 0)", "cannot be written by user", "(uid 65534)", "give --data", "chown"}
+	} else if err := os.Mkdir(data, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + base, EnvAPIKey + "=k", EnvBaseURL + "=http://" + closedPort(t)}
+	check := func(what, out string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: %q does not say %q", what, out, w)
+			}
+		}
+		if strings.Contains(out, "open "+data) {
+			t.Errorf("%s: the raw error chain is shown: %q", what, out)
+		}
+	}
+	for _, args := range [][]string{{"import", "--force", "--data", data, snap}, {"sync", "--once", "--data", data}} {
+		cmd := exec.Command(own, args...)
+		cmd.Env, cmd.SysProcAttr = env, &syscall.SysProcAttr{Credential: cred}
+		out, err := cmd.CombinedOutput()
+		if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 1 {
+			t.Fatalf("%v: %v, want exit 1\n%s", args, err, out)
+		}
+		check(args[0], string(out))
+	}
+	// serve falls back to memory and says the same in its log and in /v1/health.
+	cmd := exec.Command(own, "serve", "--data", data, "--listen", "127.0.0.1:0")
+	cmd.Env, cmd.SysProcAttr = env, &syscall.SysProcAttr{Credential: cred}
+	d := startCmd(t, cmd)
+	defer d.stop(t)
+	check("serve log", d.stderr.String())
+	_, body := get(t, "http://"+d.addr+"/v1/health")
+	check("/v1/health", string(body))
+}
+
+func copyFile(t *testing.T, from, to string, mode os.FileMode) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
