@@ -72,7 +72,8 @@ func TestBreakers_CallerErrorsResetAndDoNotCount(t *testing.T) {
 }
 
 // Data exactly max_stale old is still fresh; a nanosecond more is stale. A snapshot fetched
-// in the future (clock skew) is not stale.
+// slightly in the future (within store.ClockSkewTolerance) is fresh; one fetched further ahead
+// is clock skew, reported as degraded.
 func TestAssess_StalenessBoundary(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -83,7 +84,8 @@ func TestAssess_StalenessBoundary(t *testing.T) {
 	for _, tc := range []struct {
 		age    time.Duration
 		status string
-	}{{time.Minute, health.StatusOK}, {time.Minute + time.Nanosecond, health.StatusDegraded}, {-time.Hour, health.StatusOK}} {
+	}{{time.Minute, health.StatusOK}, {time.Minute + time.Nanosecond, health.StatusDegraded},
+		{-store.ClockSkewTolerance, health.StatusOK}, {-time.Hour, health.StatusDegraded}} {
 		if status, reasons := health.Assess(at(tc.age)); status != tc.status {
 			t.Errorf("age %v with max_stale 1m: %s %v, want %s", tc.age, status, reasons, tc.status)
 		}
@@ -168,15 +170,21 @@ func TestFallback_EachConditionAlone(t *testing.T) {
 }
 
 // Failures counted before any run is kept in the history (e.g. after a restart) are reported
-// without a last error.
+// without a last error; a single failure is worded in the singular.
 func TestAssess_FailuresWithoutHistory(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	status, reasons := health.Assess(health.Inputs{Now: now, MaxStale: time.Hour,
 		Snapshot: &store.Snapshot{Revision: 1, Source: store.SourceUpstream, FetchedAt: now, Catalog: store.SeedCatalog()},
 		Sync:     health.SyncStatus{Enabled: true, ConsecutiveFailures: 2}})
-	if status != health.StatusDegraded || strings.Join(reasons, "|") != "2 sync run(s) failed in a row" {
+	if status != health.StatusDegraded || strings.Join(reasons, "|") != "2 sync runs failed since the last success" {
 		t.Fatalf("%s %q", status, reasons)
+	}
+	_, reasons = health.Assess(health.Inputs{Now: now, MaxStale: time.Hour,
+		Snapshot: &store.Snapshot{Revision: 1, Source: store.SourceUpstream, FetchedAt: now, Catalog: store.SeedCatalog()},
+		Sync:     health.SyncStatus{Enabled: true, ConsecutiveFailures: 1}})
+	if strings.Join(reasons, "|") != "1 sync run failed since the last success" {
+		t.Fatalf("one failure: %q", reasons)
 	}
 }
 
