@@ -1,0 +1,55 @@
+package health_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/runtimesd/runtimesd/health"
+	"github.com/runtimesd/runtimesd/store"
+)
+
+// The catalog conditions health reports: an empty catalog, and a catalog below the floor of its
+// high-water mark — strictly below: exactly at the floor is what the drop ratio allows. No
+// high-water mark (or one of zero runtimes) says nothing; no snapshot says nothing either
+// (Assess reports "down" for that).
+func TestCatalogConditions_Boundaries(t *testing.T) {
+	t.Parallel()
+	three := catalog(t, rt("a", "available", nil), rt("b", "available", nil), rt("c", "available", nil))
+	empty, err := store.NewCatalog(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := func(c *store.Catalog) *store.Snapshot { return &store.Snapshot{Revision: 1, Catalog: c} }
+	codes := func(cs []health.CatalogCondition) string { return fmt.Sprint(cs) }
+	for _, tc := range []struct {
+		name string
+		snap *store.Snapshot
+		hw   *health.HighWater
+		want string
+	}{
+		{"NoSnapshot", nil, &health.HighWater{Runtimes: 10, Floor: 5}, "[]"},
+		{"ThreeNoMark", snap(three), nil, "[]"},
+		{"Empty", snap(empty), nil, "[{catalog_empty serving an empty catalog: no runtime is known}]"},
+		{"EmptyZeroMark", snap(empty), &health.HighWater{Runtimes: 0, Floor: 0, WindowSeconds: 3600}, "[{catalog_empty serving an empty catalog: no runtime is known}]"},
+		{"AtFloor", snap(three), &health.HighWater{Runtimes: 6, Floor: 3, WindowSeconds: 86400}, "[]"},
+		{"JustBelowFloor", snap(three), &health.HighWater{Runtimes: 6, Floor: 3.5, WindowSeconds: 86400},
+			"[{catalog_below_high_water serving 3 runtimes, far below the 6 served within the last 24h}]"},
+		{"ZeroRuntimesMarkWithFloor", snap(three), &health.HighWater{Runtimes: 0, Floor: 5, WindowSeconds: 86400}, "[]"},
+		{"EmptyBelowFloor", snap(empty), &health.HighWater{Runtimes: 1, Floor: 0.5, WindowSeconds: 5400},
+			"[{catalog_empty serving an empty catalog: no runtime is known} {catalog_below_high_water serving 0 runtimes, far below the 1 served within the last 1h30m}]"},
+	} {
+		if got := codes(health.CatalogConditions(tc.snap, tc.hw)); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+// The high-water window is written as people write it.
+func TestHighWater_Window(t *testing.T) {
+	t.Parallel()
+	for secs, want := range map[int64]string{86400: "24h", 5400: "1h30m", 5400 + 7: "1h30m7s", 45 * 60: "45m", 30: "30s", 3600: "1h"} {
+		if got := (health.HighWater{WindowSeconds: secs}).Window(); got != want {
+			t.Errorf("%d s: %q, want %q", secs, got, want)
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package store_test
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runtimesd/runtimesd/store"
+)
+
+// A runtime without required features gets an empty features list (JSON [], not null) and
+// "features" is not reported as filled; one without a default model gets a warning that names
+// at most three of its examples, or none when it has none.
+func TestBuildConfig_NoRequiredFeaturesNoDefaultModel(t *testing.T) {
+	t.Parallel()
+	v, _ := store.NewValidator(nil)
+	req := func(examples string) string {
+		return `"requirements":{"model_requirement":{"description":"","supported_providers":["openai"],"supported_families":["gpt"],"examples":` +
+			examples + `},"required_config_fields":[],"recommended_config_fields":[],"max_history_length":null,"requires_system_prompt":false,"requires_tools":false}`
+	}
+	c := catalogWith(t,
+		`{"id":"four","name":"Four","status":"available","features":["x"],`+req(`["m1","m2","m3","m4"]`)+`}`,
+		`{"id":"none","name":"None","status":"available","features":["x"],`+req(`[]`)+`}`,
+	)
+	for id, warning := range map[string]string{
+		"four": "runtime 'four' declares no default model: set model_id (e.g. m1, m2, m3)",
+		"none": "runtime 'none' declares no default model: set model_id",
+	} {
+		b, err := v.BuildConfig(c, id, store.ConfigOverrides{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := json.Marshal(b.Config)
+		if string(got) != `{"runtime_type":"`+id+`","model_id":null,"features":[],"environment":null}` {
+			t.Errorf("%s: config %s, want no features (an empty list) and no model", id, got)
+		}
+		if len(b.Filled) != 0 {
+			t.Errorf("%s: filled %q, want nothing filled", id, b.Filled)
+		}
+		if strings.Join(b.Warnings, "|") != warning {
+			t.Errorf("%s: warnings %q, want %q", id, b.Warnings, warning)
+		}
+	}
+}
+
+// A feature a runtime only requires (not in its features list) is still supported, compared as
+// filters compare.
+func TestSupports_RequiredFeature(t *testing.T) {
+	t.Parallel()
+	c := catalogWith(t, `{"id":"req","name":"Req","status":"available","features":["Code review"],"required_features":["Streaming"]}`)
+	rt, ok := c.Get("req")
+	if !ok {
+		t.Fatal("runtime req missing")
+	}
+	for feature, want := range map[string]bool{"streaming": true, "STREAMING": true, "code_review": true, "batch": false} {
+		if got := store.Supports(rt, feature); got != want {
+			t.Errorf("Supports(req, %q) = %v, want %v", feature, got, want)
+		}
+	}
+}
+
+// The high-water window is 24 h unless configured; a configured one is kept.
+func TestDB_HighWaterWindowDefault(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for name, tc := range map[string]struct{ set, want time.Duration }{
+		"default.db": {0, 24 * time.Hour}, "negative.db": {-time.Minute, 24 * time.Hour}, "set.db": {90 * time.Minute, 90 * time.Minute},
+		"tiny.db": {time.Nanosecond, time.Nanosecond},
+	} {
+		db, err := store.Open(filepath.Join(dir, name), store.Options{HighWaterWindow: tc.set})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := db.HighWaterWindow(); got != tc.want {
+			t.Errorf("high_water_window %v: %v, want %v", tc.set, got, tc.want)
+		}
+		db.Close()
+	}
+}
