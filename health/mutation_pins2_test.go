@@ -2,7 +2,9 @@ package health_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/runtimesd/runtimesd/health"
 	"github.com/runtimesd/runtimesd/store"
@@ -51,5 +53,27 @@ func TestHighWater_Window(t *testing.T) {
 		if got := (health.HighWater{WindowSeconds: secs}).Window(); got != want {
 			t.Errorf("%d s: %q, want %q", secs, got, want)
 		}
+	}
+}
+
+// A scheduled run is judged stalled only when more than a minute overdue: exactly one minute
+// late is still on time (the run may be in its jitter delay); a nanosecond more is reported,
+// naming the schedule and when the run was due.
+func TestAssess_ScheduleOverdueBoundary(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	fresh := &store.Snapshot{Revision: 1, Source: store.SourceCache, FetchedAt: now.Add(-time.Second), Catalog: store.SeedCatalog()}
+	at := func(late time.Duration) health.Inputs {
+		next := now.Add(-late)
+		return health.Inputs{Snapshot: fresh, Now: now, MaxStale: 5 * time.Minute,
+			Sync: health.SyncStatus{Enabled: true, Schedule: "@every 30s", NextRun: &next}}
+	}
+	if status, reasons := health.Assess(at(time.Minute)); status != health.StatusOK {
+		t.Fatalf("a run one minute late: %s %q, want ok", status, reasons)
+	}
+	status, reasons := health.Assess(at(time.Minute + time.Nanosecond))
+	want := `scheduled syncs are not running: the next run of "@every 30s" was due at 2026-01-02T03:03:04Z`
+	if status != health.StatusDegraded || strings.Join(reasons, "|") != want {
+		t.Fatalf("a run a minute and a nanosecond late: %s %q, want degraded: %s", status, reasons, want)
 	}
 }
