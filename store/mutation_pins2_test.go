@@ -79,3 +79,41 @@ func TestDB_HighWaterWindowDefault(t *testing.T) {
 		db.Close()
 	}
 }
+
+// The high-water mark survives a restart: a catalog that shrank before the restart is still
+// measured against the larger one served within the window.
+func TestDB_HighWaterSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "runtimesd.db")
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	big := catalogWith(t)
+	small, err := store.NewCatalog(big.Runtimes()[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if big.Len() < 2 {
+		t.Fatalf("seed has %d runtimes; the test needs a catalog that shrinks", big.Len())
+	}
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CommitAt(big, store.SourceUpstream, now, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CommitAt(small, store.SourceUpstream, now.Add(time.Minute), now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.HighWater(now.Add(2 * time.Minute)); got != big.Len() {
+		t.Fatalf("before restart: high water %d, want %d", got, big.Len())
+	}
+	db.Close()
+	db, err = store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := db.HighWater(now.Add(2 * time.Minute)); got != big.Len() {
+		t.Fatalf("after restart: high water %d, want %d (the catalog served before the shrink)", got, big.Len())
+	}
+}
