@@ -1,7 +1,10 @@
 package health_test
 
 import (
+	"bytes"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,5 +77,28 @@ func TestBreakers_FailedProbeTripCounts(t *testing.T) {
 	st := b.Status()["list"]
 	if tb := st.TrippedBy; st.State != "open" || tb == nil || tb.Requests != 1 || tb.Failures != 1 || tb.ConsecutiveFailures != 1 {
 		t.Fatalf("after a failed probe: state %s tripped_by %+v, want open by 1 request, 1 failure", st.State, tb)
+	}
+}
+
+// Persisting a transition and its trip counts that succeeds logs no error (only the state
+// change itself is logged, as a warning).
+func TestBreakers_PersistLogsNoErrorOnSuccess(t *testing.T) {
+	t.Parallel()
+	db, err := store.Open(filepath.Join(t.TempDir(), "runtimesd.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var logs bytes.Buffer
+	b := newBreakers(t, db, health.BreakerOptions{ConsecutiveFailures: 2, OpenTimeout: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	for range 2 {
+		b.Execute("list", func() ([]byte, error) { return nil, errUpstream })
+	}
+	if b.State("list") != "open" {
+		t.Fatal("not open")
+	}
+	if out := logs.String(); strings.Contains(out, "level=ERROR") || !strings.Contains(out, "circuit breaker state changed") {
+		t.Fatalf("log of a persisted trip:\n%s", out)
 	}
 }

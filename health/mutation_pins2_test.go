@@ -77,3 +77,21 @@ func TestAssess_ScheduleOverdueBoundary(t *testing.T) {
 		t.Fatalf("a run a minute and a nanosecond late: %s %q, want degraded: %s", status, reasons, want)
 	}
 }
+
+// With fresh data and nothing wrong, every component of the detailed report is "healthy"
+// (no component says "unhealthy: " with an empty reason).
+func TestAssessDetailed_AllHealthy(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	snap := &store.Snapshot{Source: store.SourceUpstream, Catalog: store.SeedCatalog(), FetchedAt: now}
+	d := health.AssessDetailed(health.Inputs{Snapshot: snap, Now: now, MaxStale: time.Minute, Sync: health.SyncStatus{Enabled: true},
+		Breakers: map[string]health.BreakerStatus{"list": {State: "closed"}}})
+	if d.Status != "healthy" || len(d.Components) == 0 {
+		t.Fatalf("fresh data: %+v", d)
+	}
+	for _, c := range d.Components {
+		if c.State != "healthy" {
+			t.Errorf("component %s is %q, want healthy", c.Name, c.State)
+		}
+	}
+}

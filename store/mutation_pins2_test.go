@@ -117,3 +117,30 @@ func TestDB_HighWaterSurvivesRestart(t *testing.T) {
 		t.Fatalf("after restart: high water %d, want %d (the catalog served before the shrink)", got, big.Len())
 	}
 }
+
+// A commit on a store opened read-only is refused by the store itself, with a message saying so
+// (not by bbolt part-way through).
+func TestDB_ReadOnlyCommitRefused(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "runtimesd.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Commit(store.SeedCatalog(), store.SourceUpstream, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	ro, err := store.Open(path, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	_, err = ro.Commit(catalogWith(t), store.SourceUpstream, time.Now())
+	if err == nil || err.Error() != "commit: store is open read-only" {
+		t.Fatalf("commit on a read-only store: %v, want \"commit: store is open read-only\"", err)
+	}
+	if s := ro.Loaded(); s == nil || s.Revision != 1 {
+		t.Fatalf("read-only store changed: %+v", s)
+	}
+}
