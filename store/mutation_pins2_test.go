@@ -2,8 +2,12 @@ package store_test
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -142,5 +146,34 @@ func TestDB_ReadOnlyCommitRefused(t *testing.T) {
 	}
 	if s := ro.Loaded(); s == nil || s.Revision != 1 {
 		t.Fatalf("read-only store changed: %+v", s)
+	}
+}
+
+// When the data directory cannot be created, the memory fallback works on a scratch file; closing
+// the store removes the scratch directory (a daemon restarting in a loop must not fill /tmp).
+// The unwritable directory is one under /sys (refused even to root, which file modes are not).
+func TestDB_ScratchRemovedOnClose(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // os.MkdirTemp("", ...) creates the scratch directory here
+	dataDir := "/sys/runtimesd-mutation-test/data"
+	if err := os.MkdirAll(dataDir, 0o700); !errors.Is(err, fs.ErrPermission) && !errors.Is(err, syscall.EROFS) && !errors.Is(err, syscall.EPERM) {
+		if err == nil {
+			os.RemoveAll(filepath.Dir(dataDir))
+		}
+		t.Skipf("no directory here that even root cannot create (mkdir %s: %v)", dataDir, err)
+	}
+	db, err := store.Open(filepath.Join(dataDir, "runtimesd.db"), store.Options{MemoryFallback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scratch, _ := filepath.Glob(filepath.Join(tmp, "runtimesd-scratch-*"))
+	if len(scratch) != 1 || db.NotPersisting() == "" {
+		t.Fatalf("memory fallback: scratch dirs %q, not persisting %q", scratch, db.NotPersisting())
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(scratch[0]); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("scratch directory %s left after Close: %v", scratch[0], err)
 	}
 }
