@@ -102,3 +102,23 @@ func TestBreakers_PersistLogsNoErrorOnSuccess(t *testing.T) {
 		t.Fatalf("log of a persisted trip:\n%s", out)
 	}
 }
+
+// The breaker's counts cover the configured window, rolling: failures older than the window no
+// longer count (here a 300 ms window forgets its failures well within 2 s).
+func TestBreakers_WindowForgetsOldFailures(t *testing.T) {
+	t.Parallel()
+	b := newBreakers(t, nil, health.BreakerOptions{ConsecutiveFailures: 100, Window: 300 * time.Millisecond})
+	for range 3 {
+		b.Execute("list", func() ([]byte, error) { return nil, errUpstream })
+	}
+	if st := b.Status()["list"]; st.Failures != 3 {
+		t.Fatalf("failures counted: %d, want 3", st.Failures)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for b.Status()["list"].Failures != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("failures still counted 2 s after a 300 ms window: %+v", b.Status()["list"])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
