@@ -97,3 +97,16 @@ func TestHistory_TimelineErrorCut(t *testing.T) {
 		t.Fatalf("timeline errors %+v, want the 200-byte one whole and the 201-byte one cut to 199 and \"…\"", st.Timeline)
 	}
 }
+
+// An error that is not UTF-8 at all (no rune start within the limit) is cut to nothing and
+// marked, without running off the front of the string.
+func TestHistory_TimelineErrorNotUTF8(t *testing.T) {
+	t.Parallel()
+	h := health.NewHistory(10)
+	h.Add(health.Run{ID: 1, Outcome: health.OutcomeFailed, Error: strings.Repeat("\x80", 300)})
+	var st health.SyncStatus
+	h.Fill(&st)
+	if len(st.Timeline) != 1 || st.Timeline[0].Error != "…" {
+		t.Fatalf("timeline %+v, want the error cut to \"…\"", st.Timeline)
+	}
+}
