@@ -177,3 +177,38 @@ func TestDB_ScratchRemovedOnClose(t *testing.T) {
 		t.Fatalf("scratch directory %s left after Close: %v", scratch[0], err)
 	}
 }
+
+// The high-water mark forgets sizes served before the window: a catalog that shrank two hours
+// ago no longer counts with a one-hour window. A size served in the bucket that starts exactly
+// one bucket width after the previous one stays until that later bucket leaves the window.
+func TestDB_HighWaterWindowBuckets(t *testing.T) {
+	t.Parallel()
+	big := catalogWith(t)
+	small, err := store.NewCatalog(big.Runtimes()[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(filepath.Join(t.TempDir(), "runtimesd.db"), store.Options{HighWaterWindow: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// One hour in 48 buckets: 75 s each. t0 is on a bucket boundary.
+	const width = 75 * time.Second
+	t0 := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	if _, err := db.CommitAt(big, store.SourceUpstream, t0, t0); err != nil {
+		t.Fatal(err)
+	}
+	// Exactly one width later the catalog shrinks: the big size is recorded in the new bucket.
+	if _, err := db.CommitAt(small, store.SourceUpstream, t0.Add(width), t0.Add(width)); err != nil {
+		t.Fatal(err)
+	}
+	// Just after the first bucket left the window, the second still holds the big size.
+	if got := db.HighWater(t0.Add(width + time.Hour + time.Nanosecond)); got != big.Len() {
+		t.Fatalf("one hour after the shrink: high water %d, want %d", got, big.Len())
+	}
+	// Two hours later, both are gone: the mark is what is served.
+	if got := db.HighWater(t0.Add(2*time.Hour + width)); got != small.Len() {
+		t.Fatalf("two hours after the shrink with a one-hour window: high water %d, want %d", got, small.Len())
+	}
+}
