@@ -212,3 +212,43 @@ func TestDB_HighWaterWindowBuckets(t *testing.T) {
 		t.Fatalf("two hours after the shrink with a one-hour window: high water %d, want %d", got, small.Len())
 	}
 }
+
+// The high-water mark keeps every bucket that overlaps the window: after a full window of
+// syncs, one per bucket, the size served in the oldest bucket (which ends just inside the
+// window) still counts.
+func TestDB_HighWaterKeepsOldestOverlappingBucket(t *testing.T) {
+	t.Parallel()
+	big := catalogWith(t)
+	smallA, err := store.NewCatalog(big.Runtimes()[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	smallB, err := store.NewCatalog(big.Runtimes()[1:2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(filepath.Join(t.TempDir(), "runtimesd.db"), store.Options{HighWaterWindow: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const width = 75 * time.Second // one hour in 48 buckets
+	t0 := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	commit := func(c *store.Catalog, at time.Time) {
+		t.Helper()
+		if _, err := db.CommitAt(c, store.SourceUpstream, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit(big, t0)
+	commit(smallA, t0.Add(time.Second)) // the shrink within the first bucket
+	for i := 1; i <= 48; i++ {
+		commit([]*store.Catalog{smallA, smallB}[i%2], t0.Add(time.Duration(i)*width))
+	}
+	if got := db.HighWater(t0.Add(48 * width)); got != big.Len() {
+		t.Fatalf("the first bucket still ends inside the window: high water %d, want %d", got, big.Len())
+	}
+	if got := db.HighWater(t0.Add(49 * width)); got != 1 {
+		t.Fatalf("a bucket width later the first bucket has left: high water %d, want 1", got)
+	}
+}
