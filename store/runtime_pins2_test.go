@@ -57,3 +57,15 @@ func TestNewRuntime_ExactKeysAndNonObjects(t *testing.T) {
 		}
 	}
 }
+
+// Requirements that are not an object make the runtime invalid, naming the
+// requirements.
+func TestNewRuntime_RequirementsNotAnObject(t *testing.T) {
+	t.Parallel()
+	for _, req := range []string{"[]", `"x"`, "1"} {
+		rt, err := store.NewRuntime([]byte(`{"id":"a"}`), []byte(req))
+		if !errors.Is(err, store.ErrInvalidRuntime) || !strings.Contains(err.Error(), `runtime "a": requirements: `) {
+			t.Fatalf("requirements %q: %+v %v, want an invalid runtime naming its requirements", req, rt, err)
+		}
+	}
+}
