@@ -69,3 +69,24 @@ func TestNewRuntime_RequirementsNotAnObject(t *testing.T) {
 		}
 	}
 }
+
+// Did-you-mean bounds: an id of exactly 128 (normalised) runes still gets a suggestion, one of
+// 129 none; the distance allowed grows with the length (a third of it, at most 2): a 3-letter
+// typo one edit away is suggested, two edits away it is not; a 6-letter one two edits away is.
+func TestSuggestID_Bounds(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("a", 127) + "b"
+	c := catalogWith(t, `{"id":"`+long+`","name":"L","status":"available"}`, `{"id":"abc","name":"A","status":"available"}`,
+		`{"id":"abcdef","name":"F","status":"available"}`)
+	for in, want := range map[string]string{
+		strings.Repeat("a", 127) + "c": long, // 128 runes, one edit away
+		strings.Repeat("a", 128) + "c": "",   // 129 runes: too long to compare
+		"abd":                          "abc",
+		"xbd":                          "",
+		"abcxyf":                       "abcdef",
+	} {
+		if got := store.SuggestID(c, in); got != want {
+			t.Errorf("SuggestID(%d bytes %.12q…) = %.12q, want %.12q", len(in), in, got, want)
+		}
+	}
+}
