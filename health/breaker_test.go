@@ -45,6 +45,7 @@ func waitState(t *testing.T, b *health.Breakers, kind, state string) {
 }
 
 func TestBreakers_OpenProbeClose(t *testing.T) {
+	t.Parallel()
 	b := newBreakers(t, nil, health.BreakerOptions{ConsecutiveFailures: 3, OpenTimeout: 200 * time.Millisecond})
 	var calls atomic.Int32
 	fail := func() ([]byte, error) { calls.Add(1); return nil, errUpstream }
@@ -88,6 +89,7 @@ func TestBreakers_OpenProbeClose(t *testing.T) {
 }
 
 func TestBreakers_CallerErrorsDoNotTrip(t *testing.T) {
+	t.Parallel()
 	b := newBreakers(t, nil, health.BreakerOptions{ConsecutiveFailures: 2})
 	for range 10 {
 		b.Execute("list", func() ([]byte, error) { return nil, errCaller })
@@ -101,6 +103,7 @@ func TestBreakers_CallerErrorsDoNotTrip(t *testing.T) {
 }
 
 func TestBreakers_FailureRatio(t *testing.T) {
+	t.Parallel()
 	b := newBreakers(t, nil, health.BreakerOptions{FailureRatio: 0.5, MinRequests: 4, Window: time.Minute})
 	ok := func() ([]byte, error) { return nil, nil }
 	fail := func() ([]byte, error) { return nil, errUpstream }
@@ -119,6 +122,7 @@ func TestBreakers_FailureRatio(t *testing.T) {
 // A restarted sidecar keeps an open breaker open until its timeout, so it does not stampede
 // a control plane that was failing; the trip counts survive too.
 func TestBreakers_StateSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "runtimesd.db")
 	db, err := store.Open(path, store.Options{})
 	if err != nil {
@@ -161,6 +165,7 @@ func TestBreakers_StateSurvivesRestart(t *testing.T) {
 
 // Ordinary calls (no transition) write nothing to the data file.
 func TestBreakers_NoWriteWithoutTransition(t *testing.T) {
+	t.Parallel()
 	db, err := store.Open(filepath.Join(t.TempDir(), "x.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)

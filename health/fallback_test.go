@@ -10,6 +10,7 @@ import (
 )
 
 func TestFallback(t *testing.T) {
+	t.Parallel()
 	cls, _ := health.NewClassifier(nil)
 	c := catalog(t,
 		rt("claude_code", "error", []string{"Code review"}, "anthropic"),
@@ -91,6 +92,7 @@ func TestFallback(t *testing.T) {
 }
 
 func TestFallbackRules_Validate(t *testing.T) {
+	t.Parallel()
 	for name, tc := range map[string]struct {
 		rules health.FallbackRules
 		want  string
@@ -113,6 +115,7 @@ func TestFallbackRules_Validate(t *testing.T) {
 }
 
 func TestAssess(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	fresh := &store.Snapshot{Revision: 2, Source: store.SourceUpstream, FetchedAt: now.Add(-time.Minute), Catalog: store.SeedCatalog()}
 	closed := map[string]health.BreakerStatus{"list": {State: "closed"}}

@@ -172,7 +172,7 @@ func TestFallback_EachConditionAlone(t *testing.T) {
 }
 
 // Failures counted before any run is kept in the history (e.g. after a restart) are reported
-// without a last error.
+// without a last error; a single failure is worded in the singular.
 func TestAssess_FailuresWithoutHistory(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -181,6 +181,12 @@ func TestAssess_FailuresWithoutHistory(t *testing.T) {
 		Sync:     health.SyncStatus{Enabled: true, ConsecutiveFailures: 2}})
 	if status != health.StatusDegraded || strings.Join(reasons, "|") != "2 sync runs failed since the last success" {
 		t.Fatalf("%s %q", status, reasons)
+	}
+	_, reasons = health.Assess(health.Inputs{Now: now, MaxStale: time.Hour,
+		Snapshot: &store.Snapshot{Revision: 1, Source: store.SourceUpstream, FetchedAt: now, Catalog: store.SeedCatalog()},
+		Sync:     health.SyncStatus{Enabled: true, ConsecutiveFailures: 1}})
+	if strings.Join(reasons, "|") != "1 sync run failed since the last success" {
+		t.Fatalf("one failure: %q", reasons)
 	}
 }
 

@@ -43,6 +43,7 @@ func ids(rs []health.Ranked) string {
 }
 
 func TestSelect(t *testing.T) {
+	t.Parallel()
 	cls, _ := health.NewClassifier(nil)
 	c := catalog(t,
 		rt("b_tied", "available", []string{"Code Review", "Streaming"}, "openai"),
@@ -128,6 +129,7 @@ func TestSelect(t *testing.T) {
 }
 
 func TestClassifier(t *testing.T) {
+	t.Parallel()
 	cls, err := health.NewClassifier(map[string]string{"Beta": "unknown", "maintenance": "unhealthy"})
 	if err != nil {
 		t.Fatal(err)
