@@ -349,14 +349,13 @@ func typeMessage(msg string) string {
 	return fmt.Sprintf("must be %s, got %s %q", want, got, m[2])
 }
 
-// keyedDecodeError rewrites YAML decoding errors to name the dotted key at each line
-// ("http.bogus (line 2): unknown key") instead of yaml's Go type names.
-func keyedDecodeError(data []byte, err error) error {
+// walkYAMLKeys calls visit with the dotted path, key node and value node of every mapping key
+// in the YAML document data, parents before children. It reports false when data is not YAML.
+func walkYAMLKeys(data []byte, visit func(key string, k, v *yaml.Node)) bool {
 	var root yaml.Node
 	if yaml.Unmarshal(data, &root) != nil {
-		return err // not YAML at all: yaml's own message says where
+		return false
 	}
-	keys := map[int]string{}
 	var walk func(n *yaml.Node, prefix string)
 	walk = func(n *yaml.Node, prefix string) {
 		switch n.Kind {
@@ -367,15 +366,27 @@ func keyedDecodeError(data []byte, err error) error {
 		case yaml.MappingNode:
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				key := prefix + n.Content[i].Value
-				keys[n.Content[i].Line] = key
-				if v := n.Content[i+1]; v.Line != n.Content[i].Line || v.Kind == yaml.MappingNode {
-					keys[v.Line] = key
-				}
+				visit(key, n.Content[i], n.Content[i+1])
 				walk(n.Content[i+1], key+".")
 			}
 		}
 	}
 	walk(&root, "")
+	return true
+}
+
+// keyedDecodeError rewrites YAML decoding errors to name the dotted key at each line
+// ("http.bogus (line 2): unknown key") instead of yaml's Go type names.
+func keyedDecodeError(data []byte, err error) error {
+	keys := map[int]string{}
+	if !walkYAMLKeys(data, func(key string, k, v *yaml.Node) {
+		keys[k.Line] = key
+		if v.Line != k.Line || v.Kind == yaml.MappingNode {
+			keys[v.Line] = key
+		}
+	}) {
+		return err // not YAML at all: yaml's own message says where
+	}
 	var out []error
 	for _, line := range strings.Split(strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n"), "\n") {
 		m := lineMsgRE.FindStringSubmatch(line)

@@ -147,27 +147,10 @@ func diffPaths(a, b reflect.Value, prefix string) []string {
 
 // withLines adds the line of each key named by a validation error ("sync.schedule: ...").
 func withLines(data []byte, err error) error {
-	var root yaml.Node
-	if yaml.Unmarshal(data, &root) != nil {
+	lines := map[string]int{}
+	if !walkYAMLKeys(data, func(key string, k, _ *yaml.Node) { lines[key] = k.Line }) {
 		return err
 	}
-	lines := map[string]int{}
-	var walk func(n *yaml.Node, prefix string)
-	walk = func(n *yaml.Node, prefix string) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(c, prefix)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				key := prefix + n.Content[i].Value
-				lines[key] = n.Content[i].Line
-				walk(n.Content[i+1], key+".")
-			}
-		}
-	}
-	walk(&root, "")
 	var out []error
 	for _, line := range strings.Split(err.Error(), "\n") {
 		key, rest, ok := strings.Cut(line, ": ")
