@@ -239,24 +239,11 @@ func lookup(snap *store.Snapshot, id string) (*store.Runtime, error) {
 	return rt, nil
 }
 
-// provenance is the JSON form of appendProvenance, for answers encoded per request.
-type provenance struct {
-	Revision    uint64       `json:"revision"`
-	Source      store.Source `json:"source"`
-	FetchedAt   *time.Time   `json:"fetched_at"`
-	AgeSeconds  int64        `json:"age_seconds"`
-	Stale       bool         `json:"stale"`
-	StaleReason string       `json:"stale_reason,omitempty"`
-}
+// provenance is the provenance of an answer encoded per request (health decides it).
+type provenance = health.Provenance
 
 func (s *Server) provenanceOf(snap *store.Snapshot, now time.Time) provenance {
-	p := provenance{Revision: snap.Revision, Source: snap.Source, AgeSeconds: int64(snap.Age(now) / time.Second)}
-	if !snap.FetchedAt.IsZero() {
-		t := snap.FetchedAt.UTC().Truncate(time.Second)
-		p.FetchedAt = &t
-	}
-	p.Stale, p.StaleReason = s.staleness(snap, now)
-	return p
+	return health.ProvenanceOf(snap, now, s.dyn().MaxStale)
 }
 
 // handleSyncStatus is GET /v1/sync: schedule, run in flight, held answer, last runs.
