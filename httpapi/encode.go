@@ -338,3 +338,9 @@ func (s *Server) staleness(snap *store.Snapshot, now time.Time) (bool, string) {
 	st := health.StalenessOf(snap, now, s.dyn().MaxStale)
 	return st.Stale(), st.Reason()
 }
+
+// answers is the answer layer with the rules in force now (one atomic load).
+func (s *Server) answers() health.Answers {
+	d := s.dyn()
+	return health.Answers{Validator: d.Validator, Classifier: d.Classifier, Fallback: d.Fallback, MaxStale: d.MaxStale, Gate: s.opts.Gate}
+}

@@ -346,8 +346,13 @@ func writeJSON(c echo.Context, status int, v any) error {
 	if err != nil {
 		return err
 	}
+	return writeBody(c, status, b)
+}
+
+// writeBody writes a JSON answer's bytes.
+func writeBody(c echo.Context, status int, b []byte) error {
 	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	h[echo.HeaderContentType] = hvJSON
 	h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)))
 	c.Response().WriteHeader(status)
 	if _, err := c.Response().Write(b); err != nil && err != http.ErrBodyNotAllowed {
