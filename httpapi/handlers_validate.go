@@ -205,7 +205,9 @@ type nativeValidateRequest = health.ValidateRequest
 
 // DecodeValidateRequest decodes a native validate request body as POST /v1/validate does (the
 // CLI's offline validate uses it too); a bad body is an *Error naming what is wrong.
-func DecodeValidateRequest(body []byte) (health.ValidateRequest, error) { return decodeNativeValidate(body) }
+func DecodeValidateRequest(body []byte) (health.ValidateRequest, error) {
+	return decodeNativeValidate(body)
+}
 
 func decodeNativeValidate(body []byte) (nativeValidateRequest, error) {
 	var out nativeValidateRequest
