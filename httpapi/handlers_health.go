@@ -172,7 +172,7 @@ func (s *Server) handleResolve(c echo.Context) error {
 		return err
 	}
 	return s.serveRead(c, func(snap *store.Snapshot, now time.Time) (representation, error) {
-		res, ok := s.dyn().Fallback.Resolve(snap.Catalog, s.dyn().Classifier, id, q["feature"])
+		res, ok := s.answers().Resolve(snap, id, q["feature"])
 		if !ok {
 			var e nativeError
 			e.Error.Code = "no_runtime_qualifies"

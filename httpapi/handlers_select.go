@@ -45,11 +45,7 @@ func (s *Server) handleSelect(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	modelOK := func(rt *store.Runtime, model string) bool {
-		ok, _ := s.dyn().Validator.ModelCompatible(rt, model)
-		return ok
-	}
-	sel, err := health.Select(snap.Catalog, s.dyn().Classifier, modelOK, req)
+	sel, err := s.answers().Select(snap, req)
 	if errors.Is(err, health.ErrUnknownCandidates) {
 		return errorf(http.StatusBadRequest, "unknown_candidates", "%v (ids are case-sensitive)", err)
 	}
@@ -80,11 +76,6 @@ var (
 	hvTextCSV   = []string{"text/csv; charset=utf-8"}
 )
 
-// matrixRow is a matrix row with the runtime's health class.
-type matrixRow struct {
-	store.MatrixRow
-	Health health.Class `json:"health"`
-}
 
 // handleMatrix is GET /v1/matrix?format=json|table|csv: per runtime its name, type, status,
 // health, features, model compatibility and config fields.
@@ -99,7 +90,7 @@ func (s *Server) handleMatrix(c echo.Context) error {
 	default:
 		return errorf(http.StatusBadRequest, "bad_parameter", "format %q: want json, table or csv", format)
 	}
-	columns, err := parseColumns(q.Get("columns"))
+	columns, err := parseColumns(q.Get("columns"), s.opts.Gate != nil)
 	if err != nil {
 		return err
 	}
@@ -146,10 +137,11 @@ var closeBrace = []byte("}")
 // matrixTable renders snap's matrix as a plain-text table of the given columns, fitted to
 // tableWidth.
 func (s *Server) matrixTable(snap *store.Snapshot, columns []string) (representation, error) {
-	full := append([][]string{tableColumns}, s.matrixCells(snap, ", ")...)
+	all := columnsFor(s.opts.Gate != nil)
+	full := append([][]string{all}, s.matrixCells(snap, ", ")...)
 	idx := make([]int, len(columns))
 	for i, c := range columns {
-		idx[i] = slices.Index(tableColumns, c)
+		idx[i] = slices.Index(all, c)
 	}
 	rows := make([][]string, len(full))
 	for r, cells := range full {
@@ -164,42 +156,34 @@ func (s *Server) matrixTable(snap *store.Snapshot, columns []string) (representa
 	return rep, nil
 }
 
-// matrixCells are the cells of snap's matrix rows in tableColumns' order, lists joined by sep.
+// matrixCells are the cells of snap's matrix rows in tableColumns' order (POLICY last, with a
+// policy in force), lists joined by sep.
 func (s *Server) matrixCells(snap *store.Snapshot, sep string) [][]string {
 	var out [][]string
-	for i, r := range store.Matrix(snap.Catalog) {
-		hist := ""
-		if r.MaxHistoryLength != nil {
-			hist = strconv.Itoa(*r.MaxHistoryLength)
-		}
-		out = append(out, []string{r.ID, r.Name, r.Type, r.Status, string(s.dyn().Classifier.Of(snap.Catalog.Runtimes()[i])),
-			strings.Join(r.Providers, sep), strings.Join(r.Families, sep), strings.Join(r.Examples, sep),
-			strings.Join(r.RequiredConfig, sep), strings.Join(r.RecommendedConfig, sep), hist,
-			strconv.FormatBool(r.RequiresSystemPrompt), strings.Join(r.Features, "; ")})
+	for _, r := range s.answers().Matrix(snap) {
+		out = append(out, matrixRowCells(r, sep))
 	}
 	return out
 }
 
+func matrixRowCells(r health.MatrixRow, sep string) []string {
+	hist := ""
+	if r.MaxHistoryLength != nil {
+		hist = strconv.Itoa(*r.MaxHistoryLength)
+	}
+	cells := []string{r.ID, r.Name, r.Type, r.Status, string(r.Health),
+		strings.Join(r.Providers, sep), strings.Join(r.Families, sep), strings.Join(r.Examples, sep),
+		strings.Join(r.RequiredConfig, sep), strings.Join(r.RecommendedConfig, sep), hist,
+		strconv.FormatBool(r.RequiresSystemPrompt), strings.Join(r.Features, "; ")}
+	if r.Policy != "" {
+		cells = append(cells, r.Policy)
+	}
+	return cells
+}
+
 // matrix renders the rows of snap's matrix: the JSON array, or the whole table or CSV.
 func (s *Server) matrix(snap *store.Snapshot, format string) (representation, error) {
-	var rows []matrixRow
-	for i, r := range store.Matrix(snap.Catalog) {
-		rows = append(rows, matrixRow{r, s.dyn().Classifier.Of(snap.Catalog.Runtimes()[i])})
-	}
-	if rows == nil {
-		rows = []matrixRow{}
-	}
-	header := []string{"ID", "NAME", "TYPE", "STATUS", "HEALTH", "PROVIDERS", "FAMILIES", "EXAMPLES", "REQUIRED", "RECOMMENDED", "MAX_HISTORY", "SYSTEM_PROMPT", "FEATURES"}
-	cells := func(r matrixRow, sep string) []string {
-		hist := ""
-		if r.MaxHistoryLength != nil {
-			hist = strconv.Itoa(*r.MaxHistoryLength)
-		}
-		return []string{r.ID, r.Name, r.Type, r.Status, string(r.Health), strings.Join(r.Providers, sep),
-			strings.Join(r.Families, sep), strings.Join(r.Examples, sep), strings.Join(r.RequiredConfig, sep),
-			strings.Join(r.RecommendedConfig, sep), hist, strconv.FormatBool(r.RequiresSystemPrompt), strings.Join(r.Features, "; ")}
-	}
-	var b bytes.Buffer
+	rows := s.answers().Matrix(snap)
 	switch format {
 	case "", "json":
 		b, err := marshalNoEscape(rows)
@@ -208,12 +192,13 @@ func (s *Server) matrix(snap *store.Snapshot, format string) (representation, er
 		}
 		return single(newETag(revETag(weakETag(b), snap)), b), nil
 	case "table":
-		return s.matrixTable(snap, defaultColumns)
+		return s.matrixTable(snap, defaultColumnsFor(s.opts.Gate != nil))
 	default: // csv
+		var b bytes.Buffer
 		w := csv.NewWriter(&b)
-		_ = w.Write(header)
+		_ = w.Write(columnsFor(s.opts.Gate != nil))
 		for _, r := range rows {
-			_ = w.Write(cells(r, ";"))
+			_ = w.Write(matrixRowCells(r, ";"))
 		}
 		w.Flush()
 		rep := single(newETag(revETag(weakETag(b.Bytes()), snap)), b.Bytes())
