@@ -6,8 +6,8 @@ import (
 
 	"github.com/runtimesd/runtimesd/health"
 	"github.com/runtimesd/runtimesd/httpapi"
-	rsync "github.com/runtimesd/runtimesd/sync"
 	"github.com/runtimesd/runtimesd/store"
+	rsync "github.com/runtimesd/runtimesd/sync"
 )
 
 // TestGate_NativeAnswers: a policy passed in Options reaches every native answer it concerns

@@ -12,7 +12,6 @@ import (
 	"github.com/runtimesd/runtimesd/store"
 )
 
-
 // handleConfigGet is GET /v1/runtimes/{id}/config: the configuration built from the runtime's
 // requirements (store.Validator.BuildConfig) and the verdict on it. Query overrides: model_id,
 // feature (repeatable; replaces the required features), environment (a JSON object).

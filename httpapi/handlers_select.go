@@ -76,7 +76,6 @@ var (
 	hvTextCSV   = []string{"text/csv; charset=utf-8"}
 )
 
-
 // handleMatrix is GET /v1/matrix?format=json|table|csv: per runtime its name, type, status,
 // health, features, model compatibility and config fields.
 func (s *Server) handleMatrix(c echo.Context) error {
