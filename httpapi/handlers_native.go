@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -201,7 +200,7 @@ func (s *Server) serveRuntime(c echo.Context, body func(b []byte, st readState, 
 	if err != nil {
 		return err
 	}
-	rt, err := lookup(st.snap, id)
+	rt, err := s.lookup(st.snap, id)
 	if err != nil {
 		return err
 	}
@@ -227,16 +226,8 @@ func (s *Server) lookupParams(c echo.Context) (string, error) {
 	return pathParam(c, "id")
 }
 
-func lookup(snap *store.Snapshot, id string) (*store.Runtime, error) {
-	rt, ok := snap.Catalog.Get(id)
-	if !ok {
-		msg := fmt.Sprintf("no runtime has the id %q (ids are case-sensitive); GET /v1/runtimes lists them", id)
-		if alt := store.SuggestID(snap.Catalog, id); alt != "" {
-			msg += fmt.Sprintf("; did you mean %q?", alt)
-		}
-		return nil, &Error{Status: http.StatusNotFound, Code: "runtime_not_found", Message: msg}
-	}
-	return rt, nil
+func (s *Server) lookup(snap *store.Snapshot, id string) (*store.Runtime, error) {
+	return s.answers().Lookup(snap, id)
 }
 
 // provenance is the provenance of an answer encoded per request (health decides it).

@@ -136,33 +136,58 @@ var closeBrace = []byte("}")
 // matrixTable renders snap's matrix as a plain-text table of the given columns, fitted to
 // tableWidth.
 func (s *Server) matrixTable(snap *store.Snapshot, columns []string) (representation, error) {
-	all := columnsFor(s.opts.Gate != nil)
-	full := append([][]string{all}, s.matrixCells(snap, ", ")...)
-	idx := make([]int, len(columns))
-	for i, c := range columns {
-		idx[i] = slices.Index(all, c)
-	}
-	rows := make([][]string, len(full))
-	for r, cells := range full {
-		rows[r] = make([]string, len(idx))
-		for i, j := range idx {
-			rows[r][i] = cells[j]
-		}
-	}
-	b := renderTable(rows, tableWidth)
+	b := renderMatrixTable(s.answers().Matrix(snap), columns, s.opts.Gate != nil)
 	rep := single(newETag(revETag(weakETag(b), snap)), b)
 	rep.contentType = hvTextPlain
 	return rep, nil
 }
 
-// matrixCells are the cells of snap's matrix rows in tableColumns' order (POLICY last, with a
-// policy in force), lists joined by sep.
-func (s *Server) matrixCells(snap *store.Snapshot, sep string) [][]string {
-	var out [][]string
-	for _, r := range s.answers().Matrix(snap) {
-		out = append(out, matrixRowCells(r, sep))
+// renderMatrixTable renders rows as a plain-text table of the given columns (parseColumns),
+// fitted to tableWidth.
+func renderMatrixTable(rows []health.MatrixRow, columns []string, policy bool) []byte {
+	all := columnsFor(policy)
+	full := [][]string{all}
+	for _, r := range rows {
+		full = append(full, matrixRowCells(r, ", "))
 	}
-	return out
+	idx := make([]int, len(columns))
+	for i, c := range columns {
+		idx[i] = slices.Index(all, c)
+	}
+	out := make([][]string, len(full))
+	for r, cells := range full {
+		out[r] = make([]string, len(idx))
+		for i, j := range idx {
+			out[r][i] = cells[j]
+		}
+	}
+	return renderTable(out, tableWidth)
+}
+
+// renderMatrixCSV renders rows as CSV, every column.
+func renderMatrixCSV(rows []health.MatrixRow, policy bool) []byte {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	_ = w.Write(columnsFor(policy))
+	for _, r := range rows {
+		_ = w.Write(matrixRowCells(r, ";"))
+	}
+	w.Flush()
+	return b.Bytes()
+}
+
+// MatrixText renders matrix rows as GET /v1/matrix?format=table or csv does (columns as
+// ?columns= takes them, "" for the default set); policy adds the POLICY column. The CLI's
+// offline matrix prints it.
+func MatrixText(rows []health.MatrixRow, format, columns string, policy bool) ([]byte, error) {
+	if format == "csv" {
+		return renderMatrixCSV(rows, policy), nil
+	}
+	cols, err := parseColumns(columns, policy)
+	if err != nil {
+		return nil, err
+	}
+	return renderMatrixTable(rows, cols, policy), nil
 }
 
 func matrixRowCells(r health.MatrixRow, sep string) []string {
@@ -191,16 +216,13 @@ func (s *Server) matrix(snap *store.Snapshot, format string) (representation, er
 		}
 		return single(newETag(revETag(weakETag(b), snap)), b), nil
 	case "table":
-		return s.matrixTable(snap, defaultColumnsFor(s.opts.Gate != nil))
+		b := renderMatrixTable(rows, defaultColumnsFor(s.opts.Gate != nil), s.opts.Gate != nil)
+		rep := single(newETag(revETag(weakETag(b), snap)), b)
+		rep.contentType = hvTextPlain
+		return rep, nil
 	default: // csv
-		var b bytes.Buffer
-		w := csv.NewWriter(&b)
-		_ = w.Write(columnsFor(s.opts.Gate != nil))
-		for _, r := range rows {
-			_ = w.Write(matrixRowCells(r, ";"))
-		}
-		w.Flush()
-		rep := single(newETag(revETag(weakETag(b.Bytes()), snap)), b.Bytes())
+		b := renderMatrixCSV(rows, s.opts.Gate != nil)
+		rep := single(newETag(revETag(weakETag(b), snap)), b)
 		rep.contentType = hvTextCSV
 		return rep, nil
 	}
