@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -100,4 +101,66 @@ func FuzzSplitObject(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAnswers_DaemonBodiesAreTheTypedAnswers: every native read the CLI prints is, byte for
+// byte, encoding/json's encoding of the typed answer health builds (what `--offline` prints),
+// so the CLI online and offline show the same thing, and the CLI can decode the daemon's JSON
+// into those structs.
+func TestAnswers_DaemonBodiesAreTheTypedAnswers(t *testing.T) {
+	t.Parallel()
+	cat, err := store.ParseSnapshotFile(fakecp.SyntheticCatalog(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_700_000_100, 0)
+	snap := &store.Snapshot{Revision: 4, Source: store.SourceUpstream, FetchedAt: time.Unix(1_700_000_000, 0), Catalog: cat}
+	v, _ := store.NewValidator(nil)
+	cls, _ := health.NewClassifier(nil)
+	api, err := httpapi.New(httpapi.Options{Live: store.NewLive(snap), Syncer: noSync{}, Validator: v, Classifier: cls,
+		MaxStale: time.Minute, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := health.Answers{Validator: v, Classifier: cls, MaxStale: time.Minute}
+	enc := func(x any) string {
+		var sb strings.Builder
+		e := json.NewEncoder(&sb)
+		e.SetEscapeHTML(false)
+		if err := e.Encode(x); err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSuffix(sb.String(), "\n")
+	}
+	rt, _ := a.Lookup(snap, "rt-1")
+	f, err := a.ListFilter(snap, store.Filter{Status: "beta"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, _ := a.Select(snap, health.SelectRequest{Features: []string{"session management"}})
+	built, _ := a.BuildConfig(snap, now, "rt-1", store.ConfigOverrides{})
+	prov := a.Provenance(snap, now)
+	cases := []struct{ method, target, body, want string }{
+		{"GET", "/v1/runtimes", "", enc(a.List(snap, now, store.Filter{}))},
+		{"GET", "/v1/runtimes?status=beta", "", enc(a.List(snap, now, f))},
+		{"GET", "/v1/runtimes/rt-1", "", enc(health.RuntimeAnswer{Provenance: prov, Runtime: health.ViewOf(rt)})},
+		{"GET", "/v1/runtimes/rt-1/requirements", "", enc(health.RequirementsAnswer{Provenance: prov, ID: rt.ID, Requirements: rt.RequirementsRaw})},
+		{"GET", "/v1/matrix", "", enc(struct {
+			health.Provenance
+			Runtimes []health.MatrixRow `json:"runtimes"`
+		}{prov, a.Matrix(snap)})},
+		{"POST", "/v1/select", `{"features":["session management"]}`, enc(struct {
+			health.Provenance
+			health.Selection
+		}{prov, sel})},
+		{"POST", "/v1/runtimes/rt-1/config", "", enc(built)},
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest(c.method, c.target, strings.NewReader(c.body))
+		w := httptest.NewRecorder()
+		api.Handler().ServeHTTP(w, r)
+		if w.Code != 200 || w.Body.String() != c.want {
+			t.Errorf("%s %s: %d\ndaemon: %s\nanswer: %s", c.method, c.target, w.Code, w.Body, c.want)
+		}
+	}
 }

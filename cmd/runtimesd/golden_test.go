@@ -61,6 +61,7 @@ func TestCLIGolden(t *testing.T) {
 		"matrix-json":            {"matrix", "--json"},
 		"matrix-columns":         {"matrix", "--columns", "id,status,health"},
 		"health":                 {"health"},
+		"health-json":            {"health", "--json"},
 		"build-config":           {"build-config", "default", "--model", "gpt-4", "--environment", `{"region":"eu","a":1}`},
 		"build-config-invalid":   {"build-config", "claude_code"},
 		"build-config-json":      {"build-config", "default", "--json"},
