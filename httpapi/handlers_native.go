@@ -101,18 +101,16 @@ func (s *Server) handleRuntimeList(c echo.Context) error {
 			if err != nil {
 				return err
 			}
-			f := store.Filter{Status: q.Get("status"), Type: q.Get("type"), Provider: q.Get("provider"), Features: q["feature"]}
-			if err := snap.Catalog.CheckFilter(f); err != nil {
-				return &Error{Status: http.StatusBadRequest, Code: "unknown_field", Message: "filter type: " + err.Error()}
-			}
 			h := q.Get("health")
-			if h != "" {
-				class := health.Class(strings.ToLower(h))
-				if class != health.Healthy && class != health.Unhealthy && class != health.Unknown {
-					return errorf(http.StatusBadRequest, "bad_parameter", "health must be healthy, unhealthy or unknown, got %q", h)
+			// A reload drops the memoised lists (Reload), so the classifier in f stays right.
+			f, err := s.answers().ListFilter(snap, store.Filter{Status: q.Get("status"), Type: q.Get("type"),
+				Provider: q.Get("provider"), Features: q["feature"]}, h)
+			if err != nil {
+				code := "bad_parameter"
+				if errors.Is(err, store.ErrNoTypes) {
+					code = "unknown_field"
 				}
-				cls := s.dyn().Classifier // a reload drops the memoised lists (Reload)
-				f.Where = func(rt *store.Runtime) bool { return cls.Of(rt) == class }
+				return &Error{Status: http.StatusBadRequest, Code: code, Message: strings.TrimPrefix(err.Error(), health.ErrBadFilter.Error()+": ")}
 			}
 			if f.Status != "" || f.Type != "" || f.Provider != "" || len(f.Features) > 0 || f.Where != nil {
 				// The list is that of the normalised filter, so every variant of one filter
