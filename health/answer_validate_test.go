@@ -12,7 +12,7 @@ import (
 )
 
 // catalogOf builds a catalog from runtime objects (the control plane's shape).
-func catalogOf(t *testing.T, objs ...string) *store.Catalog {
+func catalogOf(t testing.TB, objs ...string) *store.Catalog {
 	t.Helper()
 	cat, err := store.ParseSnapshotFile([]byte("[" + strings.Join(objs, ",") + "]"))
 	if err != nil {
@@ -22,7 +22,7 @@ func catalogOf(t *testing.T, objs ...string) *store.Catalog {
 }
 
 // request decodes a body as httpapi does: the keys verbatim, agent_config with json.Number.
-func request(t *testing.T, body string) health.ValidateRequest {
+func request(t testing.TB, body string) health.ValidateRequest {
 	t.Helper()
 	var req health.ValidateRequest
 	if err := json.Unmarshal([]byte(body), &req.Raw); err != nil {
