@@ -94,18 +94,8 @@ func Assess(in Inputs) (string, []string) {
 	for _, c := range CatalogConditions(s, in.Sync.HighWater) {
 		reasons = append(reasons, c.Message)
 	}
-	switch {
-	case s.Source == store.SourceSeed && s.SeedFile != "":
-		reasons = append(reasons, "serving the operator's seed file "+s.SeedFile+": the control plane has not been reached")
-	case s.Source == store.SourceSeed:
-		reasons = append(reasons, "serving the built-in seed data: the control plane has not been reached")
-	case s.FetchedAt.IsZero():
-		reasons = append(reasons, "serving data never confirmed by the control plane")
-	case s.FromFuture(in.Now):
-		reasons = append(reasons, fmt.Sprintf("clock skew: the data's fetched_at (%s) is %s ahead of this machine's clock; its age is unknown, so it counts as stale until a sync confirms it",
-			s.FetchedAt.UTC().Format(time.RFC3339), s.FetchedAt.Sub(in.Now).Truncate(time.Second)))
-	case s.Age(in.Now) > in.MaxStale:
-		reasons = append(reasons, fmt.Sprintf("data is %s old, beyond max_stale %s", s.Age(in.Now).Truncate(time.Second), in.MaxStale))
+	if st := StalenessOf(s, in.Now, in.MaxStale); st.Stale() {
+		reasons = append(reasons, st.HealthReason())
 	}
 	kinds := make([]string, 0, len(in.Breakers))
 	for k := range in.Breakers {

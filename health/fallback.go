@@ -139,6 +139,17 @@ type Resolution struct {
 // Resolve walks the candidates of id and returns the first that no enabled condition rules
 // out. ok is false when none qualifies; Tried then says why each was passed over.
 func (r FallbackRules) Resolve(c *store.Catalog, cls *Classifier, id string, features []string) (res Resolution, ok bool) {
+	return r.resolve(c, cls, nil, id, features)
+}
+
+// Resolve is the runtime to use for id in snap after the fallback rules (see
+// FallbackRules.Resolve), with the policy applied: a runtime a blocking verdict denies is
+// passed over, and Tried says which rule denied it.
+func (a Answers) Resolve(snap *store.Snapshot, id string, features []string) (Resolution, bool) {
+	return a.Fallback.resolve(snap.Catalog, a.Classifier, a.Gate, id, features)
+}
+
+func (r FallbackRules) resolve(c *store.Catalog, cls *Classifier, gate Gate, id string, features []string) (res Resolution, ok bool) {
 	conds := r.conditions()
 	on := func(x Condition) bool { return slices.Contains(conds, x) }
 	res = Resolution{Requested: id, Tried: []Attempt{}}
@@ -163,6 +174,14 @@ func (r FallbackRules) Resolve(c *store.Catalog, cls *Classifier, id string, fea
 			}
 			if len(missing) > 0 {
 				why = "lacks " + quoteList(missing)
+			}
+		}
+		if why == "" && found && gate != nil {
+			if v := blocking(gate.Check(rt, nil)); v != nil {
+				why = "denied by policy rule '" + v.Rule + "'"
+				if v.Message != "" {
+					why += " (" + v.Message + ")"
+				}
 			}
 		}
 		if why != "" {

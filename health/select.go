@@ -96,6 +96,9 @@ type Ranked struct {
 	ProviderCompatible *bool    `json:"provider_compatible"`
 	ModelCompatible    *bool    `json:"model_compatible"`
 	Reason             string   `json:"reason"`
+	// Policy are the verdicts of the policy rules that fired for this runtime (absent when
+	// none did); a blocking one makes it ineligible.
+	Policy []Verdict `json:"policy,omitempty"`
 }
 
 // Selection is the outcome of Select: the best eligible runtime (nil when none) and every
@@ -115,6 +118,20 @@ var ErrUnknownCandidates = errors.New("unknown candidate runtimes")
 // validator's rule). Ranking is deterministic: eligible first, then score, then health, then
 // a generally available runtime before a beta one, then id.
 func Select(c *store.Catalog, cls *Classifier, modelOK func(*store.Runtime, string) bool, req SelectRequest) (Selection, error) {
+	return selectWith(c, cls, nil, modelOK, req)
+}
+
+// Select ranks snap's runtimes for req (see the function Select), with the policy applied: a
+// runtime a blocking verdict denies is not eligible, and its reason names the rule.
+func (a Answers) Select(snap *store.Snapshot, req SelectRequest) (Selection, error) {
+	modelOK := func(rt *store.Runtime, model string) bool {
+		ok, _ := a.Validator.ModelCompatible(rt, model)
+		return ok
+	}
+	return selectWith(snap.Catalog, a.Classifier, a.Gate, modelOK, req)
+}
+
+func selectWith(c *store.Catalog, cls *Classifier, gate Gate, modelOK func(*store.Runtime, string) bool, req SelectRequest) (Selection, error) {
 	if err := req.Check(); err != nil {
 		return Selection{}, err
 	}
@@ -149,7 +166,11 @@ func Select(c *store.Catalog, cls *Classifier, modelOK func(*store.Runtime, stri
 	}
 	ranked := make([]Ranked, 0, len(pool))
 	for _, rt := range pool {
-		ranked = append(ranked, rank(rt, cls, modelOK, req, matchers))
+		r := rank(rt, cls, modelOK, req, matchers)
+		if gate != nil {
+			applyPolicy(&r, gate.Check(rt, nil))
+		}
+		ranked = append(ranked, r)
 	}
 	slices.SortStableFunc(ranked, func(a, b Ranked) int {
 		if a.Eligible != b.Eligible {
@@ -248,6 +269,28 @@ func rank(rt *store.Runtime, cls *Classifier, modelOK func(*store.Runtime, strin
 	}
 	r.Reason = verdict + ": " + strings.Join(why, "; ")
 	return r
+}
+
+// applyPolicy records the verdicts about a candidate: a blocking one makes it ineligible and
+// its reason names the rule; the others are noted in the reason.
+func applyPolicy(r *Ranked, vs []Verdict) {
+	if len(vs) == 0 {
+		return
+	}
+	r.Policy = vs
+	var notes []string
+	for _, v := range vs {
+		if v.Blocking {
+			notes = append(notes, "denied by policy rule '"+v.Rule+"'")
+		} else {
+			notes = append(notes, "policy rule '"+v.Rule+"' warns")
+		}
+	}
+	if b := blocking(vs); b != nil && r.Eligible {
+		r.Eligible = false
+		r.Reason = "not eligible: " + strings.TrimPrefix(r.Reason, "eligible: ")
+	}
+	r.Reason += "; " + strings.Join(notes, "; ")
 }
 
 // unmet names each requirement no candidate meets, or says that each is met by some

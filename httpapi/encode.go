@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/runtimesd/runtimesd/health"
 	"github.com/runtimesd/runtimesd/store"
 )
 
@@ -326,47 +327,20 @@ func (s *Server) encodedFor(cat *store.Catalog) *encoded {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// appendProvenance appends the provenance fields every native answer carries, without braces:
-// "revision":N,"source":"..","fetched_at":"..","age_seconds":N,"stale":false
+// appendProvenance appends the provenance fields every native answer carries, without braces
+// (health.AppendProvenance decides and words them).
 func (s *Server) appendProvenance(b []byte, snap *store.Snapshot, now time.Time) []byte {
-	b = append(b, `"revision":`...)
-	b = strconv.AppendUint(b, snap.Revision, 10)
-	b = append(b, `,"source":"`...)
-	b = append(b, snap.Source...)
-	b = append(b, `","fetched_at":`...)
-	if snap.FetchedAt.IsZero() {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '"')
-		b = snap.FetchedAt.UTC().AppendFormat(b, time.RFC3339)
-		b = append(b, '"')
-	}
-	b = append(b, `,"age_seconds":`...)
-	b = strconv.AppendInt(b, int64(snap.Age(now)/time.Second), 10)
-	stale, reason := s.staleness(snap, now)
-	b = append(b, `,"stale":`...)
-	b = strconv.AppendBool(b, stale)
-	if stale {
-		b = append(b, `,"stale_reason":`...)
-		b = strconv.AppendQuote(b, reason)
-	}
-	return b
+	return health.AppendProvenance(b, snap, now, s.dyn().MaxStale)
 }
 
-// staleness says whether snap is older than MaxStale, or was never confirmed by the control
-// plane (seed data), and why.
+// staleness says whether snap is stale at now, and why (health.StalenessOf decides).
 func (s *Server) staleness(snap *store.Snapshot, now time.Time) (bool, string) {
-	switch {
-	case snap.Source == store.SourceSeed && snap.SeedFile != "":
-		return true, "the operator's seed file " + snap.SeedFile + ": the control plane has not been reached yet"
-	case snap.Source == store.SourceSeed:
-		return true, "built-in seed data: the control plane has not been reached yet"
-	case snap.FetchedAt.IsZero():
-		return true, "data never confirmed by the control plane"
-	case snap.FromFuture(now):
-		return true, "clock skew: fetched_at is ahead of this machine's clock, so the data's age is unknown until a sync confirms it"
-	case snap.Age(now) > s.dyn().MaxStale:
-		return true, "data older than max_stale (" + s.dyn().MaxStale.String() + ")"
-	}
-	return false, ""
+	st := health.StalenessOf(snap, now, s.dyn().MaxStale)
+	return st.Stale(), st.Reason()
+}
+
+// answers is the answer layer with the rules in force now (one atomic load).
+func (s *Server) answers() health.Answers {
+	d := s.dyn()
+	return health.Answers{Validator: d.Validator, Classifier: d.Classifier, Fallback: d.Fallback, MaxStale: d.MaxStale, Gate: s.opts.Gate}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/runtimesd/runtimesd/health"
 	"github.com/runtimesd/runtimesd/store"
 )
 
@@ -56,6 +57,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case errors.As(err, &apiErr):
 	case errors.Is(err, store.ErrUnknownRuntime):
 		apiErr = &Error{Status: http.StatusNotFound, Code: "runtime_not_found", Message: err.Error()}
+	case errors.Is(err, health.ErrPolicyDenied):
+		apiErr = &Error{Status: http.StatusForbidden, Code: "policy_denied", Message: err.Error()}
 	case errors.As(err, &he):
 		apiErr = fromEchoError(he, c)
 	default:

@@ -12,12 +12,6 @@ import (
 	"github.com/runtimesd/runtimesd/store"
 )
 
-// configAnswer is GET/POST /v1/runtimes/{id}/config's answer: store.BuiltConfig with provenance.
-type configAnswer struct {
-	provenance
-	store.BuiltConfig
-}
-
 // handleConfigGet is GET /v1/runtimes/{id}/config: the configuration built from the runtime's
 // requirements (store.Validator.BuildConfig) and the verdict on it. Query overrides: model_id,
 // feature (repeatable; replaces the required features), environment (a JSON object).
@@ -49,11 +43,11 @@ func (s *Server) handleConfigGet(c echo.Context) error {
 		o.Environment = env
 	}
 	return s.serveRead(c, func(snap *store.Snapshot, now time.Time) (representation, error) {
-		b, err := s.dyn().Validator.BuildConfig(snap.Catalog, id, o)
+		ans, err := s.answers().BuildConfig(snap, now, id, o)
 		if err != nil {
 			return representation{}, err
 		}
-		return jsonRep(configAnswer{s.provenanceOf(snap, now), b})
+		return jsonRep(ans)
 	})
 }
 
@@ -79,11 +73,11 @@ func (s *Server) handleConfigPost(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	b, err := s.dyn().Validator.BuildConfig(snap.Catalog, id, o)
+	ans, err := s.answers().BuildConfig(snap, s.opts.Now(), id, o)
 	if err != nil {
 		return err
 	}
-	return writeJSON(c, http.StatusOK, configAnswer{s.provenanceOf(snap, s.opts.Now()), b})
+	return writeJSON(c, http.StatusOK, ans)
 }
 
 func decodeConfigOverrides(body []byte) (store.ConfigOverrides, error) {

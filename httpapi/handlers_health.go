@@ -22,127 +22,17 @@ type BreakerReporter interface {
 	Transitions() []health.Transition
 }
 
-type healthReport struct {
-	Status   string   `json:"status"`
-	Reasons  []string `json:"reasons"`
-	Version  string   `json:"version"`
-	Snapshot *struct {
-		provenance
-		MaxStaleSeconds int64     `json:"max_stale_seconds"`
-		UpdatedAt       time.Time `json:"updated_at"`
-		Runtimes        int       `json:"runtimes"`
-		// ClockSkew: fetched_at is ahead of this machine's clock, so age_seconds (0) means
-		// "unknown", not "fresh" (the dashboard and `runtimesd health` say so).
-		ClockSkew bool `json:"clock_skew,omitempty"`
-	} `json:"snapshot"`
-	ControlPlane struct {
-		URL         string                          `json:"url,omitempty"`
-		Breakers    map[string]health.BreakerStatus `json:"breakers"`
-		Transitions []health.Transition             `json:"transitions"`
-	} `json:"control_plane"`
-	Sync     health.SyncStatus `json:"sync"`
-	Runtimes struct {
-		Healthy   []string        `json:"healthy"`
-		Unhealthy []string        `json:"unhealthy"`
-		Unknown   []string        `json:"unknown"`
-		Degraded  []string        `json:"degraded"`
-		Details   []runtimeHealth `json:"details"`
-	} `json:"runtimes"`
-	Fallbacks      []health.ActiveFallback `json:"fallbacks"`
-	DefaultRuntime string                  `json:"default_runtime,omitempty"`
-	// RecentChanges are the last change records, newest first, each list cut for the page.
-	RecentChanges []changeSummary `json:"recent_changes"`
-}
-
-// Bounds of recent_changes: /v1/health is read every few seconds by every open dashboard, so
-// a first sync that added 10,000 runtimes must not make it 10,000 ids long.
-const (
-	recentChanges   = 10
-	recentChangeIDs = 20
-)
-
-// changeSummary is a change record with its id lists cut to recentChangeIDs; the counts are
-// the full ones (/v1/changes has the whole record).
-type changeSummary struct {
-	store.Change
-	AddedCount   int `json:"added_count"`
-	RemovedCount int `json:"removed_count"`
-	ChangedCount int `json:"changed_count"`
-}
-
-func summarizeChanges(all []store.Change) []changeSummary {
-	out := make([]changeSummary, 0, min(len(all), recentChanges))
-	for i := len(all) - 1; i >= 0 && len(out) < recentChanges; i-- {
-		c := all[i]
-		sum := changeSummary{Change: c, AddedCount: len(c.Added), RemovedCount: len(c.Removed), ChangedCount: len(c.Changed)}
-		sum.Added, sum.Removed, sum.Changed = c.Added[:min(len(c.Added), recentChangeIDs)],
-			c.Removed[:min(len(c.Removed), recentChangeIDs)], c.Changed[:min(len(c.Changed), recentChangeIDs)]
-		if c.Fields != nil {
-			sum.Fields = make(map[string][]string, len(sum.Changed))
-			for _, id := range sum.Changed {
-				if f, ok := c.Fields[id]; ok {
-					sum.Fields[id] = f
-				}
-			}
-		}
-		out = append(out, sum)
-	}
-	return out
-}
-
-type runtimeHealth struct {
-	ID       string       `json:"id"`
-	Name     string       `json:"name"`
-	Status   string       `json:"status"`
-	Health   health.Class `json:"health"`
-	Degraded string       `json:"degraded,omitempty"`
-}
-
-// report assembles what /v1/health answers.
-func (s *Server) report(snap *store.Snapshot, now time.Time) healthReport {
-	var r healthReport
-	r.Version = s.opts.Version
-	r.Sync = s.opts.Syncer.Status()
-	r.ControlPlane.URL = s.opts.ControlPlaneURL
-	r.ControlPlane.Breakers = map[string]health.BreakerStatus{}
-	r.ControlPlane.Transitions = []health.Transition{}
+// report assembles what /v1/health answers (health.Answers.Report decides it).
+func (s *Server) report(snap *store.Snapshot, now time.Time) health.Report {
+	in := health.ReportInputs{Snapshot: snap, Now: now, Version: s.opts.Version, ControlPlaneURL: s.opts.ControlPlaneURL,
+		Sync: s.opts.Syncer.Status(), Notices: s.opts.Notices}
 	if s.opts.Breakers != nil {
-		r.ControlPlane.Breakers = s.opts.Breakers.Status()
-		r.ControlPlane.Transitions = s.opts.Breakers.Transitions()
+		in.Breakers, in.Transitions = s.opts.Breakers.Status(), s.opts.Breakers.Transitions()
 	}
-	notices := s.opts.Notices
 	if s.opts.Conditions != nil {
-		notices = append(slices.Clip(notices), s.opts.Conditions()...)
+		in.Notices = append(slices.Clip(in.Notices), s.opts.Conditions()...)
 	}
-	r.Status, r.Reasons = health.Assess(health.Inputs{Snapshot: snap, Now: now, MaxStale: s.dyn().MaxStale,
-		Sync: r.Sync, Breakers: r.ControlPlane.Breakers, Notices: notices})
-	r.DefaultRuntime = s.dyn().Fallback.Default
-	r.Fallbacks = []health.ActiveFallback{}
-	r.Runtimes.Healthy, r.Runtimes.Unhealthy, r.Runtimes.Unknown = []string{}, []string{}, []string{}
-	r.Runtimes.Degraded, r.Runtimes.Details = []string{}, []runtimeHealth{}
-	r.RecentChanges = []changeSummary{}
-	if snap == nil {
-		return r
-	}
-	r.RecentChanges = summarizeChanges(snap.Changes)
-	r.Snapshot = &struct {
-		provenance
-		MaxStaleSeconds int64     `json:"max_stale_seconds"`
-		UpdatedAt       time.Time `json:"updated_at"`
-		Runtimes        int       `json:"runtimes"`
-		ClockSkew       bool      `json:"clock_skew,omitempty"`
-	}{s.provenanceOf(snap, now), int64(s.dyn().MaxStale / time.Second), snap.UpdatedAt.UTC(), snap.Catalog.Len(), snap.FromFuture(now)}
-	g := health.Groups(snap.Catalog, s.dyn().Classifier)
-	r.Runtimes.Healthy, r.Runtimes.Unhealthy, r.Runtimes.Unknown = g[health.Healthy], g[health.Unhealthy], g[health.Unknown]
-	for _, rt := range snap.Catalog.Runtimes() {
-		r.Runtimes.Details = append(r.Runtimes.Details, runtimeHealth{ID: rt.ID, Name: rt.Name, Status: rt.Status,
-			Health: s.dyn().Classifier.Of(rt), Degraded: rt.Degraded})
-		if rt.Degraded != "" {
-			r.Runtimes.Degraded = append(r.Runtimes.Degraded, rt.ID)
-		}
-	}
-	r.Fallbacks = s.dyn().Fallback.Fallbacks(snap.Catalog, s.dyn().Classifier)
-	return r
+	return s.answers().Report(in)
 }
 
 // handleHealth is GET /v1/health: overall status with reasons, the control plane and its
@@ -172,7 +62,7 @@ func (s *Server) handleResolve(c echo.Context) error {
 		return err
 	}
 	return s.serveRead(c, func(snap *store.Snapshot, now time.Time) (representation, error) {
-		res, ok := s.dyn().Fallback.Resolve(snap.Catalog, s.dyn().Classifier, id, q["feature"])
+		res, ok := s.answers().Resolve(snap, id, q["feature"])
 		if !ok {
 			var e nativeError
 			e.Error.Code = "no_runtime_qualifies"

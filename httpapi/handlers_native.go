@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -102,18 +101,16 @@ func (s *Server) handleRuntimeList(c echo.Context) error {
 			if err != nil {
 				return err
 			}
-			f := store.Filter{Status: q.Get("status"), Type: q.Get("type"), Provider: q.Get("provider"), Features: q["feature"]}
-			if err := snap.Catalog.CheckFilter(f); err != nil {
-				return &Error{Status: http.StatusBadRequest, Code: "unknown_field", Message: "filter type: " + err.Error()}
-			}
 			h := q.Get("health")
-			if h != "" {
-				class := health.Class(strings.ToLower(h))
-				if class != health.Healthy && class != health.Unhealthy && class != health.Unknown {
-					return errorf(http.StatusBadRequest, "bad_parameter", "health must be healthy, unhealthy or unknown, got %q", h)
+			// A reload drops the memoised lists (Reload), so the classifier in f stays right.
+			f, err := s.answers().ListFilter(snap, store.Filter{Status: q.Get("status"), Type: q.Get("type"),
+				Provider: q.Get("provider"), Features: q["feature"]}, h)
+			if err != nil {
+				code := "bad_parameter"
+				if errors.Is(err, store.ErrNoTypes) {
+					code = "unknown_field"
 				}
-				cls := s.dyn().Classifier // a reload drops the memoised lists (Reload)
-				f.Where = func(rt *store.Runtime) bool { return cls.Of(rt) == class }
+				return &Error{Status: http.StatusBadRequest, Code: code, Message: strings.TrimPrefix(err.Error(), health.ErrBadFilter.Error()+": ")}
 			}
 			if f.Status != "" || f.Type != "" || f.Provider != "" || len(f.Features) > 0 || f.Where != nil {
 				// The list is that of the normalised filter, so every variant of one filter
@@ -201,7 +198,7 @@ func (s *Server) serveRuntime(c echo.Context, body func(b []byte, st readState, 
 	if err != nil {
 		return err
 	}
-	rt, err := lookup(st.snap, id)
+	rt, err := s.lookup(st.snap, id)
 	if err != nil {
 		return err
 	}
@@ -227,36 +224,15 @@ func (s *Server) lookupParams(c echo.Context) (string, error) {
 	return pathParam(c, "id")
 }
 
-func lookup(snap *store.Snapshot, id string) (*store.Runtime, error) {
-	rt, ok := snap.Catalog.Get(id)
-	if !ok {
-		msg := fmt.Sprintf("no runtime has the id %q (ids are case-sensitive); GET /v1/runtimes lists them", id)
-		if alt := store.SuggestID(snap.Catalog, id); alt != "" {
-			msg += fmt.Sprintf("; did you mean %q?", alt)
-		}
-		return nil, &Error{Status: http.StatusNotFound, Code: "runtime_not_found", Message: msg}
-	}
-	return rt, nil
+func (s *Server) lookup(snap *store.Snapshot, id string) (*store.Runtime, error) {
+	return s.answers().Lookup(snap, id)
 }
 
-// provenance is the JSON form of appendProvenance, for answers encoded per request.
-type provenance struct {
-	Revision    uint64       `json:"revision"`
-	Source      store.Source `json:"source"`
-	FetchedAt   *time.Time   `json:"fetched_at"`
-	AgeSeconds  int64        `json:"age_seconds"`
-	Stale       bool         `json:"stale"`
-	StaleReason string       `json:"stale_reason,omitempty"`
-}
+// provenance is the provenance of an answer encoded per request (health decides it).
+type provenance = health.Provenance
 
 func (s *Server) provenanceOf(snap *store.Snapshot, now time.Time) provenance {
-	p := provenance{Revision: snap.Revision, Source: snap.Source, AgeSeconds: int64(snap.Age(now) / time.Second)}
-	if !snap.FetchedAt.IsZero() {
-		t := snap.FetchedAt.UTC().Truncate(time.Second)
-		p.FetchedAt = &t
-	}
-	p.Stale, p.StaleReason = s.staleness(snap, now)
-	return p
+	return health.ProvenanceOf(snap, now, s.dyn().MaxStale)
 }
 
 // handleSyncStatus is GET /v1/sync: schedule, run in flight, held answer, last runs.
@@ -359,8 +335,13 @@ func writeJSON(c echo.Context, status int, v any) error {
 	if err != nil {
 		return err
 	}
+	return writeBody(c, status, b)
+}
+
+// writeBody writes a JSON answer's bytes.
+func writeBody(c echo.Context, status int, b []byte) error {
 	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	h[echo.HeaderContentType] = hvJSON
 	h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)))
 	c.Response().WriteHeader(status)
 	if _, err := c.Response().Write(b); err != nil && err != http.ErrBodyNotAllowed {

@@ -45,11 +45,7 @@ func (s *Server) handleSelect(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	modelOK := func(rt *store.Runtime, model string) bool {
-		ok, _ := s.dyn().Validator.ModelCompatible(rt, model)
-		return ok
-	}
-	sel, err := health.Select(snap.Catalog, s.dyn().Classifier, modelOK, req)
+	sel, err := s.answers().Select(snap, req)
 	if errors.Is(err, health.ErrUnknownCandidates) {
 		return errorf(http.StatusBadRequest, "unknown_candidates", "%v (ids are case-sensitive)", err)
 	}
@@ -80,12 +76,6 @@ var (
 	hvTextCSV   = []string{"text/csv; charset=utf-8"}
 )
 
-// matrixRow is a matrix row with the runtime's health class.
-type matrixRow struct {
-	store.MatrixRow
-	Health health.Class `json:"health"`
-}
-
 // handleMatrix is GET /v1/matrix?format=json|table|csv: per runtime its name, type, status,
 // health, features, model compatibility and config fields.
 func (s *Server) handleMatrix(c echo.Context) error {
@@ -99,7 +89,7 @@ func (s *Server) handleMatrix(c echo.Context) error {
 	default:
 		return errorf(http.StatusBadRequest, "bad_parameter", "format %q: want json, table or csv", format)
 	}
-	columns, err := parseColumns(q.Get("columns"))
+	columns, err := parseColumns(q.Get("columns"), s.opts.Gate != nil)
 	if err != nil {
 		return err
 	}
@@ -146,60 +136,78 @@ var closeBrace = []byte("}")
 // matrixTable renders snap's matrix as a plain-text table of the given columns, fitted to
 // tableWidth.
 func (s *Server) matrixTable(snap *store.Snapshot, columns []string) (representation, error) {
-	full := append([][]string{tableColumns}, s.matrixCells(snap, ", ")...)
-	idx := make([]int, len(columns))
-	for i, c := range columns {
-		idx[i] = slices.Index(tableColumns, c)
-	}
-	rows := make([][]string, len(full))
-	for r, cells := range full {
-		rows[r] = make([]string, len(idx))
-		for i, j := range idx {
-			rows[r][i] = cells[j]
-		}
-	}
-	b := renderTable(rows, tableWidth)
+	b := renderMatrixTable(s.answers().Matrix(snap), columns, s.opts.Gate != nil)
 	rep := single(newETag(revETag(weakETag(b), snap)), b)
 	rep.contentType = hvTextPlain
 	return rep, nil
 }
 
-// matrixCells are the cells of snap's matrix rows in tableColumns' order, lists joined by sep.
-func (s *Server) matrixCells(snap *store.Snapshot, sep string) [][]string {
-	var out [][]string
-	for i, r := range store.Matrix(snap.Catalog) {
-		hist := ""
-		if r.MaxHistoryLength != nil {
-			hist = strconv.Itoa(*r.MaxHistoryLength)
-		}
-		out = append(out, []string{r.ID, r.Name, r.Type, r.Status, string(s.dyn().Classifier.Of(snap.Catalog.Runtimes()[i])),
-			strings.Join(r.Providers, sep), strings.Join(r.Families, sep), strings.Join(r.Examples, sep),
-			strings.Join(r.RequiredConfig, sep), strings.Join(r.RecommendedConfig, sep), hist,
-			strconv.FormatBool(r.RequiresSystemPrompt), strings.Join(r.Features, "; ")})
+// renderMatrixTable renders rows as a plain-text table of the given columns (parseColumns),
+// fitted to tableWidth.
+func renderMatrixTable(rows []health.MatrixRow, columns []string, policy bool) []byte {
+	all := columnsFor(policy)
+	full := [][]string{all}
+	for _, r := range rows {
+		full = append(full, matrixRowCells(r, ", "))
 	}
-	return out
+	idx := make([]int, len(columns))
+	for i, c := range columns {
+		idx[i] = slices.Index(all, c)
+	}
+	out := make([][]string, len(full))
+	for r, cells := range full {
+		out[r] = make([]string, len(idx))
+		for i, j := range idx {
+			out[r][i] = cells[j]
+		}
+	}
+	return renderTable(out, tableWidth)
+}
+
+// renderMatrixCSV renders rows as CSV, every column.
+func renderMatrixCSV(rows []health.MatrixRow, policy bool) []byte {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	_ = w.Write(columnsFor(policy))
+	for _, r := range rows {
+		_ = w.Write(matrixRowCells(r, ";"))
+	}
+	w.Flush()
+	return b.Bytes()
+}
+
+// MatrixText renders matrix rows as GET /v1/matrix?format=table or csv does (columns as
+// ?columns= takes them, "" for the default set); policy adds the POLICY column. The CLI's
+// offline matrix prints it.
+func MatrixText(rows []health.MatrixRow, format, columns string, policy bool) ([]byte, error) {
+	if format == "csv" {
+		return renderMatrixCSV(rows, policy), nil
+	}
+	cols, err := parseColumns(columns, policy)
+	if err != nil {
+		return nil, err
+	}
+	return renderMatrixTable(rows, cols, policy), nil
+}
+
+func matrixRowCells(r health.MatrixRow, sep string) []string {
+	hist := ""
+	if r.MaxHistoryLength != nil {
+		hist = strconv.Itoa(*r.MaxHistoryLength)
+	}
+	cells := []string{r.ID, r.Name, r.Type, r.Status, string(r.Health),
+		strings.Join(r.Providers, sep), strings.Join(r.Families, sep), strings.Join(r.Examples, sep),
+		strings.Join(r.RequiredConfig, sep), strings.Join(r.RecommendedConfig, sep), hist,
+		strconv.FormatBool(r.RequiresSystemPrompt), strings.Join(r.Features, "; ")}
+	if r.Policy != "" {
+		cells = append(cells, r.Policy)
+	}
+	return cells
 }
 
 // matrix renders the rows of snap's matrix: the JSON array, or the whole table or CSV.
 func (s *Server) matrix(snap *store.Snapshot, format string) (representation, error) {
-	var rows []matrixRow
-	for i, r := range store.Matrix(snap.Catalog) {
-		rows = append(rows, matrixRow{r, s.dyn().Classifier.Of(snap.Catalog.Runtimes()[i])})
-	}
-	if rows == nil {
-		rows = []matrixRow{}
-	}
-	header := []string{"ID", "NAME", "TYPE", "STATUS", "HEALTH", "PROVIDERS", "FAMILIES", "EXAMPLES", "REQUIRED", "RECOMMENDED", "MAX_HISTORY", "SYSTEM_PROMPT", "FEATURES"}
-	cells := func(r matrixRow, sep string) []string {
-		hist := ""
-		if r.MaxHistoryLength != nil {
-			hist = strconv.Itoa(*r.MaxHistoryLength)
-		}
-		return []string{r.ID, r.Name, r.Type, r.Status, string(r.Health), strings.Join(r.Providers, sep),
-			strings.Join(r.Families, sep), strings.Join(r.Examples, sep), strings.Join(r.RequiredConfig, sep),
-			strings.Join(r.RecommendedConfig, sep), hist, strconv.FormatBool(r.RequiresSystemPrompt), strings.Join(r.Features, "; ")}
-	}
-	var b bytes.Buffer
+	rows := s.answers().Matrix(snap)
 	switch format {
 	case "", "json":
 		b, err := marshalNoEscape(rows)
@@ -208,15 +216,13 @@ func (s *Server) matrix(snap *store.Snapshot, format string) (representation, er
 		}
 		return single(newETag(revETag(weakETag(b), snap)), b), nil
 	case "table":
-		return s.matrixTable(snap, defaultColumns)
+		b := renderMatrixTable(rows, defaultColumnsFor(s.opts.Gate != nil), s.opts.Gate != nil)
+		rep := single(newETag(revETag(weakETag(b), snap)), b)
+		rep.contentType = hvTextPlain
+		return rep, nil
 	default: // csv
-		w := csv.NewWriter(&b)
-		_ = w.Write(header)
-		for _, r := range rows {
-			_ = w.Write(cells(r, ";"))
-		}
-		w.Flush()
-		rep := single(newETag(revETag(weakETag(b.Bytes()), snap)), b.Bytes())
+		b := renderMatrixCSV(rows, s.opts.Gate != nil)
+		rep := single(newETag(revETag(weakETag(b), snap)), b)
 		rep.contentType = hvTextCSV
 		return rep, nil
 	}

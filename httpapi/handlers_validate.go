@@ -9,7 +9,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -200,12 +199,14 @@ func sanitizeHeader(s string) string {
 	return strings.ToValidUTF8(s, "")
 }
 
-// nativeValidateRequest is POST /v1/validate's body: the control plane's fields plus the
-// features the agent needs. Unknown keys are kept in validated_config.
-type nativeValidateRequest struct {
-	store.ValidationRequest
-	Features []string
-	raw      map[string]json.RawMessage
+// nativeValidateRequest is POST /v1/validate's body (health.ValidateRequest): the control
+// plane's fields plus the features the agent needs. Unknown keys are kept in validated_config.
+type nativeValidateRequest = health.ValidateRequest
+
+// DecodeValidateRequest decodes a native validate request body as POST /v1/validate does (the
+// CLI's offline validate uses it too); a bad body is an *Error naming what is wrong.
+func DecodeValidateRequest(body []byte) (health.ValidateRequest, error) {
+	return decodeNativeValidate(body)
 }
 
 func decodeNativeValidate(body []byte) (nativeValidateRequest, error) {
@@ -216,21 +217,38 @@ func decodeNativeValidate(body []byte) (nativeValidateRequest, error) {
 	if !utf8.Valid(body) {
 		return out, errorf(http.StatusBadRequest, "bad_body", "the body is not valid UTF-8")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&out.raw); err != nil {
-		return out, errorf(http.StatusBadRequest, "bad_body", "the body is not a JSON object: %s", jsonProblem(err))
+	// One JSON object and nothing after it decodes in one call; anything else takes the
+	// stream decoder, whose errors say what is wrong.
+	var ok bool
+	if !json.Valid(body) {
+		ok = false
+	} else if out.Raw, ok = splitObject(body); !ok && bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
+		ok = true // null: answered below
 	}
-	if dec.More() {
-		return out, errorf(http.StatusBadRequest, "bad_body", "the body has data after the JSON object")
+	if !ok {
+		out.Raw = nil
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		if err := dec.Decode(&out.Raw); err != nil {
+			return out, errorf(http.StatusBadRequest, "bad_body", "the body is not a JSON object: %s", jsonProblem(err))
+		}
+		if dec.More() {
+			return out, errorf(http.StatusBadRequest, "bad_body", "the body has data after the JSON object")
+		}
 	}
-	if out.raw == nil {
+	if out.Raw == nil {
 		return out, errorf(http.StatusBadRequest, "bad_body", "the body is null; send a JSON object with at least runtime_type")
 	}
 	field := func(name string, dst any, what string) error {
-		raw, ok := out.raw[name]
+		raw, ok := out.Raw[name]
 		if !ok || string(raw) == "null" {
 			return nil
+		}
+		if sp, ok := dst.(**string); ok {
+			if str, ok := plainJSONString(raw); ok { // the common case, without reflection
+				*sp = &str
+				return nil
+			}
 		}
 		if err := json.Unmarshal(raw, dst); err != nil {
 			return errorf(http.StatusBadRequest, "bad_field", "%s must be %s", name, what)
@@ -249,7 +267,7 @@ func decodeNativeValidate(body []byte) (nativeValidateRequest, error) {
 		return out, err
 	}
 	out.ModelID = model
-	if raw, ok := out.raw["agent_config"]; ok && string(raw) != "null" {
+	if raw, ok := out.Raw["agent_config"]; ok && string(raw) != "null" {
 		d := json.NewDecoder(bytes.NewReader(raw))
 		d.UseNumber()
 		if err := d.Decode(&out.AgentConfig); err != nil || out.AgentConfig == nil {
@@ -270,6 +288,20 @@ func decodeNativeValidate(body []byte) (nativeValidateRequest, error) {
 		return out, err
 	}
 	return out, nil
+}
+
+// plainJSONString returns the string a JSON string literal holds when it needs no unescaping
+// (no backslash, no control character; the body was checked to be UTF-8).
+func plainJSONString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	for _, c := range raw[1 : len(raw)-1] {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return "", false
+		}
+	}
+	return string(raw[1 : len(raw)-1]), true
 }
 
 // outOfRange returns the path of the first number in v that overflows float64, or "".
@@ -295,17 +327,8 @@ func outOfRange(v any, path string) string {
 	return ""
 }
 
-// requirementsMet is the per-rule summary of POST /v1/validate.
-type requirementsMet struct {
-	RuntimeKnown bool `json:"runtime_known"`
-	Model        bool `json:"model"`
-	Config       bool `json:"config"`
-	SystemPrompt bool `json:"system_prompt"`
-	Features     bool `json:"features"`
-}
-
-// handleValidate is POST /v1/validate: the control plane's rules plus warnings, per-rule
-// results, requested features, the normalised config and the snapshot's provenance.
+// handleValidate is POST /v1/validate: decode, health.Answers.Validate, encode (without
+// reflection when the report allows it).
 func (s *Server) handleValidate(c echo.Context) error {
 	if err := noQuery(c, "POST /v1/validate"); err != nil {
 		return err
@@ -322,135 +345,15 @@ func (s *Server) handleValidate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	now := s.opts.Now()
-	res := s.dyn().Validator.Validate(snap.Catalog, req.ValidationRequest)
-	errs := slices.Clone(res.Errors)
-	var warnings []string
-	met := requirementsMet{RuntimeKnown: res.Checked, Model: true, Config: true, SystemPrompt: true, Features: true}
-	var runtimeInfo map[string]any
-	rt, known := snap.Catalog.Get(req.RuntimeType)
-	if !res.Checked {
-		switch {
-		case known:
-			warnings = append(warnings, fmt.Sprintf("runtime %q has no requirements: the configuration was accepted without checks", req.RuntimeType))
-		default:
-			w := fmt.Sprintf("runtime type %q is not in the catalog: the control plane accepts it without checks", req.RuntimeType)
-			if alt := store.SuggestID(snap.Catalog, req.RuntimeType); alt != "" {
-				w += fmt.Sprintf(" (ids are case-sensitive; did you mean %q?)", alt)
-			}
-			warnings = append(warnings, w)
-		}
-	} else {
-		met.Model, met.Config, met.SystemPrompt = res.Model.Met, res.Config.Met, res.SystemPrompt.Met
-		for _, f := range rt.Requirements.RecommendedConfigFields {
-			if v, ok := req.AgentConfig[f]; !ok || v == nil {
-				warnings = append(warnings, fmt.Sprintf("recommended field '%s' is not set", f))
-			}
-		}
-		if res.ModelRuleApproximated {
-			warnings = append(warnings, fmt.Sprintf("no model-id patterns are known for runtime %q: the model was checked against its supported families only", rt.ID))
-		}
+	rep := s.answers().Validate(snap, s.opts.Now(), req)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	b, ok := rep.AppendJSON((*bp)[:0])
+	*bp = b[:0]
+	if !ok {
+		return writeJSON(c, http.StatusOK, rep)
 	}
-	if known {
-		class := s.dyn().Classifier.Of(rt)
-		runtimeInfo = map[string]any{"id": rt.ID, "status": rt.Status, "health": class}
-		switch {
-		case strings.EqualFold(rt.Status, "beta"):
-			warnings = append(warnings, fmt.Sprintf("runtime %q is in beta", rt.ID))
-		case strings.EqualFold(rt.Status, "coming_soon"):
-			warnings = append(warnings, fmt.Sprintf("runtime %q is not available yet (status coming_soon)", rt.ID))
-		case class == health.Unhealthy:
-			warnings = append(warnings, fmt.Sprintf("runtime %q is unhealthy (status %s)", rt.ID, rt.Status))
-		}
-		if rt.Degraded != "" {
-			warnings = append(warnings, fmt.Sprintf("runtime %q is degraded (%s); checked against what was last stored for it", rt.ID, rt.Degraded))
-		}
-		for _, f := range req.Features {
-			if !store.Supports(rt, f) {
-				e := fmt.Sprintf("Feature '%s' is not supported by runtime '%s'", f, rt.ID)
-				if alt := store.SuggestFeature(snap.Catalog, rt, f); alt != "" {
-					e += fmt.Sprintf(" (did you mean '%s'?)", alt)
-				}
-				errs = append(errs, e)
-				met.Features = false
-			}
-		}
-		for _, f := range store.MissingFeatures(rt, req.Features) {
-			warnings = append(warnings, fmt.Sprintf("runtime '%s' requires feature '%s', which features does not list", rt.ID, f))
-		}
-	} else if len(req.Features) > 0 {
-		met.Features = false
-		errs = append(errs, fmt.Sprintf("Features %s cannot be checked: runtime type '%s' is not in the catalog", strings.Join(req.Features, ", "), req.RuntimeType))
-	}
-	if _, hasModel := req.raw["model"]; hasModel && (req.ModelID == nil || *req.ModelID == "") {
-		warnings = append(warnings, "the request has model but no model_id: the control plane reads model_id and ignores model; send model_id")
-	}
-	vc, filled := validatedConfig(req, rt)
-	vcValid := len(errs) == 0
-	if len(filled) > 0 {
-		// The verdict on validated_config, which differs from the request only by what was filled.
-		filledReq := req.ValidationRequest
-		if m, ok := vc["model_id"].(string); ok {
-			filledReq.ModelID = &m
-		}
-		vcErrs := s.dyn().Validator.Validate(snap.Catalog, filledReq).Errors
-		vcValid = len(vcErrs) == 0 && met.Features
-	}
-	if stale, why := s.staleness(snap, now); stale {
-		warnings = append(warnings, "validated against stale data: "+why)
-	}
-	if warnings == nil {
-		warnings = []string{}
-	}
-	return writeJSON(c, http.StatusOK, struct {
-		provenance
-		Valid           bool            `json:"valid"`
-		Errors          []string        `json:"errors"`
-		Warnings        []string        `json:"warnings"`
-		RequirementsMet requirementsMet `json:"requirements_met"`
-		ValidatedConfig map[string]any  `json:"validated_config"`
-		// ValidatedConfigValid is the verdict on validated_config (Valid is the one on the
-		// request as sent, the control plane's); Filled names what was filled from requirements.
-		ValidatedConfigValid bool           `json:"validated_config_valid"`
-		Filled               []string       `json:"filled"`
-		Runtime              map[string]any `json:"runtime"`
-	}{s.provenanceOf(snap, now), len(errs) == 0, errs, warnings, met, vc, vcValid, filled, runtimeInfo})
-}
-
-// validatedConfig is the request normalised: every key kept (unknown ones too), agent_config
-// an object, and the defaults the runtime declares filled in; filled names those.
-func validatedConfig(req nativeValidateRequest, rt *store.Runtime) (map[string]any, []string) {
-	filled := []string{}
-	out := make(map[string]any, len(req.raw)+2)
-	for k, v := range req.raw {
-		out[k] = v
-	}
-	out["runtime_type"] = req.RuntimeType
-	cfg := req.AgentConfig
-	if cfg == nil {
-		cfg = map[string]any{}
-	}
-	out["agent_config"] = cfg
-	if req.ModelID != nil && *req.ModelID != "" {
-		out["model_id"] = *req.ModelID
-	} else if rt != nil && rt.DefaultModel != "" {
-		out["model_id"] = rt.DefaultModel
-		filled = append(filled, "model_id")
-	} else {
-		out["model_id"] = nil
-	}
-	if req.SystemPrompt != nil {
-		out["system_prompt"] = *req.SystemPrompt
-	} else {
-		out["system_prompt"] = nil
-	}
-	if rt != nil && rt.DefaultEnvironment != nil {
-		if _, set := out["environment"]; !set {
-			out["environment"] = rt.DefaultEnvironment
-			filled = append(filled, "environment")
-		}
-	}
-	return out, filled
+	return writeBody(c, http.StatusOK, b)
 }
 
 // maxFeatures bounds the features of one request: each unsupported one costs a did-you-mean

@@ -19,11 +19,29 @@ var (
 	defaultColumns = []string{"ID", "NAME", "STATUS", "HEALTH", "PROVIDERS", "FAMILIES", "REQUIRED"}
 )
 
+// columnsFor is every column of the table: POLICY last when a policy is in force.
+func columnsFor(policy bool) []string {
+	if policy {
+		return append(slices.Clip(tableColumns), "POLICY")
+	}
+	return tableColumns
+}
+
+// defaultColumnsFor are the columns shown without ?columns=: POLICY last when a policy is in
+// force.
+func defaultColumnsFor(policy bool) []string {
+	if policy {
+		return append(slices.Clip(defaultColumns), "POLICY")
+	}
+	return defaultColumns
+}
+
 // parseColumns reads ?columns=a,b,c (names case-insensitive, "all" for every column) into the
-// columns to print, in the table's order; "" is the default set.
-func parseColumns(v string) ([]string, error) {
+// columns to print, in the table's order; "" is the default set. policy adds the POLICY column.
+func parseColumns(v string, policy bool) ([]string, error) {
+	tableColumns := columnsFor(policy)
 	if v == "" {
-		return defaultColumns, nil
+		return defaultColumnsFor(policy), nil
 	}
 	if strings.EqualFold(v, "all") {
 		return tableColumns, nil

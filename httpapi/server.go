@@ -91,6 +91,9 @@ type Options struct {
 	Breakers BreakerReporter
 	// Fallback are the fallback rules of /v1/resolve and /v1/health.
 	Fallback health.FallbackRules
+	// Gate is the organisation's policy applied to native answers (validate, select, resolve,
+	// matrix, build-config); nil allows everything. Drop-in answers are not affected.
+	Gate health.Gate
 	// ControlPlaneURL is shown by /v1/health.
 	ControlPlaneURL string
 	// Notices are start-up conditions /v1/health reports (and that make it degraded), such as

@@ -55,3 +55,15 @@ func TestImport_ErrorAnswerNamed(t *testing.T) {
 		}
 	}
 }
+
+// `validate -f FILE` with a file holding JSON null decoded into a nil map, and the --runtime
+// flag then wrote into it (a panic). It is "not a JSON object", exit 1.
+func TestCLI_ValidateNullFile(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, t.TempDir(), "null.json", "null")
+	code, stdout, stderr := runMain(t, map[string]string{"HOME": t.TempDir()}, "validate", "-f", path, "--runtime", "default",
+		"--offline", "--builtin-seed", "--data", t.TempDir())
+	if code != 1 || !strings.Contains(stderr, "is not a JSON object") || strings.Contains(stderr, "panic") {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1 saying the file is not a JSON object", code, stdout, stderr)
+	}
+}

@@ -10,13 +10,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/runtimesd/runtimesd/health"
@@ -45,13 +43,15 @@ func newClientFlags(name string, stderr io.Writer, cf *clientFlags) *flag.FlagSe
 	return fs
 }
 
-// apiClient sends requests to the daemon or to an in-process API over the data file.
+// apiClient asks the daemon over HTTP or, offline, the answer layer over the data file; either
+// way a command gets the same typed answer (health's structs) and the same JSON.
 type apiClient struct {
 	http   *http.Client
 	base   string
 	target string // for messages
 	close  func()
-	token  string // the daemon's local token, sent when set
+	token  string   // the daemon's local token, sent when set
+	off    *offline // set for --offline: answers come from the answer layer, not HTTP
 }
 
 func newAPIClient(cf clientFlags, getenv func(string) string, stderr io.Writer) (*apiClient, error) {
@@ -60,7 +60,7 @@ func newAPIClient(cf clientFlags, getenv func(string) string, stderr io.Writer) 
 		return nil, err
 	}
 	if cf.offline {
-		return offlineClient(cfg, getenv, stderr, cf.seed)
+		return offlineClient(cfg, getenv, stderr, cf.seed, nil)
 	}
 	addr := cf.addr
 	if addr == "" {
@@ -78,8 +78,17 @@ func newAPIClient(cf clientFlags, getenv func(string) string, stderr io.Writer) 
 	return c, nil
 }
 
-// offlineClient opens the data file read-only and serves the API in-process.
-func offlineClient(cfg Config, getenv func(string) string, stderr io.Writer, seedOK bool) (*apiClient, error) {
+// offline is what an offline lookup answers from: the snapshot in the data file (or the
+// built-in seed) and the rules of the config, through health.Answers.
+type offline struct {
+	snap    *store.Snapshot
+	answers health.Answers
+	now     time.Time
+}
+
+// offlineClient opens the data file read-only and answers from it through the answer layer;
+// gate is the policy applied to the answers (nil allows everything).
+func offlineClient(cfg Config, getenv func(string) string, stderr io.Writer, seedOK bool, gate health.Gate) (*apiClient, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -111,26 +120,16 @@ func offlineClient(cfg Config, getenv func(string) string, stderr io.Writer, see
 	}
 	validator, err := store.NewValidator(cfg.Validation.ModelPatterns)
 	if err != nil {
+		closeDB()
 		return nil, err
 	}
 	classifier, err := health.NewClassifier(cfg.Health.StatusMap)
 	if err != nil {
-		return nil, err
-	}
-	api, err := httpapi.New(httpapi.Options{
-		Live: store.NewLive(snap), Syncer: offlineSyncer{}, Validator: validator, Classifier: classifier,
-		MaxStale: cfg.Health.MaxStale.D(), Version: version,
-	})
-	if err != nil {
 		closeDB()
 		return nil, err
 	}
-	return &apiClient{
-		http:   &http.Client{Transport: handlerTransport{api.Handler()}},
-		base:   "http://offline",
-		target: path,
-		close:  closeDB,
-	}, nil
+	ans := health.Answers{Validator: validator, Classifier: classifier, MaxStale: cfg.Health.MaxStale.D(), Gate: gate}
+	return &apiClient{target: path, close: closeDB, off: &offline{snap: snap, answers: ans, now: time.Now()}}, nil
 }
 
 // offlineDataDir refuses a --data that holds no data file (a file, a typo'd or empty
@@ -154,22 +153,8 @@ func offlineDataDir(dir, path string, seedOK bool) error {
 	return nil
 }
 
-// handlerTransport answers requests with an in-process handler.
-type handlerTransport struct{ h http.Handler }
-
-func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, r)
-	return rec.Result(), nil
-}
-
-// offlineSyncer is the Syncer of an offline client: there is nothing to sync from.
-type offlineSyncer struct{}
-
-func (offlineSyncer) SyncNow(context.Context, string) (health.Run, error) {
-	return health.Run{Outcome: health.OutcomeSkipped, Error: "offline"}, nil
-}
-func (offlineSyncer) Status() health.SyncStatus {
+// offlineSync is the sync status of an offline lookup: there is nothing to sync from.
+func offlineSync() health.SyncStatus {
 	return health.SyncStatus{DisabledReason: offlineReason, LastRuns: []health.Run{}, Timeline: []health.RunPoint{}}
 }
 
@@ -237,11 +222,70 @@ func (c *apiClient) do(method, path string, body any) ([]byte, error) {
 	return out, nil
 }
 
+// ask gets one answer: from the daemon, decoded into T, or offline from the answer layer and
+// encoded as the daemon encodes it. b is the answer's JSON either way (for --json).
+func ask[T any](c *apiClient, method, path string, reqBody any, what string, off func(*offline) (T, error)) (v T, b []byte, err error) {
+	if c.off != nil {
+		if v, err = off(c.off); err != nil {
+			return v, nil, offlineErr(err)
+		}
+		b, err = marshalAnswer(v)
+		return v, b, err
+	}
+	if b, err = c.do(method, path, reqBody); err != nil {
+		return v, nil, err
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, b, fmt.Errorf("the daemon's answer is not %s: %w", what, err)
+	}
+	return v, b, nil
+}
+
+// marshalAnswer encodes an offline answer as the daemon does (HTML characters unescaped; the
+// validate report by its own encoder).
+func marshalAnswer(v any) ([]byte, error) {
+	if r, ok := v.(health.ValidateReport); ok {
+		if b, ok := r.AppendJSON(nil); ok {
+			return b, nil
+		}
+	}
+	var sb strings.Builder
+	enc := json.NewEncoder(&sb)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return []byte(strings.TrimSuffix(sb.String(), "\n")), nil
+}
+
+// offlineErr turns an error of the answer layer into the error the daemon would answer with,
+// so a command prints the same message and exits the same way offline.
+func offlineErr(err error) error {
+	var he *httpapi.Error
+	switch {
+	case errors.As(err, &he):
+		return &apiError{status: he.Status, code: he.Code, msg: he.Message}
+	case errors.Is(err, store.ErrUnknownRuntime):
+		return &apiError{status: http.StatusNotFound, code: "runtime_not_found", msg: err.Error()}
+	case errors.Is(err, health.ErrPolicyDenied):
+		return &apiError{status: http.StatusForbidden, code: "policy_denied", msg: err.Error()}
+	case errors.Is(err, store.ErrNoTypes):
+		return &apiError{status: http.StatusBadRequest, code: "unknown_field", msg: strings.TrimPrefix(err.Error(), health.ErrBadFilter.Error()+": ")}
+	case errors.Is(err, health.ErrBadFilter):
+		return &apiError{status: http.StatusBadRequest, code: "bad_parameter", msg: strings.TrimPrefix(err.Error(), health.ErrBadFilter.Error()+": ")}
+	case errors.Is(err, health.ErrUnknownCandidates):
+		return &apiError{status: http.StatusBadRequest, code: "unknown_candidates", msg: err.Error() + " (ids are case-sensitive)"}
+	case errors.Is(err, health.ErrBadSelectRequest):
+		return &apiError{status: http.StatusBadRequest, code: "bad_field", msg: strings.TrimPrefix(err.Error(), health.ErrBadSelectRequest.Error()+": ")}
+	}
+	return err
+}
+
 // provenanceLine summarises where an answer's data came from.
-func provenanceLine(m map[string]any) string {
-	s := fmt.Sprintf("revision %v, source %v, age %vs", m["revision"], m["source"], m["age_seconds"])
-	if m["stale"] == true {
-		s += fmt.Sprintf(" (stale: %v)", m["stale_reason"])
+func provenanceLine(p health.Provenance) string {
+	s := fmt.Sprintf("revision %d, source %s, age %ds", p.Revision, p.Source, p.AgeSeconds)
+	if p.Stale {
+		s += fmt.Sprintf(" (stale: %s)", p.StaleReason)
 	}
 	return s
 }
@@ -257,21 +301,39 @@ func printJSON(w io.Writer, b []byte) error {
 	return err
 }
 
-func decodeMap(b []byte) (map[string]any, error) {
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("the daemon's answer is not JSON: %w", err)
+// rawText is a JSON value as a person reads it: a string unquoted, null or absent empty,
+// anything else as written.
+func rawText(raw json.RawMessage) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
 	}
-	return m, nil
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(raw)
 }
 
-func strs(v any) []string {
-	arr, _ := v.([]any)
-	out := make([]string, 0, len(arr))
-	for _, x := range arr {
-		out = append(out, fmt.Sprint(x))
+// rawStrings is a JSON array's items as rawText (nothing when raw is not an array).
+func rawStrings(raw json.RawMessage) []string {
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
+		return nil
+	}
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = rawText(it)
 	}
 	return out
+}
+
+// rawObject is a JSON object's members (nil when raw is not an object).
+func rawObject(raw json.RawMessage) map[string]json.RawMessage {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	return m
 }
 
 func dash(s string) string {
@@ -314,27 +376,20 @@ func cmdList(args []string, stdout, stderr io.Writer, getenv func(string) string
 		path += "?" + q.Encode()
 	}
 	return withClient(cf, getenv, stderr, func(c *apiClient) error {
-		b, err := c.do("GET", path, nil)
+		l, b, err := ask(c, "GET", path, nil, "a runtime list", func(o *offline) (health.RuntimeList, error) {
+			f, err := o.answers.ListFilter(o.snap, store.Filter{Status: status, Type: typ, Provider: provider, Features: features}, healthClass)
+			if err != nil {
+				return health.RuntimeList{}, err
+			}
+			return o.answers.List(o.snap, o.now, f), nil
+		})
 		if err != nil {
 			return err
 		}
 		if cf.jsonOut {
 			return printJSON(stdout, b)
 		}
-		m, err := decodeMap(b)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tPROVIDERS\tFEATURES\tDEGRADED")
-		rts, _ := m["runtimes"].([]any) // a daemon's answer always has it; anything else lists nothing
-		for _, it := range rts {
-			rt, _ := it.(map[string]any)
-			fmt.Fprintf(tw, "%v\t%v\t%v\t%s\t%d\t%v\n", rt["id"], dash(fmt.Sprint(rt["name"])), rt["status"],
-				dash(strings.Join(strs(rt["providers"]), ",")), len(strs(rt["features"])), rt["degraded"])
-		}
-		tw.Flush()
-		fmt.Fprintf(stdout, "%v runtimes; %s\n", m["count"], provenanceLine(m))
+		printList(stdout, l)
 		return nil
 	})
 }
@@ -359,10 +414,10 @@ func oneID(fs *flag.FlagSet, what string) (string, error) {
 	return fs.Arg(0), nil
 }
 
-// readOne is a client command that GETs one runtime's path and prints it: as JSON with
+// readOne is a client command that reads one runtime's answer and prints it: as JSON with
 // --json, else through render.
-func readOne(name string, path func(id string) string, render func(id string, m map[string]any) error,
-	args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+func readOne[T any](name, what string, path func(id string) string, off func(o *offline, rt *store.Runtime) T,
+	render func(id string, v T) error, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var cf clientFlags
 	fs := newClientFlags(name, stderr, &cf)
 	if err := parseFlags(fs, args); err != nil {
@@ -373,80 +428,49 @@ func readOne(name string, path func(id string) string, render func(id string, m 
 		return err
 	}
 	return withClient(cf, getenv, stderr, func(c *apiClient) error {
-		b, err := c.do("GET", path(url.PathEscape(id)), nil)
+		v, b, err := ask(c, "GET", path(url.PathEscape(id)), nil, what, func(o *offline) (T, error) {
+			rt, err := o.answers.Lookup(o.snap, id)
+			if err != nil {
+				var zero T
+				return zero, err
+			}
+			return off(o, rt), nil
+		})
 		if err != nil {
 			return err
 		}
 		if cf.jsonOut {
 			return printJSON(stdout, b)
 		}
-		m, err := decodeMap(b)
-		if err != nil {
-			return err
-		}
-		return render(id, m)
+		return render(id, v)
 	})
 }
 
 func cmdGet(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	return readOne("get", func(id string) string { return "/v1/runtimes/" + id }, func(_ string, m map[string]any) error {
-		rt, ok := m["runtime"].(map[string]any)
-		if !ok {
-			return errors.New("get: the daemon's answer holds no runtime object")
-		}
-		raw, _ := rt["runtime"].(map[string]any)
-		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "id:\t%v\nname:\t%v\nstatus:\t%v\ntype:\t%v\ndescription:\t%v\nproviders:\t%s\nfamilies:\t%s\n",
-			rt["id"], rt["name"], rt["status"], dash(fmt.Sprint(orEmptyAny(rt["type"]))), dash(fmt.Sprint(orEmptyAny(raw["description"]))),
-			dash(strings.Join(strs(rt["providers"]), ", ")), dash(strings.Join(strs(rt["families"]), ", ")))
-		if rt["degraded"] == true {
-			fmt.Fprintf(tw, "degraded:\t%v\n", rt["degraded_reason"])
-		}
-		tw.Flush()
-		fmt.Fprintln(stdout, "features:")
-		for _, f := range strs(rt["features"]) {
-			fmt.Fprintf(stdout, "  - %s\n", f)
-		}
-		fmt.Fprintln(stdout, provenanceLine(m))
-		return nil
-	}, args, stdout, stderr, getenv)
-}
-
-func orEmptyAny(v any) any {
-	if v == nil {
-		return ""
-	}
-	return v
+	return readOne("get", "a runtime answer", func(id string) string { return "/v1/runtimes/" + id },
+		func(o *offline, rt *store.Runtime) health.RuntimeAnswer {
+			return health.RuntimeAnswer{Provenance: o.answers.Provenance(o.snap, o.now), Runtime: health.ViewOf(rt)}
+		}, func(_ string, a health.RuntimeAnswer) error {
+			if a.Runtime.ID == "" {
+				return errors.New("get: the daemon's answer holds no runtime object")
+			}
+			printRuntime(stdout, a)
+			return nil
+		}, args, stdout, stderr, getenv)
 }
 
 func cmdRequirements(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	return readOne("requirements", func(id string) string { return "/v1/runtimes/" + id + "/requirements" }, func(id string, m map[string]any) error {
-		req, ok := m["requirements"].(map[string]any)
-		if !ok {
-			fmt.Fprintf(stdout, "%s has no requirements\n%s\n", id, provenanceLine(m))
+	return readOne("requirements", "a requirements answer", func(id string) string { return "/v1/runtimes/" + id + "/requirements" },
+		func(o *offline, rt *store.Runtime) health.RequirementsAnswer {
+			req := json.RawMessage(rt.RequirementsRaw)
+			if req == nil {
+				req = json.RawMessage("null")
+			}
+			return health.RequirementsAnswer{Provenance: o.answers.Provenance(o.snap, o.now), ID: rt.ID, Degraded: rt.Degraded != "", Requirements: req}
+		}, func(id string, a health.RequirementsAnswer) error {
+			printRequirements(stdout, id, a)
 			return nil
-		}
-		mr, _ := req["model_requirement"].(map[string]any)
-		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "runtime:\t%s\nmodels:\t%v\nproviders:\t%s\nfamilies:\t%s\nexamples:\t%s\nrequired config:\t%s\nrecommended config:\t%s\nmax history:\t%v\nsystem prompt required:\t%v\ntools required:\t%v\n",
-			id, dash(fmt.Sprint(orEmptyAny(mr["description"]))), dash(strings.Join(strs(mr["supported_providers"]), ", ")),
-			dash(strings.Join(strs(mr["supported_families"]), ", ")), dash(strings.Join(strs(mr["examples"]), ", ")),
-			dash(strings.Join(strs(req["required_config_fields"]), ", ")), dash(strings.Join(strs(req["recommended_config_fields"]), ", ")),
-			orDash(req["max_history_length"]), req["requires_system_prompt"], req["requires_tools"])
-		tw.Flush()
-		if m["degraded"] == true {
-			fmt.Fprintln(stdout, "degraded: the last sync could not refresh these requirements")
-		}
-		fmt.Fprintln(stdout, provenanceLine(m))
-		return nil
-	}, args, stdout, stderr, getenv)
-}
-
-func orDash(v any) any {
-	if v == nil {
-		return "-"
-	}
-	return v
+		}, args, stdout, stderr, getenv)
 }
 
 // errInvalid makes `validate` exit 1 after printing its verdict.
@@ -466,7 +490,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer, getenv func(string) st
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	req := map[string]any{}
+	// The request as sent: -f FILE's keys verbatim (unknown ones come back in validated_config),
+	// then the flags.
+	req := map[string]json.RawMessage{}
 	if file != "" {
 		var data []byte
 		var err error
@@ -478,37 +504,46 @@ func cmdValidate(args []string, stdout, stderr io.Writer, getenv func(string) st
 		if err != nil {
 			return fmt.Errorf("validate: %w", err)
 		}
-		if err := json.Unmarshal(data, &req); err != nil {
+		if err := json.Unmarshal(data, &req); err != nil || req == nil {
+			if err == nil {
+				err = errors.New("it is null")
+			}
 			return fmt.Errorf("validate: %s is not a JSON object: %v", file, err)
 		}
 	}
 	set := func(k, v string) {
 		if v != "" {
-			req[k] = v
+			req[k], _ = json.Marshal(v) // a string always encodes
 		}
 	}
 	set("runtime_type", runtimeType)
 	set("model_id", model)
 	set("system_prompt", prompt)
 	if configJSON != "" {
-		var cfg map[string]any
+		var cfg map[string]json.RawMessage
 		if err := json.Unmarshal([]byte(configJSON), &cfg); err != nil {
 			return usageErr("validate: --agent-config is not a JSON object: %v", err)
 		}
-		req["agent_config"] = cfg
+		req["agent_config"] = json.RawMessage(configJSON)
 	}
 	if len(features) > 0 {
-		req["features"] = []string(features)
+		req["features"], _ = json.Marshal([]string(features))
 	}
 	if _, ok := req["runtime_type"]; !ok {
 		return usageErr("validate: give --runtime ID (or runtime_type in -f FILE)")
 	}
 	return withClient(cf, getenv, stderr, func(c *apiClient) error {
-		b, err := c.do("POST", "/v1/validate", req)
-		if err != nil {
-			return err
-		}
-		m, err := decodeMap(b)
+		r, b, err := ask(c, "POST", "/v1/validate", req, "a validation report", func(o *offline) (health.ValidateReport, error) {
+			body, err := json.Marshal(req)
+			if err != nil {
+				return health.ValidateReport{}, err
+			}
+			vr, err := httpapi.DecodeValidateRequest(body)
+			if err != nil {
+				return health.ValidateReport{}, err
+			}
+			return o.answers.Validate(o.snap, o.now, vr), nil
+		})
 		if err != nil {
 			return err
 		}
@@ -517,20 +552,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer, getenv func(string) st
 				return err
 			}
 		} else {
-			verdict := "valid"
-			if m["valid"] != true {
-				verdict = "invalid"
-			}
-			fmt.Fprintf(stdout, "%s for runtime %v\n", verdict, req["runtime_type"])
-			for _, e := range strs(m["errors"]) {
-				fmt.Fprintf(stdout, "  error:   %s\n", e)
-			}
-			for _, w := range strs(m["warnings"]) {
-				fmt.Fprintf(stdout, "  warning: %s\n", w)
-			}
-			fmt.Fprintln(stdout, provenanceLine(m))
+			printValidate(stdout, rawText(req["runtime_type"]), r)
 		}
-		if m["valid"] != true {
+		if !r.Valid {
 			return &exitError{code: 1, err: errInvalid}
 		}
 		return nil
@@ -553,45 +577,60 @@ func cmdSelect(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	}
 	req.Features, req.Candidates = features, candidates
 	return withClient(cf, getenv, stderr, func(c *apiClient) error {
-		b, err := c.do("POST", "/v1/select", req)
+		a, b, err := ask(c, "POST", "/v1/select", req, "a selection", func(o *offline) (selectAnswer, error) {
+			sel, err := o.answers.Select(o.snap, req)
+			return selectAnswer{Provenance: o.answers.Provenance(o.snap, o.now), Selection: sel}, err
+		})
 		var ae *apiError
-		if errors.As(err, &ae) && ae.code == "no_runtime_matches" {
+		switch {
+		case errors.As(err, &ae) && ae.code == "no_runtime_matches" && c.off == nil:
+			// The daemon's 404 carries the ranking: print it.
 			b = ae.body
-		} else if err != nil {
+			if err := json.Unmarshal(b, &a); err != nil {
+				return fmt.Errorf("the daemon's answer is not a selection: %w", err)
+			}
+		case err != nil:
 			return err
+		case a.Best == nil: // offline: the answer the daemon gives with its 404
+			msg := "no runtime meets the request: " + strings.Join(a.Unmet, "; ")
+			ae = &apiError{status: http.StatusNotFound, code: "no_runtime_matches", msg: msg}
+			var e selectRefusal
+			e.Error.Code, e.Error.Message = ae.code, msg
+			e.Provenance, e.Unmet, e.Candidates, e.Total = a.Provenance, a.Unmet, a.Candidates, a.Total
+			if b, err = marshalAnswer(e); err != nil {
+				return err
+			}
 		}
 		if cf.jsonOut {
 			if err := printJSON(stdout, b); err != nil {
 				return err
 			}
 		} else {
-			m, err := decodeMap(b)
-			if err != nil {
-				return err
-			}
-			if best, ok := m["best"].(map[string]any); ok {
-				fmt.Fprintf(stdout, "best: %v (score %v)\n", best["id"], best["score"])
-			} else {
-				fmt.Fprintln(stdout, "no runtime meets the request:")
-				for _, u := range strs(m["unmet"]) {
-					fmt.Fprintf(stdout, "  - %s\n", u)
-				}
-			}
-			tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "RANK\tID\tSCORE\tHEALTH\tREASON")
-			cands, _ := m["candidates"].([]any)
-			for _, it := range cands {
-				r, _ := it.(map[string]any)
-				fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\n", r["rank"], r["id"], r["score"], r["health"], r["reason"])
-			}
-			tw.Flush()
-			fmt.Fprintln(stdout, provenanceLine(m))
+			printSelect(stdout, a)
 		}
 		if ae != nil {
 			return &exitError{code: 1, err: errors.New(ae.msg)}
 		}
 		return nil
 	})
+}
+
+// selectAnswer is POST /v1/select's answer (also what its 404 carries).
+type selectAnswer struct {
+	health.Provenance
+	health.Selection
+}
+
+// selectRefusal is POST /v1/select's 404 body: no runtime meets the request.
+type selectRefusal struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+	health.Provenance
+	Unmet      []string        `json:"unmet"`
+	Candidates []health.Ranked `json:"candidates"`
+	Total      int             `json:"total"`
 }
 
 func cmdMatrix(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -619,7 +658,20 @@ func cmdMatrix(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		path += "&columns=" + url.QueryEscape(columns)
 	}
 	return withClient(cf, getenv, stderr, func(c *apiClient) error {
-		b, err := c.do("GET", path, nil)
+		var b []byte
+		var err error
+		switch {
+		case c.off == nil:
+			b, err = c.do("GET", path, nil)
+		case format == "json":
+			_, b, err = ask(c, "GET", path, nil, "a matrix", func(o *offline) (matrixAnswer, error) {
+				return matrixAnswer{o.answers.Provenance(o.snap, o.now), o.answers.Matrix(o.snap)}, nil
+			})
+		default:
+			o := c.off
+			b, err = httpapi.MatrixText(o.answers.Matrix(o.snap), format, columns, o.answers.Gate != nil)
+			err = offlineErr(err)
+		}
 		if err != nil {
 			return err
 		}
@@ -631,6 +683,12 @@ func cmdMatrix(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	})
 }
 
+// matrixAnswer is GET /v1/matrix's JSON answer.
+type matrixAnswer struct {
+	health.Provenance
+	Runtimes []health.MatrixRow `json:"runtimes"`
+}
+
 func cmdHealth(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var cf clientFlags
 	fs := newClientFlags("health", stderr, &cf)
@@ -638,30 +696,11 @@ func cmdHealth(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		return err
 	}
 	return withClient(cf, getenv, stderr, func(c *apiClient) (err error) {
-		b, err := c.do("GET", "/v1/health", nil)
+		h, b, err := ask(c, "GET", "/v1/health", nil, "a health report", func(o *offline) (health.Report, error) {
+			return o.answers.Report(health.ReportInputs{Snapshot: o.snap, Now: o.now, Version: version, Sync: offlineSync()}), nil
+		})
 		if err != nil {
 			return err
-		}
-		var h struct {
-			Status   string   `json:"status"`
-			Reasons  []string `json:"reasons"`
-			Snapshot *struct {
-				Revision   uint64 `json:"revision"`
-				Source     string `json:"source"`
-				AgeSeconds int64  `json:"age_seconds"`
-				Runtimes   int    `json:"runtimes"`
-				ClockSkew  bool   `json:"clock_skew"`
-			} `json:"snapshot"`
-			ControlPlane struct {
-				Breakers map[string]health.BreakerStatus `json:"breakers"`
-			} `json:"control_plane"`
-			Runtimes struct {
-				Healthy, Unhealthy, Unknown, Degraded []string
-			} `json:"runtimes"`
-			Fallbacks []health.ActiveFallback `json:"fallbacks"`
-		}
-		if err := json.Unmarshal(b, &h); err != nil {
-			return fmt.Errorf("the daemon's answer is not a health report: %w", err)
 		}
 		if cf.offline && h.Status == health.StatusDegraded {
 			rest := slices.DeleteFunc(slices.Clone(h.Reasons), func(r string) bool { return r == "sync disabled: "+offlineReason })
@@ -764,6 +803,13 @@ func cmdProbe(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	return nil
 }
 
+// configOverrides is the body of POST /v1/runtimes/{id}/config.
+type configOverrides struct {
+	ModelID     *string         `json:"model_id,omitempty"`
+	Features    []string        `json:"features,omitempty"`
+	Environment json.RawMessage `json:"environment,omitempty"`
+}
+
 // cmdBuildConfig prints the agent configuration built from a runtime's requirements
 // (POST /v1/runtimes/{id}/config) with the verdict on it; exit 1 when it is not valid.
 func cmdBuildConfig(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -781,26 +827,33 @@ func cmdBuildConfig(args []string, stdout, stderr io.Writer, getenv func(string)
 	if err != nil {
 		return err
 	}
-	body := map[string]any{}
+	var body configOverrides
 	if model != "" {
-		body["model_id"] = model
+		body.ModelID = &model
 	}
 	if len(features) > 0 {
-		body["features"] = []string(features)
+		body.Features = features
 	}
 	if env != "" {
-		var m map[string]any
+		var m map[string]json.RawMessage
 		if err := json.Unmarshal([]byte(env), &m); err != nil || m == nil {
 			return usageErr("build-config: --environment is not a JSON object")
 		}
-		body["environment"] = m
+		body.Environment = json.RawMessage(env)
 	}
 	return withClient(cf, getenv, stderr, func(c *apiClient) error {
-		b, err := c.do("POST", "/v1/runtimes/"+url.PathEscape(id)+"/config", body)
-		if err != nil {
-			return err
-		}
-		m, err := decodeMap(b)
+		a, b, err := ask(c, "POST", "/v1/runtimes/"+url.PathEscape(id)+"/config", body, "a built configuration",
+			func(o *offline) (health.ConfigAnswer, error) {
+				ov := store.ConfigOverrides{ModelID: body.ModelID, Features: body.Features}
+				if body.Environment != nil {
+					var env bytes.Buffer
+					if err := json.Compact(&env, body.Environment); err != nil {
+						return health.ConfigAnswer{}, err
+					}
+					ov.Environment = env.Bytes()
+				}
+				return o.answers.BuildConfig(o.snap, o.now, id, ov)
+			})
 		if err != nil {
 			return err
 		}
@@ -808,24 +861,10 @@ func cmdBuildConfig(args []string, stdout, stderr io.Writer, getenv func(string)
 			if err := printJSON(stdout, b); err != nil {
 				return err
 			}
-		} else {
-			cfg, _ := json.MarshalIndent(m["config"], "", "  ")
-			fmt.Fprintf(stdout, "%s\n", cfg)
-			verdict := "valid"
-			if m["valid"] != true {
-				verdict = "invalid"
-			}
-			filled := strings.Join(strs(m["filled"]), ", ")
-			fmt.Fprintf(stdout, "%s for runtime %s; filled from requirements: %s\n", verdict, id, dash(filled))
-			for _, e := range strs(m["errors"]) {
-				fmt.Fprintf(stdout, "  error:   %s\n", e)
-			}
-			for _, w := range strs(m["warnings"]) {
-				fmt.Fprintf(stdout, "  warning: %s\n", w)
-			}
-			fmt.Fprintln(stdout, provenanceLine(m))
+		} else if err := printBuiltConfig(stdout, id, a); err != nil {
+			return err
 		}
-		if m["valid"] != true {
+		if !a.Valid {
 			return &exitError{code: 1, err: errInvalid}
 		}
 		return nil
