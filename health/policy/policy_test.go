@@ -199,7 +199,7 @@ func TestCheck_Bounded(t *testing.T) {
 		opts policy.Options
 		want string
 	}{
-		{"CostLimit", policy.Options{}, "cost limit"},
+		{"CostLimit", policy.Options{Timeout: time.Minute}, "cost limit exceeded"},
 		{"Deadline", policy.Options{CostLimit: 1 << 62, Timeout: 5 * time.Millisecond}, "deadline"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
