@@ -100,6 +100,9 @@ type Options struct {
 	Timeout time.Duration
 	// NoCache turns the runtime-level result cache off (benchmarks compare both).
 	NoCache bool
+	// EnforceDropIn: policy errors are added to the drop-in validate answer too (reloaded with
+	// the rules, so it is read from the same Set).
+	EnforceDropIn bool
 }
 
 // normalise fills a rule's defaults and checks its fields.
@@ -266,4 +269,80 @@ func truncate(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s + "…"
+}
+
+// maxConfigDepth bounds the walk of normaliseConfig; deeper values are left as they are.
+const maxConfigDepth = 64
+
+// normaliseConfig returns config with the values a JSON decoder leaves that CEL would misread
+// replaced: a json.Number becomes an int when integral (else a double), and a json.RawMessage
+// (store.AgentConfig's environment) is decoded. Without them, CEL sees a number sent as
+// json.Number as a string and an environment object as bytes. config is returned as it is
+// (no copy) when it holds neither.
+func normaliseConfig(config map[string]any) map[string]any {
+	if !needsNormalising(config, 0) {
+		return config
+	}
+	out, _ := normaliseValue(config, 0).(map[string]any)
+	return out
+}
+
+func needsNormalising(v any, depth int) bool {
+	if depth > maxConfigDepth {
+		return false
+	}
+	switch x := v.(type) {
+	case json.Number, json.RawMessage:
+		return true
+	case map[string]any:
+		for _, e := range x {
+			if needsNormalising(e, depth+1) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if needsNormalising(e, depth+1) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func normaliseValue(v any, depth int) any {
+	if depth > maxConfigDepth {
+		return v
+	}
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		if f, err := x.Float64(); err == nil {
+			return f
+		}
+		return string(x)
+	case json.RawMessage:
+		var d any
+		dec := json.NewDecoder(strings.NewReader(string(x)))
+		dec.UseNumber()
+		if dec.Decode(&d) != nil {
+			return string(x)
+		}
+		return normaliseValue(d, depth)
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = normaliseValue(e, depth+1)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = normaliseValue(e, depth+1)
+		}
+		return l
+	}
+	return v
 }

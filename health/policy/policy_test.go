@@ -300,3 +300,24 @@ func TestHolder_Concurrent(t *testing.T) {
 		t.Fatalf("no-beta decisions = %d, want %d", total, 4*200*2)
 	}
 }
+
+// Numbers decoded with UseNumber and an environment kept as raw JSON (store.AgentConfig) read
+// as numbers and maps, not as strings and bytes.
+func TestCheck_JSONValues(t *testing.T) {
+	t.Parallel()
+	s := mustCompile(t, policy.Options{},
+		policy.Rule{Name: "tokens", Deny: `config.agent_config.max_tokens > 1000`},
+		policy.Rule{Name: "timeout", Deny: `!("timeout" in config.environment)`},
+		policy.Rule{Name: "ratio", Deny: `config.ratio > 0.5`},
+	)
+	rt := seedRuntime(t, "default")
+	cfg := map[string]any{"agent_config": map[string]any{"max_tokens": json.Number("4096")},
+		"environment": json.RawMessage(`{"timeout": 30}`), "ratio": json.Number("0.75")}
+	got := s.Check(rt, cfg)
+	if len(got) != 2 || got[0].Rule != "tokens" || got[0].Outcome != "deny" || got[1].Rule != "ratio" || got[1].Outcome != "deny" {
+		t.Fatalf("verdicts = %+v, want tokens and ratio denying", got)
+	}
+	if _, ok := cfg["environment"].(json.RawMessage); !ok {
+		t.Fatal("the caller's config was modified")
+	}
+}

@@ -41,6 +41,9 @@ type Set struct {
 	cls      *health.Classifier
 	timeout  time.Duration
 	noCache  bool
+	dropIn   bool
+	// usesConfig: some rule reads config (else it is not even normalised).
+	usesConfig bool
 
 	mu      gosync.Mutex // guards writes to cache
 	cache   atomic.Pointer[gosync.Map]
@@ -82,7 +85,7 @@ func compile(rules []Rule, opts Options, prev *Set, gen uint64, now time.Time) (
 			old[r.Name] = r.n
 		}
 	}
-	s := &Set{gen: gen, loadedAt: now, cls: opts.Classifier, timeout: opts.Timeout, noCache: opts.NoCache}
+	s := &Set{gen: gen, loadedAt: now, cls: opts.Classifier, timeout: opts.Timeout, noCache: opts.NoCache, dropIn: opts.EnforceDropIn}
 	s.cache.Store(new(gosync.Map))
 	seen := map[string]bool{}
 	var errs []error
@@ -102,6 +105,7 @@ func compile(rules []Rule, opts Options, prev *Set, gen uint64, now time.Time) (
 			n = new(counters)
 		}
 		s.rules = append(s.rules, &compiled{Rule: r, prg: prg, usesConfig: usesConfig, n: n})
+		s.usesConfig = s.usesConfig || usesConfig
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -119,6 +123,9 @@ func (s *Set) Len() int {
 
 // Generation counts compilations by the Holder (1 for the first rule set).
 func (s *Set) Generation() uint64 { return s.gen }
+
+// EnforceDropIn reports whether policy errors belong in drop-in validate answers too.
+func (s *Set) EnforceDropIn() bool { return s != nil && s.dropIn }
 
 // LoadedAt is when the set was compiled.
 func (s *Set) LoadedAt() time.Time { return s.loadedAt }
@@ -208,6 +215,8 @@ func (s *Set) Check(rt *store.Runtime, config map[string]any) []health.Verdict {
 	}
 	if config == nil {
 		config = emptyConfig
+	} else if s.usesConfig {
+		config = normaliseConfig(config)
 	}
 	ev := evaluator{s: s}
 	defer ev.done()
