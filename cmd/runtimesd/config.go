@@ -48,6 +48,7 @@ type Config struct {
 	Validation   ValidationConfig   `yaml:"validation"`
 	Health       HealthConfig       `yaml:"health"`
 	Fallback     FallbackConfig     `yaml:"fallback"`
+	Policy       PolicyConfig       `yaml:"policy"` // issue 18 (policy.go)
 
 	// apiKey is read from the environment or APIKeyFile, never from YAML or flags.
 	apiKey string
@@ -662,6 +663,7 @@ func (c *Config) Validate() error {
 	if c.ControlPlane.MaxRetryAfter <= 0 {
 		bad("control_plane.max_retry_after", "must be positive")
 	}
+	errs = append(errs, c.Policy.validate()...) // issue 18 (policy.go)
 	return errors.Join(errs...)
 }
 

@@ -274,9 +274,20 @@ func truncate(s string) string {
 // maxConfigDepth bounds the walk of normaliseConfig; deeper values are left as they are.
 const maxConfigDepth = 64
 
+func decodeJSONValue(b []byte, depth int) any {
+	var d any
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.UseNumber()
+	if dec.Decode(&d) != nil {
+		return string(b)
+	}
+	return normaliseValue(d, depth)
+}
+
 // normaliseConfig returns config with the values a JSON decoder leaves that CEL would misread
 // replaced: a json.Number becomes an int when integral (else a double), and a json.RawMessage
-// (store.AgentConfig's environment) is decoded. Without them, CEL sees a number sent as
+// (store.AgentConfig's environment) and any other json.Marshaler (the drop-in parser's numbers)
+// are decoded. Without them, CEL sees a number sent as
 // json.Number as a string and an environment object as bytes. config is returned as it is
 // (no copy) when it holds neither.
 func normaliseConfig(config map[string]any) map[string]any {
@@ -292,7 +303,7 @@ func needsNormalising(v any, depth int) bool {
 		return false
 	}
 	switch x := v.(type) {
-	case json.Number, json.RawMessage:
+	case json.Number, json.RawMessage, json.Marshaler:
 		return true
 	case map[string]any:
 		for _, e := range x {
@@ -324,13 +335,13 @@ func normaliseValue(v any, depth int) any {
 		}
 		return string(x)
 	case json.RawMessage:
-		var d any
-		dec := json.NewDecoder(strings.NewReader(string(x)))
-		dec.UseNumber()
-		if dec.Decode(&d) != nil {
-			return string(x)
+		return decodeJSONValue(x, depth)
+	case json.Marshaler: // a caller's own number or value type: read as the JSON it stands for
+		b, err := x.MarshalJSON()
+		if err != nil {
+			return nil
 		}
-		return normaliseValue(d, depth)
+		return decodeJSONValue(b, depth)
 	case map[string]any:
 		m := make(map[string]any, len(x))
 		for k, e := range x {

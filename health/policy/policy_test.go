@@ -311,8 +311,8 @@ func TestCheck_JSONValues(t *testing.T) {
 		policy.Rule{Name: "ratio", Deny: `config.ratio > 0.5`},
 	)
 	rt := seedRuntime(t, "default")
-	cfg := map[string]any{"agent_config": map[string]any{"max_tokens": json.Number("4096")},
-		"environment": json.RawMessage(`{"timeout": 30}`), "ratio": json.Number("0.75")}
+	cfg := map[string]any{"agent_config": map[string]any{"max_tokens": marshalerNumber("4096")},
+		"environment": json.RawMessage(`{"timeout": 30}`), "ratio": json.Number("0.75"), "n": []any{json.Number("1")}}
 	got := s.Check(rt, cfg)
 	if len(got) != 2 || got[0].Rule != "tokens" || got[0].Outcome != "deny" || got[1].Rule != "ratio" || got[1].Outcome != "deny" {
 		t.Fatalf("verdicts = %+v, want tokens and ratio denying", got)
@@ -321,3 +321,8 @@ func TestCheck_JSONValues(t *testing.T) {
 		t.Fatal("the caller's config was modified")
 	}
 }
+
+// marshalerNumber is a caller's own number type (as httpapi's drop-in parser has).
+type marshalerNumber string
+
+func (n marshalerNumber) MarshalJSON() ([]byte, error) { return []byte(n), nil }

@@ -97,7 +97,7 @@ func compile(rules []Rule, opts Options, prev *Set, gen uint64, now time.Time) (
 		}
 		prg, usesConfig, err := compileRule(env, r, opts)
 		if err != nil {
-			errs = append(errs, &RuleError{Index: i, Name: r.Name, Field: "deny", Err: err})
+			errs = append(errs, &RuleError{Index: i, Name: r.Name, Field: "deny", Err: fmt.Errorf("does not compile: %w", err)})
 			continue
 		}
 		n := old[r.Name]
