@@ -153,6 +153,12 @@ func TestPolicy_Daemon(t *testing.T) {
 		t.Fatalf("drop-in validate after enforce_dropin went off: %d %s", code, body)
 	}
 
+	// policy test asks the running daemon for the catalog, with the rules of the file.
+	code, stdout, stderr := runMain(t, map[string]string{"HOME": t.TempDir()}, "policy", "test", "--addr", d.addr, "--config", cfgPath)
+	if code != 0 || !strings.Contains(stdout, "no-openai  error     deny      default") || !strings.Contains(stdout, "source upstream") {
+		t.Errorf("policy test against the daemon: code %d\n%s\n%s", code, stdout, stderr)
+	}
+
 	write("policy:\n  rules:\n    - name: typo\n      deny: runtime.statuz == \"beta\"\n")
 	d.cmd.Process.Signal(syscall.SIGHUP)
 	waitLog(t, d, "config reload rejected")
@@ -164,4 +170,48 @@ func TestPolicy_Daemon(t *testing.T) {
 		t.Errorf("a rejected reload must keep the running rules: %s", pol)
 	}
 	d.stop(t)
+}
+
+func TestPolicyTestCLI(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfg, []byte(`policy:
+  rules:
+    - name: no-beta
+      deny: runtime.status == "beta"
+    - name: kubiya-models
+      deny: '!config.model_id.startsWith("kubiya/")'
+      severity: warning
+`), 0o600)
+	env := map[string]string{"HOME": t.TempDir()}
+	seed := []string{"policy", "test", "--config", cfg, "--offline", "--builtin-seed", "--data", filepath.Join(dir, "none")}
+
+	code, stdout, stderr := runMain(t, env, seed...)
+	if code != 1 || !strings.Contains(stdout, "no-beta        error     deny      claude_code  -") ||
+		!strings.Contains(stdout, "kubiya-models on default: policy rule \"kubiya-models\" could not be evaluated (on_error: allow, so it allows): no such key: model_id") ||
+		!strings.Contains(stderr, `policy rule "kubiya-models" could not be evaluated on 2 runtime(s)`) {
+		t.Fatalf("without --input: code %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runMain(t, env, append(seed, "--json", "--input", `{"model_id":"kubiya/claude-opus-4"}`)...)
+	var rep policyTestReport
+	if code != 0 || json.Unmarshal([]byte(stdout), &rep) != nil || rep.Runtimes != 2 || rep.Source != "seed" ||
+		strings.Join(rep.Rules[0].Denies, ",") != "claude_code" || len(rep.Rules[1].Denies) != 0 || len(rep.Rules[1].Errors) != 0 {
+		t.Fatalf("--json: code %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, bad := range [][]string{
+		{"--input", `[1]`}, {"--input", `{"a":1} {}`}, {"--input", `null`}, {"extra"},
+	} {
+		args := append(append([]string{}, seed...), bad...)
+		if bad[0] == "extra" {
+			args = append([]string{"policy", "test", "extra"}, seed[2:]...)
+		}
+		if code, _, stderr := runMain(t, env, args...); code != 2 {
+			t.Errorf("%v: code %d, want 2 (bad usage): %s", bad, code, stderr)
+		}
+	}
+	os.WriteFile(cfg, []byte("policy:\n  rules:\n    - name: typo\n      deny: runtime.statuz == 1\n"), 0o600)
+	if code, _, stderr := runMain(t, env, seed...); code != 1 || !strings.Contains(stderr, `policy.rules[0].deny (line 4): rule "typo": does not compile`) {
+		t.Fatalf("bad rule: code %d: %s", code, stderr)
+	}
 }
