@@ -163,6 +163,9 @@ type policyTestResult struct {
 	Name     string `json:"name"`
 	Severity string `json:"severity"`
 	OnError  string `json:"on_error"`
+	// NotEvaluated: the rule reads config and no --input was given (as where no configuration
+	// is decided: listing, selecting, resolving).
+	NotEvaluated bool `json:"not_evaluated"`
 	// Denies are the runtimes the rule denies; Errors those it could not be evaluated on.
 	Denies []string          `json:"denies"`
 	Errors []policyTestError `json:"errors"`
@@ -181,7 +184,7 @@ func cmdPolicy(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	var cf clientFlags
 	var input string
 	fs := newClientFlags("policy", stderr, &cf)
-	fs.StringVar(&input, "input", "", `the config variable as a JSON object, e.g. '{"model_id":"kubiya/claude-sonnet-4","environment":{"timeout":"30"}}' (default: {}, as when no configuration is decided)`)
+	fs.StringVar(&input, "input", "", `the config variable as a JSON object, e.g. '{"model_id":"kubiya/claude-sonnet-4","environment":{"timeout":"30"}}' (default: none, as where no configuration is decided: rules that read config are not evaluated)`)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -235,7 +238,7 @@ func cmdPolicy(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		byRule := map[string]*policyTestResult{}
 		for _, st := range set.Stats() {
 			rep.Rules = append(rep.Rules, policyTestResult{Name: st.Name, Severity: st.Severity, OnError: st.OnError,
-				Denies: []string{}, Errors: []policyTestError{}})
+				NotEvaluated: st.UsesConfig && config == nil, Denies: []string{}, Errors: []policyTestError{}})
 		}
 		for i := range rep.Rules {
 			byRule[rep.Rules[i].Name] = &rep.Rules[i]
@@ -283,7 +286,11 @@ func printPolicyTest(w io.Writer, rep policyTestReport) {
 		for _, e := range r.Errors {
 			errIDs = append(errIDs, e.Runtime)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Severity, r.OnError, listOrDash(r.Denies), listOrDash(errIDs))
+		denies := listOrDash(r.Denies)
+		if r.NotEvaluated {
+			denies = "(reads config: give --input)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Severity, r.OnError, denies, listOrDash(errIDs))
 	}
 	tw.Flush()
 	for _, r := range rep.Rules {

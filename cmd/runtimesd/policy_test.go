@@ -188,10 +188,14 @@ func TestPolicyTestCLI(t *testing.T) {
 	seed := []string{"policy", "test", "--config", cfg, "--offline", "--builtin-seed", "--data", filepath.Join(dir, "none")}
 
 	code, stdout, stderr := runMain(t, env, seed...)
-	if code != 1 || !strings.Contains(stdout, "no-beta        error     deny      claude_code  -") ||
-		!strings.Contains(stdout, "kubiya-models on default: policy rule \"kubiya-models\" could not be evaluated (on_error: allow, so it allows): no such key: model_id") ||
-		!strings.Contains(stderr, `policy rule "kubiya-models" could not be evaluated on 2 runtime(s)`) {
+	if code != 0 || !strings.Contains(stdout, "no-beta        error     deny      claude_code                   -") ||
+		!strings.Contains(stdout, "kubiya-models  warning   allow     (reads config: give --input)  -") {
 		t.Fatalf("without --input: code %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runMain(t, env, append(seed, "--input", `{"model": "kubiya/x"}`)...)
+	if code != 1 || !strings.Contains(stdout, "kubiya-models on default: policy rule \"kubiya-models\" could not be evaluated (on_error: allow, so it allows): no such key: model_id") ||
+		!strings.Contains(stderr, `policy rule "kubiya-models" could not be evaluated on 2 runtime(s)`) {
+		t.Fatalf("--input without model_id: code %d\n%s\n%s", code, stdout, stderr)
 	}
 	code, stdout, stderr = runMain(t, env, append(seed, "--json", "--input", `{"model_id":"kubiya/claude-opus-4"}`)...)
 	var rep policyTestReport

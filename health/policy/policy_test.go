@@ -326,3 +326,24 @@ func TestCheck_JSONValues(t *testing.T) {
 type marshalerNumber string
 
 func (n marshalerNumber) MarshalJSON() ([]byte, error) { return []byte(n), nil }
+
+// Where no configuration is decided (nil), rules that read config are not evaluated nor
+// counted; an empty configuration is decided by every rule.
+func TestCheck_NoConfigDecided(t *testing.T) {
+	t.Parallel()
+	s := mustCompile(t, policy.Options{},
+		policy.Rule{Name: "no-beta", Deny: `runtime.status == "beta"`},
+		policy.Rule{Name: "kubiya", Deny: `has(config.model_id) && !config.model_id.startsWith("kubiya/")`},
+		policy.Rule{Name: "timeout", Deny: `!("timeout" in config.environment)`})
+	rt := seedRuntime(t, "claude_code")
+	if v := s.Check(rt, nil); len(v) != 1 || v[0].Rule != "no-beta" {
+		t.Fatalf("nil config: %+v, want no-beta only", v)
+	}
+	if st := s.Stats(); st[1].Allowed+st[1].Denied+st[1].Errors != 0 || st[2].Allowed+st[2].Denied+st[2].Errors != 0 {
+		t.Fatalf("rules on config were counted without a configuration: %+v", st)
+	}
+	v := s.Check(rt, map[string]any{})
+	if len(v) != 2 || v[1].Rule != "timeout" || v[1].Outcome != health.VerdictError || !v[1].Blocking {
+		t.Fatalf("empty config: %+v, want no-beta and timeout (could not be evaluated)", v)
+	}
+}

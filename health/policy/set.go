@@ -207,13 +207,18 @@ func (e *evaluator) done() {
 	}
 }
 
-// Check evaluates every rule against rt and config (nil: an empty map) and returns the
-// verdicts of the rules that denied or could not be evaluated, in rule order.
+// Check evaluates the rules against rt and config and returns the verdicts of the rules that
+// denied or could not be evaluated, in rule order. A nil config means no configuration is
+// being decided (listing, selecting, resolving runtimes): the rules that read config are not
+// evaluated then (nor counted), so that a rule such as "only kubiya/ models" does not deny
+// every runtime where no model is in question. A non-nil config, even empty, is decided by
+// every rule.
 func (s *Set) Check(rt *store.Runtime, config map[string]any) []health.Verdict {
 	if s == nil || len(s.rules) == 0 || rt == nil {
 		return nil
 	}
-	if config == nil {
+	decided := config != nil
+	if !decided {
 		config = emptyConfig
 	} else if s.usesConfig {
 		config = normaliseConfig(config)
@@ -224,6 +229,9 @@ func (s *Set) Check(rt *store.Runtime, config map[string]any) []health.Verdict {
 	act := activation{rt: en.val, cfg: config}
 	var out []health.Verdict
 	for i, r := range s.rules {
+		if r.usesConfig && !decided {
+			continue // no configuration is being decided: only rules on the runtime apply
+		}
 		var o outcome
 		if en.outcomes != nil && !r.usesConfig {
 			o = en.outcomes[i]
