@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/runtimesd/runtimesd/health"
+	"github.com/runtimesd/runtimesd/health/policy"
 	"github.com/runtimesd/runtimesd/httpapi"
 	"github.com/runtimesd/runtimesd/store"
 	rsync "github.com/runtimesd/runtimesd/sync"
@@ -156,7 +157,9 @@ func itoa(n int64) string { return strings.TrimSpace(jsonNum(uint64(n))) }
 // takes screenshots at 1400 and 400 px and asserts that nothing scrolls sideways.
 func TestDashboard(t *testing.T) {
 	rules := health.FallbackRules{Chains: map[string][]string{"claude_code": {"default"}}, Default: "default"}
-	h := newHarness(t, fakecp.Options{}, withHealth(rules))
+	gate := policyHolder(t, false, policy.Rule{Name: "no-beta", Deny: `runtime.status == "beta"`, Message: "beta runtimes are not allowed"},
+		policy.Rule{Name: "kubiya-models", Deny: `!config.model_id.startsWith("kubiya/")`, Severity: "warning"})
+	h := newHarness(t, fakecp.Options{}, withHealth(rules), func(o *httpapi.Options, _ *rsync.Client) { o.Policy = gate })
 	// The browser talks to the daemon through a proxy the test can take away.
 	target, _ := url.Parse(h.url)
 	front := httptest.NewServer(httputil.NewSingleHostReverseProxy(target))
@@ -201,6 +204,15 @@ func TestDashboard(t *testing.T) {
 	}
 	if !b.eval(`document.querySelectorAll("#stripsvg rect.o-changed").length === 2`) {
 		t.Error("the sync strip does not show the two runs")
+	}
+	// The policy panel: each rule and how often it decided what.
+	for _, rt := range h.live.Load().Catalog.Runtimes() {
+		gate.Check(rt, map[string]any{"model_id": "kubiya/claude-opus-4"})
+	}
+	b.do("policy panel", chromedp.Poll[chromedp.Void](`(document.querySelector('#policyrules tr[data-rule="no-beta"]') || {}).textContent === 'no-beta: runtime.status == "beta"error110'`))
+	if info, warn := b.text("#policyinfo"), b.text(`#policyrules tr[data-rule="kubiya-models"]`); !strings.Contains(info, "2 rules · generation 1 · loaded") ||
+		strings.Join(strings.Fields(warn), " ") != `kubiya-models: !config.model_id.startsWith("kubiya/") warning 0 2 0` {
+		t.Errorf("policy panel: info %q, kubiya-models row %q", info, warn)
 	}
 	b.shoot("healthy-1400", 1400)
 	b.shoot("healthy-400", 400)
@@ -298,5 +310,8 @@ func TestDashboard_ClockSkew(t *testing.T) {
 	}
 	if !strings.Contains(rt, "unverified") || strings.Contains(rt, "healthy") {
 		t.Errorf("clock-skewed data: runtime row %q; want unverified, not healthy", rt)
+	}
+	if info := b.text("#policyinfo"); info != "no policy rules configured (policy.rules)" {
+		t.Errorf("policy panel without rules: %q", info)
 	}
 }

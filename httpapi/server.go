@@ -26,6 +26,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/runtimesd/runtimesd/health"
+	"github.com/runtimesd/runtimesd/health/policy"
 	"github.com/runtimesd/runtimesd/store"
 )
 
@@ -115,6 +116,10 @@ type Options struct {
 	Gatherer   prometheus.Gatherer
 	Logger     *slog.Logger
 	Now        func() time.Time
+	// Policy is the organisation's policy (issue 18), shown by GET /v1/policy and the
+	// dashboard, and applied to drop-in validate answers when its EnforceDropIn is set
+	// (nil: no policy).
+	Policy *policy.Holder
 }
 
 func (o *Options) setDefaults() {
@@ -337,7 +342,7 @@ func (s *Server) routes() {
 	// Drop-in: the control plane's paths and JSON.
 	s.get("/api/v1/runtimes", s.handleDropInList)
 	s.get("/api/v1/runtimes/:id/requirements", s.handleDropInRequirements)
-	s.post("/api/v1/runtimes/validate", s.handleDropInValidate)
+	s.post("/api/v1/runtimes/validate", s.dropInPolicy(s.handleDropInValidate)) // issue 18: policy.enforce_dropin
 	s.get("/api/health", s.handleDropInHealth)
 	s.get("/api/ready", s.handleDropInReady)
 	s.get("/api/health/detailed", s.handleDropInHealthDetailed)
@@ -357,6 +362,7 @@ func (s *Server) routes() {
 	s.get("/v1/watch", s.handleWatch)
 	s.get("/v1/health", s.handleHealth)
 	s.get("/v1/resolve/:id", s.handleResolve)
+	s.get("/v1/policy", s.handlePolicy) // issue 18 (handlers_policy.go)
 	s.get("/dashboard", s.handleDashboard)
 	s.get("/", s.handleRoot)
 	s.get("/metrics", s.handleMetrics)

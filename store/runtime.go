@@ -393,6 +393,10 @@ func (rt *Runtime) WithDegraded(reason string) *Runtime {
 // formatting.
 func (rt *Runtime) SameContent(o *Runtime) bool { return rt == o || rt.digest == o.digest }
 
+// Digest is the hash SameContent compares: equal for runtimes carrying the same upstream data.
+// It keys caches of answers that depend on a runtime's content only (health/policy).
+func (rt *Runtime) Digest() [sha256.Size]byte { return rt.digest }
+
 // contentDigest hashes a canonical form of the runtime and requirements objects: keys sorted,
 // numbers as written, and every supported_providers / supported_families array sorted.
 func contentDigest(raw, reqRaw json.RawMessage) ([sha256.Size]byte, error) {

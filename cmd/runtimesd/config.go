@@ -21,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/runtimesd/runtimesd/health"
+	"github.com/runtimesd/runtimesd/health/policy"
 	"github.com/runtimesd/runtimesd/store"
 )
 
@@ -48,6 +49,7 @@ type Config struct {
 	Validation   ValidationConfig   `yaml:"validation"`
 	Health       HealthConfig       `yaml:"health"`
 	Fallback     FallbackConfig     `yaml:"fallback"`
+	Policy       PolicyConfig       `yaml:"policy"` // issue 18 (policy.go)
 
 	// apiKey is read from the environment or APIKeyFile, never from YAML or flags.
 	apiKey string
@@ -233,6 +235,7 @@ func DefaultConfig() Config {
 		Fallback: FallbackConfig{DefaultRuntime: "default", Conditions: []string{"missing", "unhealthy", "lacks_feature"},
 			Chains: map[string][]string{}},
 		Health: HealthConfig{MaxStale: Duration(5 * time.Minute), StatusMap: map[string]string{}},
+		Policy: PolicyConfig{Rules: []policy.Rule{}},
 		HTTP: HTTPConfig{
 			CORSOrigins:       []string{},
 			MaxBodyBytes:      1 << 20,
@@ -386,6 +389,9 @@ func keyedDecodeError(data []byte, err error) error {
 		}
 	}) {
 		return err // not YAML at all: yaml's own message says where
+	}
+	for key, n := range policyLines(data) { // keys inside policy.rules items (policy.go)
+		keys[n] = key
 	}
 	var out []error
 	for _, line := range strings.Split(strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n"), "\n") {
@@ -662,6 +668,7 @@ func (c *Config) Validate() error {
 	if c.ControlPlane.MaxRetryAfter <= 0 {
 		bad("control_plane.max_retry_after", "must be positive")
 	}
+	errs = append(errs, c.Policy.validate()...) // issue 18 (policy.go)
 	return errors.Join(errs...)
 }
 

@@ -440,6 +440,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	if err != nil {
 		return fmt.Errorf("config: health.status_map: %w", err)
 	}
+	gate, err := newPolicyHolder(cfg.Policy, classifier) // issue 18 (policy.go)
+	if err != nil {
+		return fmt.Errorf("config: policy: %w", err)
+	}
 	var upstreamValidator httpapi.UpstreamValidator
 	if cfg.Validation.Mode == httpapi.ValidateUpstream {
 		if client == nil {
@@ -482,11 +486,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		AllowedHosts:      cfg.HTTP.AllowedHosts,
 		Version:           version,
 		Logger:            logger,
+		Policy:            gate,
 	})
 	if err != nil {
 		return err
 	}
 	m.reg.MustRegister(newStateCollector(live, db, poller, breakers, classifier))
+	m.reg.MustRegister(newPolicyCollector(gate))
 	api.Prime()
 	if sigCtx.Err() != nil {
 		logger.Info("signal received during start-up: exiting")
@@ -514,7 +520,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		"sync", up != nil, "schedule", cfg.Sync.Schedule)
 
 	rl := &reloader{path: c.config, overrides: overrides, getenv: getenv, cur: cfg, level: level,
-		poller: poller, api: api, logger: logger}
+		poller: poller, api: api, logger: logger, policy: gate}
 	if err := poller.Start(); err != nil {
 		_ = api.Shutdown()
 		return err

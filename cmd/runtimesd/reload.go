@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"reflect"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/runtimesd/runtimesd/health"
+	"github.com/runtimesd/runtimesd/health/policy"
 	"github.com/runtimesd/runtimesd/httpapi"
 	"github.com/runtimesd/runtimesd/store"
 	rsync "github.com/runtimesd/runtimesd/sync"
@@ -22,6 +24,7 @@ var reloadable = []string{
 	"log.level",
 	"sync.schedule", "sync.jitter", "sync.run_timeout", "sync.hold_repeats", "sync.drop_ratio",
 	"fallback.", "health.", "validation.",
+	"policy.", // issue 18: rules and enforce_dropin (policy.go)
 }
 
 func isReloadable(path string) bool {
@@ -43,6 +46,7 @@ type reloader struct {
 	poller    *rsync.Poller
 	api       *httpapi.Server
 	logger    *slog.Logger
+	policy    *policy.Holder // issue 18; nil: no policy to reload
 }
 
 // reload reads, validates and applies the config file. An invalid file is rejected with the
@@ -78,6 +82,9 @@ func (r *reloader) reload() {
 			}
 		}
 	}
+	if err == nil {
+		err = r.reloadPolicy(next) // issue 18 (policy.go)
+	}
 	if err != nil {
 		r.logger.Error("config reload rejected; the running config stays", "file", r.path, "error", err.Error())
 		return
@@ -92,6 +99,7 @@ func (r *reloader) reload() {
 	applied.Sync.Schedule, applied.Sync.Jitter, applied.Sync.RunTimeout = next.Sync.Schedule, next.Sync.Jitter, next.Sync.RunTimeout
 	applied.Sync.HoldRepeats, applied.Sync.DropRatio = next.Sync.HoldRepeats, next.Sync.DropRatio
 	applied.Fallback, applied.Health, applied.Validation = next.Fallback, next.Health, next.Validation
+	applied.Policy = next.Policy
 	r.cur = applied
 
 	if len(apply) == 0 {
@@ -151,6 +159,7 @@ func withLines(data []byte, err error) error {
 	if !walkYAMLKeys(data, func(key string, k, _ *yaml.Node) { lines[key] = k.Line }) {
 		return err
 	}
+	maps.Copy(lines, policyLines(data)) // policy.rules[i].field (policy.go)
 	var out []error
 	for _, line := range strings.Split(err.Error(), "\n") {
 		key, rest, ok := strings.Cut(line, ": ")
