@@ -62,7 +62,8 @@ func (a Answers) BuildConfig(snap *store.Snapshot, now time.Time, id string, o s
 	return out, nil
 }
 
-// configMap is a built configuration as a policy reads it (numbers as json.Number).
+// configMap is a built configuration as a policy reads it (numbers as json.Number, the shape
+// PolicyInput documents).
 func configMap(c store.AgentConfig) (map[string]any, error) {
 	raw, err := json.Marshal(c)
 	if err != nil {
@@ -74,5 +75,5 @@ func configMap(c store.AgentConfig) (map[string]any, error) {
 	if err := d.Decode(&m); err != nil {
 		return nil, err
 	}
-	return m, nil
+	return PolicyInput(m), nil
 }

@@ -208,7 +208,8 @@ func validatedConfig(req ValidateRequest, rt *store.Runtime) (map[string]any, []
 }
 
 // gateConfig is the validated config as a policy reads it: raw values decoded (numbers as
-// json.Number), so a rule sees objects, arrays and scalars, never encoded bytes.
+// json.Number), so a rule sees objects, arrays and scalars, never encoded bytes, in the shape
+// PolicyInput documents.
 func gateConfig(vc map[string]any) map[string]any {
 	out := make(map[string]any, len(vc))
 	for k, v := range vc {
@@ -222,7 +223,7 @@ func gateConfig(vc map[string]any) map[string]any {
 		}
 		out[k] = v
 	}
-	return out
+	return PolicyInput(out)
 }
 
 // AppendJSON appends r as encoding/json encodes it (HTML escaping off), without reflection

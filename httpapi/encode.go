@@ -342,5 +342,18 @@ func (s *Server) staleness(snap *store.Snapshot, now time.Time) (bool, string) {
 // answers is the answer layer with the rules in force now (one atomic load).
 func (s *Server) answers() health.Answers {
 	d := s.dyn()
-	return health.Answers{Validator: d.Validator, Classifier: d.Classifier, Fallback: d.Fallback, MaxStale: d.MaxStale, Gate: s.opts.Gate}
+	return health.Answers{Validator: d.Validator, Classifier: d.Classifier, Fallback: d.Fallback, MaxStale: d.MaxStale, Gate: s.gate()}
+}
+
+// gate is the policy the answers apply: Options.Gate when set, else the configured rules when
+// there is at least one (no rules leaves every native answer as it is without a policy: no
+// policy fields, no matrix column).
+func (s *Server) gate() health.Gate {
+	if s.opts.Gate != nil {
+		return s.opts.Gate
+	}
+	if set := s.opts.Policy.Current(); set.Len() > 0 {
+		return set
+	}
+	return nil
 }

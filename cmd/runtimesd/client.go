@@ -60,7 +60,7 @@ func newAPIClient(cf clientFlags, getenv func(string) string, stderr io.Writer) 
 		return nil, err
 	}
 	if cf.offline {
-		return offlineClient(cfg, getenv, stderr, cf.seed, nil)
+		return offlineClient(cfg, getenv, stderr, cf.seed)
 	}
 	addr := cf.addr
 	if addr == "" {
@@ -88,7 +88,7 @@ type offline struct {
 
 // offlineClient opens the data file read-only and answers from it through the answer layer;
 // gate is the policy applied to the answers (nil allows everything).
-func offlineClient(cfg Config, getenv func(string) string, stderr io.Writer, seedOK bool, gate health.Gate) (*apiClient, error) {
+func offlineClient(cfg Config, getenv func(string) string, stderr io.Writer, seedOK bool) (*apiClient, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -128,7 +128,16 @@ func offlineClient(cfg Config, getenv func(string) string, stderr io.Writer, see
 		closeDB()
 		return nil, err
 	}
-	ans := health.Answers{Validator: validator, Classifier: classifier, MaxStale: cfg.Health.MaxStale.D(), Gate: gate}
+	ans := health.Answers{Validator: validator, Classifier: classifier, MaxStale: cfg.Health.MaxStale.D()}
+	// The config's policy rules apply offline as they do in the daemon (issue 18).
+	holder, err := newPolicyHolder(cfg.Policy, classifier)
+	if err != nil {
+		closeDB()
+		return nil, err
+	}
+	if set := holder.Current(); set.Len() > 0 {
+		ans.Gate = set
+	}
 	return &apiClient{target: path, close: closeDB, off: &offline{snap: snap, answers: ans, now: time.Now()}}, nil
 }
 

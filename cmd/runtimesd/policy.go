@@ -24,12 +24,33 @@ type PolicyConfig struct {
 	// EnforceDropIn adds policy errors to the drop-in POST /api/v1/runtimes/validate answer
 	// (a deliberate deviation from the control plane's answer; off by default).
 	EnforceDropIn bool `yaml:"enforce_dropin"`
+	// OnError is what a rule that cannot be evaluated means when the rule sets no on_error of
+	// its own: deny or allow. Empty: deny for error rules, allow for warnings.
+	OnError string `yaml:"on_error"`
+}
+
+// rules are the configured rules with policy.on_error filled in where a rule leaves it out.
+func (p PolicyConfig) rules() []policy.Rule {
+	if p.OnError == "" {
+		return p.Rules
+	}
+	out := make([]policy.Rule, len(p.Rules))
+	for i, r := range p.Rules {
+		if r.OnError == "" {
+			r.OnError = p.OnError
+		}
+		out[i] = r
+	}
+	return out
 }
 
 // validate compiles the rules and names each problem by its key, "policy.rules[2].deny", so
 // that withLines can add the line of the file.
 func (p PolicyConfig) validate() []error {
-	_, err := policy.Compile(p.Rules, policy.Options{})
+	if p.OnError != "" && p.OnError != policy.OnErrorDeny && p.OnError != policy.OnErrorAllow {
+		return []error{fmt.Errorf("policy.on_error: %q: want deny or allow", p.OnError)}
+	}
+	_, err := policy.Compile(p.rules(), policy.Options{})
 	if err == nil {
 		return nil
 	}
@@ -88,7 +109,7 @@ func policyOptions(p PolicyConfig, cls *health.Classifier) policy.Options {
 // newPolicyHolder compiles the configured rules into a holder that reloads swap.
 func newPolicyHolder(p PolicyConfig, cls *health.Classifier) (*policy.Holder, error) {
 	h := &policy.Holder{}
-	if _, err := h.Replace(p.Rules, policyOptions(p, cls)); err != nil {
+	if _, err := h.Replace(p.rules(), policyOptions(p, cls)); err != nil {
 		return nil, fmt.Errorf("compile policy rules: %w", err)
 	}
 	return h, nil
@@ -104,7 +125,7 @@ func (r *reloader) reloadPolicy(next Config) error {
 	if err != nil {
 		return fmt.Errorf("health.status_map: %w", err)
 	}
-	if _, err := r.policy.Replace(next.Policy.Rules, policyOptions(next.Policy, cls)); err != nil {
+	if _, err := r.policy.Replace(next.Policy.rules(), policyOptions(next.Policy, cls)); err != nil {
 		return fmt.Errorf("compile policy rules: %w", err)
 	}
 	return nil
@@ -214,27 +235,20 @@ func cmdPolicy(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	if err != nil {
 		return fmt.Errorf("config: health.status_map: %w", err)
 	}
-	set, err := policy.Compile(cfg.Policy.Rules, policy.Options{Classifier: cls, NoCache: true})
+	set, err := policy.Compile(cfg.Policy.rules(), policy.Options{Classifier: cls, NoCache: true})
 	if err != nil {
 		return fmt.Errorf("compile policy rules: %w", err)
 	}
+	if config != nil {
+		config = health.PolicyInput(config)
+	}
 	return withClient(cf, getenv, stderr, func(c *apiClient) error {
-		b, err := c.do("GET", "/v1/runtimes", nil)
+		rts, source, revision, err := policyCatalog(c)
 		if err != nil {
 			return err
 		}
-		var list struct {
-			Revision uint64 `json:"revision"`
-			Source   string `json:"source"`
-			Runtimes []struct {
-				Runtime      json.RawMessage `json:"runtime"`
-				Requirements json.RawMessage `json:"requirements"`
-			} `json:"runtimes"`
-		}
-		if err := json.Unmarshal(b, &list); err != nil {
-			return fmt.Errorf("read the catalog from %s: %w", c.target, err)
-		}
-		rep := policyTestReport{Runtimes: len(list.Runtimes), Source: list.Source, Revision: list.Revision}
+		list := struct{ Runtimes []*store.Runtime }{rts}
+		rep := policyTestReport{Runtimes: len(list.Runtimes), Source: source, Revision: revision}
 		byRule := map[string]*policyTestResult{}
 		for _, st := range set.Stats() {
 			rep.Rules = append(rep.Rules, policyTestResult{Name: st.Name, Severity: st.Severity, OnError: st.OnError,
@@ -243,11 +257,7 @@ func cmdPolicy(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		for i := range rep.Rules {
 			byRule[rep.Rules[i].Name] = &rep.Rules[i]
 		}
-		for _, item := range list.Runtimes {
-			rt, err := store.NewRuntime(item.Runtime, item.Requirements)
-			if err != nil {
-				return fmt.Errorf("read the catalog from %s: %w", c.target, err)
-			}
+		for _, rt := range list.Runtimes {
 			for _, v := range set.Check(rt, config) {
 				r := byRule[v.Rule]
 				if v.Outcome == health.VerdictDeny {
@@ -305,4 +315,36 @@ func listOrDash(ids []string) string {
 		return "-"
 	}
 	return strings.Join(ids, ",")
+}
+
+// policyCatalog is the catalog policy test evaluates: the data file's (offline) or the running
+// daemon's, read through GET /v1/runtimes.
+func policyCatalog(c *apiClient) (rts []*store.Runtime, source string, revision uint64, err error) {
+	if c.off != nil {
+		snap := c.off.snap
+		return snap.Catalog.Runtimes(), string(snap.Source), snap.Revision, nil
+	}
+	b, err := c.do("GET", "/v1/runtimes", nil)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	var list struct {
+		Revision uint64 `json:"revision"`
+		Source   string `json:"source"`
+		Runtimes []struct {
+			Runtime      json.RawMessage `json:"runtime"`
+			Requirements json.RawMessage `json:"requirements"`
+		} `json:"runtimes"`
+	}
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, "", 0, fmt.Errorf("read the catalog from %s: %w", c.target, err)
+	}
+	for _, item := range list.Runtimes {
+		rt, err := store.NewRuntime(item.Runtime, item.Requirements)
+		if err != nil {
+			return nil, "", 0, fmt.Errorf("read the catalog from %s: %w", c.target, err)
+		}
+		rts = append(rts, rt)
+	}
+	return rts, list.Source, list.Revision, nil
 }

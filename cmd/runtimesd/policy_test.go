@@ -82,8 +82,6 @@ func TestConfigCheck_PolicyRules(t *testing.T) {
 	}
 }
 
-func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
-
 func postJSON(t *testing.T, url, body string) (int, string) {
 	t.Helper()
 	resp, err := http.Post(url, "application/json", strings.NewReader(body))
@@ -192,8 +190,10 @@ func TestPolicyTestCLI(t *testing.T) {
 		!strings.Contains(stdout, "kubiya-models  warning   allow     (reads config: give --input)  -") {
 		t.Fatalf("without --input: code %d\n%s\n%s", code, stdout, stderr)
 	}
+	// --input takes the shape the daemon gives config (health.PolicyInput): a missing model_id
+	// is null, so a rule calling a string method on it cannot be evaluated.
 	code, stdout, stderr = runMain(t, env, append(seed, "--input", `{"model": "kubiya/x"}`)...)
-	if code != 1 || !strings.Contains(stdout, "kubiya-models on default: policy rule \"kubiya-models\" could not be evaluated (on_error: allow, so it allows): no such key: model_id") ||
+	if code != 1 || !strings.Contains(stdout, "kubiya-models on default: policy rule \"kubiya-models\" could not be evaluated (on_error: allow, so it allows): no such overload") ||
 		!strings.Contains(stderr, `policy rule "kubiya-models" could not be evaluated on 2 runtime(s)`) {
 		t.Fatalf("--input without model_id: code %d\n%s\n%s", code, stdout, stderr)
 	}

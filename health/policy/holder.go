@@ -43,8 +43,13 @@ func (h *Holder) Replace(rules []Rule, opts Options) (*Set, error) {
 	return s, nil
 }
 
-// Current is the current set (nil before the first Replace).
-func (h *Holder) Current() *Set { return h.cur.Load() }
+// Current is the current set (nil before the first Replace, and for a nil Holder).
+func (h *Holder) Current() *Set {
+	if h == nil {
+		return nil
+	}
+	return h.cur.Load()
+}
 
 // Check evaluates the current set; no set allows everything.
 func (h *Holder) Check(rt *store.Runtime, config map[string]any) []health.Verdict {
