@@ -70,7 +70,7 @@ type RelayOptions struct {
 	// WayBack is how often a follower moved off its preferred relay tries it again first
 	// (default 30s).
 	WayBack time.Duration
-	// Start is the index of the first preferred relay (default random).
+	// Start is the index of the first preferred relay; negative: a random one.
 	Start  int
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -124,8 +124,8 @@ func NewRelays(opts RelayOptions) (*Relays, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.Start <= 0 {
-		opts.Start = rand.N(len(opts.URLs) + 1)
+	if opts.Start < 0 {
+		opts.Start = rand.N(len(opts.URLs))
 	}
 	r := &Relays{opts: opts, cur: -2}
 	seen := map[string]bool{}
