@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	stdsync "sync"
 	"testing"
 	"time"
 
@@ -38,6 +39,7 @@ type nodeSpec struct {
 	schedule    string
 	holdRepeats int
 	initial     *store.Snapshot
+	relayNow    func() time.Time // the relays' clock (way back, refusals)
 }
 
 func startNode(t *testing.T, sp nodeSpec) *fleetNode {
@@ -64,7 +66,7 @@ func startNode(t *testing.T, sp nodeSpec) *fleetNode {
 		}
 		up = c
 	case len(sp.relays) > 0:
-		ro := rsync.RelayOptions{URLs: sp.relays, Name: sp.name, Wait: 5 * time.Second,
+		ro := rsync.RelayOptions{URLs: sp.relays, Name: sp.name, Wait: 5 * time.Second, Now: sp.relayNow,
 			Client: rsync.ClientOptions{APIKey: "relay-token", Timeout: 2 * time.Second}}
 		if sp.direct != "" {
 			c, err := rsync.NewClient(rsync.ClientOptions{BaseURL: sp.direct, APIKey: testKey, Timeout: 2 * time.Second})
@@ -373,5 +375,51 @@ func TestValidNodeName(t *testing.T) {
 	}
 	if err := rsync.ValidNodeName("relay-0.runtimesd/10.0.0.1:7878"); err != nil {
 		t.Error(err)
+	}
+}
+
+// After a failover the follower goes back to its first relay once that answers again, at the
+// first run WayBack (30s) after it moved.
+func TestRelays_WayBack(t *testing.T) {
+	t.Parallel()
+	cp := startCP(t)
+	r1 := startNode(t, nodeSpec{name: "relay-1", cp: cp.URL()})
+	r2 := startNode(t, nodeSpec{name: "relay-2", cp: cp.URL()})
+	r1.syncNow(t)
+	r2.syncNow(t)
+	var mu stdsync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	f := startNode(t, nodeSpec{name: "sidecar", relays: []string{r1.url, r2.url}, relayNow: now})
+	following := func() string { return f.poller.Status().Relay.Following }
+	f.syncNow(t)
+	if following() != r1.url {
+		t.Fatalf("first choice: following %s", following())
+	}
+	addr := strings.TrimPrefix(r1.url, "http://")
+	_ = r1.api.Shutdown()
+	f.syncNow(t)
+	if following() != r2.url {
+		t.Fatalf("after relay-1 stopped: following %s", following())
+	}
+	api, err := httpapi.New(httpapi.Options{Live: r1.live, Syncer: r1.poller, NodeName: "relay-1", Token: "relay-token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Listen(addr); err != nil {
+		t.Fatal(err)
+	}
+	api.Serve()
+	t.Cleanup(func() { _ = api.Shutdown() })
+	f.syncNow(t)
+	if following() != r2.url {
+		t.Fatalf("before the way-back interval: following %s, want relay-2 still", following())
+	}
+	mu.Lock()
+	clock = clock.Add(31 * time.Second)
+	mu.Unlock()
+	f.syncNow(t)
+	if following() != r1.url {
+		t.Fatalf("after the way-back interval: following %s, want relay-1 again", following())
 	}
 }
