@@ -288,6 +288,25 @@ func pct(d []time.Duration, p float64) time.Duration {
 	return s[i]
 }
 
+// cpuMS is the user+system CPU time of the processes so far, in milliseconds.
+func cpuMS(ps []*proc) int {
+	total := 0
+	for _, p := range ps {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+		if err != nil {
+			continue
+		}
+		// Fields after the command name (which may hold spaces) start after the last ')'.
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 12 {
+			u, _ := strconv.Atoi(f[11])
+			s, _ := strconv.Atoi(f[12])
+			total += (u + s) * 10 // clock ticks of 10 ms (USER_HZ 100)
+		}
+	}
+	return total
+}
+
 func rssKiB(pid int) (int, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -415,6 +434,7 @@ func run() error {
 	fmt.Printf("relays: %.0f control-plane list calls/minute with %d sidecars behind 2 relays\n", relayRate, n)
 
 	var all []time.Duration
+	cpu0 := cpuMS(side)
 	for k := range *changes {
 		lat, err := propagate(fake, relays, side, fmt.Sprintf("bench_change_%d", k), nil)
 		if err != nil {
@@ -422,8 +442,9 @@ func run() error {
 		}
 		all = append(all, lat...)
 	}
-	fmt.Printf("propagation (%d samples): p50 %s p99 %s max %s\n", len(all),
-		pct(all, 0.5).Round(time.Millisecond), pct(all, 0.99).Round(time.Millisecond), pct(all, 1).Round(time.Millisecond))
+	perChange := float64(cpuMS(side)-cpu0) / float64(*changes*n)
+	fmt.Printf("propagation (%d samples): p50 %s p99 %s max %s; sidecar CPU %.1f ms per sidecar per change (the %d sidecars share this machine's cores)\n", len(all),
+		pct(all, 0.5).Round(time.Millisecond), pct(all, 0.99).Round(time.Millisecond), pct(all, 1).Round(time.Millisecond), perChange, n)
 
 	onRelay0 := 0
 	fo, err := propagate(fake, relays, side, "bench_failover", func() {
