@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -421,5 +422,51 @@ func TestRelays_WayBack(t *testing.T) {
 	f.syncNow(t)
 	if following() != r1.url {
 		t.Fatalf("after the way-back interval: following %s, want relay-1 again", following())
+	}
+}
+
+// A hostile or broken relay's provenance headers are refused, each with an error naming what
+// is wrong, and nothing it sent is served.
+func TestRelays_HostileHeaders(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	good := map[string]string{rsync.HeaderSource: "upstream", rsync.HeaderFetchedAt: now.Format(time.RFC3339Nano),
+		rsync.HeaderRevision: "3", rsync.HeaderRelayChain: "relay-h"}
+	long := strings.TrimSuffix(strings.Repeat("h,", rsync.MaxRelayChain+1), ",")
+	for _, c := range []struct {
+		name, header, value, want string
+	}{
+		{"FutureFetchedAt", rsync.HeaderFetchedAt, now.Add(time.Hour).Format(time.RFC3339Nano), "ahead of this machine's clock"},
+		{"BadFetchedAt", rsync.HeaderFetchedAt, "yesterday", "want an RFC 3339 time"},
+		{"UnknownSource", rsync.HeaderSource, "banana", "is not one of"},
+		{"BadRevision", rsync.HeaderRevision, "-1", "want a revision number"},
+		{"NoChain", rsync.HeaderRelayChain, "", "no " + rsync.HeaderRelayChain},
+		{"ChainTooLong", rsync.HeaderRelayChain, long, "at most 16 hops"},
+		{"ChainBadName", rsync.HeaderRelayChain, "a,b c", "a name is"},
+		{"ChainLoop", rsync.HeaderRelayChain, "relay-h,sidecar-h", "relay loop: relay-h -> sidecar-h -> sidecar-h"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				for k, v := range good {
+					w.Header().Set(k, v)
+				}
+				if c.value == "" {
+					w.Header().Del(c.header)
+				} else {
+					w.Header().Set(c.header, c.value)
+				}
+				_, _ = w.Write([]byte(`[{"id":"hostile","name":"h","status":"available"}]`))
+			}))
+			defer srv.Close()
+			f := startNode(t, nodeSpec{name: "sidecar-h", relays: []string{srv.URL}})
+			r := f.syncNow(t)
+			if r.Outcome != health.OutcomeFailed || !strings.Contains(r.Error, c.want) {
+				t.Fatalf("run: %+v, want failed naming %q", r, c.want)
+			}
+			if _, ok := f.live.Load().Catalog.Get("hostile"); ok {
+				t.Error("the hostile relay's answer is served")
+			}
+		})
 	}
 }
