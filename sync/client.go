@@ -173,6 +173,8 @@ type Client struct {
 
 	mu    stdsync.Mutex
 	etags map[string]etagEntry // by path: the last 200 body and its ETag
+	// toldRuntimesd: the hint that the base URL is a runtimesd was logged (once per client).
+	toldRuntimesd bool
 }
 
 type etagEntry struct {
@@ -307,10 +309,11 @@ func (c *Client) Breakers() *health.Breakers { return c.breakers }
 // ListRuntimes calls GET /api/v1/runtimes and returns each element of the array verbatim.
 func (c *Client) ListRuntimes(ctx context.Context) ([]json.RawMessage, error) {
 	const path = "/api/v1/runtimes"
-	body, err := c.get(ctx, CallList, path)
+	body, h, err := c.getWithHeader(ctx, CallList, path)
 	if err != nil {
 		return nil, err
 	}
+	c.noticeRuntimesd(h)
 	return c.parseList(body)
 }
 

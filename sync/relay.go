@@ -542,3 +542,19 @@ func (p *Poller) provenance(cur *store.Snapshot, change store.Change, now time.T
 type follower interface {
 	follow(ctx context.Context, sync func())
 }
+
+// noticeRuntimesd recognises a control plane that is in fact another runtimesd (its answers
+// carry X-Runtimes-Source) and says once how to follow it by push instead of polling it.
+func (c *Client) noticeRuntimesd(h http.Header) {
+	if c.opts.FollowerName != "" || h.Get(HeaderSource) == "" {
+		return
+	}
+	c.mu.Lock()
+	told := c.toldRuntimesd
+	c.toldRuntimesd = true
+	c.mu.Unlock()
+	if !told {
+		c.opts.Logger.Warn("the control plane's base URL answers like a runtimesd: it is polled on the schedule like a control plane; "+
+			"list it in control_plane.relays (RUNTIMESD_RELAYS) to follow it by push, with the control plane's provenance", "base_url", c.base.String())
+	}
+}

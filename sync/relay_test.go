@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -470,3 +471,39 @@ func TestRelays_HostileHeaders(t *testing.T) {
 		})
 	}
 }
+
+// A sidecar whose control_plane.base_url is another runtimesd is told, once, to follow it as
+// a relay instead.
+func TestClient_RecognisesRuntimesd(t *testing.T) {
+	t.Parallel()
+	cp := startCP(t)
+	relay := startNode(t, nodeSpec{name: "relay-r", cp: cp.URL()})
+	relay.syncNow(t)
+	var logs strings.Builder
+	var mu stdsync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	for _, base := range []string{cp.URL(), relay.url} {
+		c, err := rsync.NewClient(rsync.ClientOptions{BaseURL: base, APIKey: map[string]string{cp.URL(): testKey, relay.url: "relay-token"}[base], Logger: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if _, err := c.ListRuntimes(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(logs.String(), "answers like a runtimesd"); n != 1 || !strings.Contains(logs.String(), relay.url) {
+		t.Errorf("want one hint naming %s, got %d:\n%s", relay.url, n, logs.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
