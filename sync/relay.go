@@ -437,7 +437,12 @@ func (r *Relays) follow(ctx context.Context, sync func()) {
 			}
 			r.mu.Unlock()
 			if fails%len(r.eps) == 0 {
-				sync()
+				// Every relay failed in a row: one run now (it fails over, falls back to the
+				// control plane, or fails and the copy is served); after that only the
+				// schedule calls the control plane, while the relays are probed with backoff.
+				if fails == len(r.eps) {
+					sync()
+				}
 				if !sleepCtx(ctx, r.nextBackoff(&backoff)) {
 					return
 				}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -507,3 +508,53 @@ func TestClient_RecognisesRuntimesd(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// With every relay gone and the direct fallback on, the follower's watch keeps probing the
+// relays (with backoff) but calls the control plane only once, then on its schedule: a fleet
+// whose relays are down must not stampede the control plane.
+func TestRelays_DirectFallbackDoesNotStampede(t *testing.T) {
+	t.Parallel()
+	cp := startCP(t)
+	dead := []string{"http://" + closedAddr(t), "http://" + closedAddr(t)}
+	f := startNode(t, nodeSpec{name: "sidecar", relays: dead, direct: cp.URL()})
+	if err := f.poller.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.waitFor(t, 10*time.Second, "data through the direct fallback", func(s *store.Snapshot) bool { return s.Source == store.SourceUpstream })
+	// Wait (bounded) until the watch has failed over both relays several times more.
+	probes := func() (n int) {
+		for _, e := range f.poller.Status().Relay.Relays {
+			if e.LastErrorAt != nil {
+				n++
+			}
+		}
+		return n
+	}
+	seen := map[time.Time]bool{}
+	for deadline := time.Now().Add(20 * time.Second); len(seen) < 6; {
+		for _, e := range f.poller.Status().Relay.Relays {
+			if e.LastErrorAt != nil {
+				seen[*e.LastErrorAt] = true
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the watch probed the relays only %d times in 20s (%d relays probed)", len(seen), probes())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The boot run and the run after the first failed round of watches: 2 list calls at most.
+	if n := cp.Count("/api/v1/runtimes"); n > 2 {
+		t.Errorf("the control plane got %d list calls while the relays were down (schedule 1h): want at most 2", n)
+	}
+}
+
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
