@@ -123,6 +123,9 @@ type SyncStatus struct {
 	RetryAfterUntil *time.Time `json:"retry_after_until,omitempty"`
 	// RetryAfterReason says which answer asked for the wait, and whether it was capped.
 	RetryAfterReason string `json:"retry_after_reason,omitempty"`
+	// Relay is set when the upstream is a list of relays (fleet mode): which one is followed,
+	// the chain the data came through and each relay's state.
+	Relay *RelayStatus `json:"relay,omitempty"`
 	// LastRuns is newest first.
 	LastRuns []Run `json:"last_runs"`
 	// Timeline is the last TimelineSize runs, oldest first, for history at a glance.

@@ -26,6 +26,9 @@ func (s *Server) handleDropInList(c echo.Context) error {
 		gz = enc.listGzip()
 	}
 	rep.add(enc.list, gz)
+	if err := s.relayHeaders(c, st.snap); err != nil {
+		return err
+	}
 	return s.finishRead(c, st, rep)
 }
 
@@ -49,6 +52,9 @@ func (s *Server) handleDropInRequirements(c echo.Context) error {
 	if !ok || rt.RequirementsRaw == nil {
 		return &Error{Status: http.StatusNotFound, Code: "requirements_not_found",
 			Message: fmt.Sprintf("Runtime '%s' not found or has no requirements", pythonReplace(id))}
+	}
+	if err := s.relayHeaders(c, st.snap); err != nil {
+		return err
 	}
 	return s.finishRead(c, st, single(s.headersFor(st.snap).dropInReqETag(id, rt.RequirementsRaw), rt.RequirementsRaw))
 }

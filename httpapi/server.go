@@ -74,6 +74,8 @@ type Options struct {
 	// AllowedHosts are Host names served besides loopback names and the listen address (TCP
 	// listeners only: a unix socket serves any Host).
 	AllowedHosts []string
+	// NodeName is this runtimesd's name in relay chains (default: host name and bound address).
+	NodeName string
 	// FilterMemoBytes bounds the memo of filtered lists of one catalog, bodies and keys
 	// counted (default 8 MiB).
 	FilterMemoBytes int

@@ -22,6 +22,9 @@ const (
 	SourceSeed Source = "seed"
 	// SourceImport: imported from an exported snapshot and not yet confirmed upstream.
 	SourceImport Source = "import"
+	// SourceRelay: confirmed through a relay (another runtimesd following the control plane)
+	// during this process's life; FetchedAt is the control plane's answer, not the relay's copy.
+	SourceRelay Source = "relay"
 )
 
 // Catalog is an immutable, ordered set of runtimes with a lookup index. Snapshots that differ
@@ -130,6 +133,10 @@ type Snapshot struct {
 	// SeedFile is the operator's snapshot file (serve --seed) a SourceSeed snapshot came from;
 	// "" for the built-in seed catalog.
 	SeedFile string
+	// Relays are the runtimesds this data passed through on its way from the control plane,
+	// nearest the control plane first (the X-Runtimes-Relay-Chain of the answer followed); nil
+	// when fetched from the control plane directly. In memory only: a restart forgets it.
+	Relays []string
 }
 
 // Age is the time since the data was fetched from the control plane; for data never fetched

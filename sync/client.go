@@ -155,7 +155,10 @@ type ClientOptions struct {
 	// caller warns.
 	InsecureSkipVerify bool
 	UserAgent          string
-	Logger             *slog.Logger
+	// FollowerName, when set, is sent as X-Runtimes-Follower: the client follows a relay
+	// (another runtimesd), which then adds its provenance headers and refuses a loop.
+	FollowerName string
+	Logger       *slog.Logger
 	// OnCall, when set, is told of every HTTP exchange with the control plane: its call kind,
 	// the status (0 when no answer came) and how long it took (metrics).
 	OnCall func(kind string, status int, took time.Duration)
@@ -170,6 +173,8 @@ type Client struct {
 
 	mu    stdsync.Mutex
 	etags map[string]etagEntry // by path: the last 200 body and its ETag
+	// toldRuntimesd: the hint that the base URL is a runtimesd was logged (once per client).
+	toldRuntimesd bool
 }
 
 type etagEntry struct {
@@ -304,10 +309,11 @@ func (c *Client) Breakers() *health.Breakers { return c.breakers }
 // ListRuntimes calls GET /api/v1/runtimes and returns each element of the array verbatim.
 func (c *Client) ListRuntimes(ctx context.Context) ([]json.RawMessage, error) {
 	const path = "/api/v1/runtimes"
-	body, err := c.get(ctx, CallList, path)
+	body, h, err := c.getWithHeader(ctx, CallList, path)
 	if err != nil {
 		return nil, err
 	}
+	c.noticeRuntimesd(h)
 	return c.parseList(body)
 }
 
@@ -459,16 +465,26 @@ func (c *Client) ValidateUpstream(ctx context.Context, body []byte, contentType 
 // get performs a GET through the breaker of its kind, with If-None-Match when an ETag is
 // known, the timeout and the size cap, retrying upstream failures with backoff.
 func (c *Client) get(ctx context.Context, kind, path string) ([]byte, error) {
+	body, _, err := c.getWithHeader(ctx, kind, path)
+	return body, err
+}
+
+// getWithHeader is get, also returning the answer's headers (of the 200 kept with its ETag
+// when the answer was a 304).
+func (c *Client) getWithHeader(ctx context.Context, kind, path string) ([]byte, http.Header, error) {
 	call := "GET " + path
 	for attempt := 0; ; attempt++ {
+		var h http.Header
 		body, err := c.breakers.Execute(kind, func() ([]byte, error) {
-			return c.do(ctx, kind, call, path)
+			b, hdr, err := c.do(ctx, kind, call, path)
+			h = hdr
+			return b, err
 		})
 		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-			return nil, &Error{Call: call, Kind: KindBreakerOpen, Err: err}
+			return nil, nil, &Error{Call: call, Kind: KindBreakerOpen, Err: err}
 		}
 		if err == nil || attempt >= c.opts.Retries || !retryable(err) {
-			return body, err
+			return body, h, err
 		}
 		// Full jitter: a random wait up to base*2^attempt, capped.
 		wait := rand.N(min(c.opts.RetryBase<<attempt, c.opts.RetryMax)) + time.Millisecond
@@ -477,7 +493,7 @@ func (c *Client) get(ctx context.Context, kind, path string) ([]byte, error) {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, err
+			return nil, nil, err
 		}
 	}
 }
@@ -502,19 +518,22 @@ func (c *Client) observe(kind string, status int, start time.Time) {
 	}
 }
 
-func (c *Client) do(ctx context.Context, kind, call, path string) ([]byte, error) {
+func (c *Client) do(ctx context.Context, kind, call, path string) ([]byte, http.Header, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	// path is already escaped; the base URL's own path is kept as a prefix.
 	u := c.base.String() + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, &Error{Call: call, Kind: KindClient, Err: err}
+		return nil, nil, &Error{Call: call, Kind: KindClient, Err: err}
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.opts.UserAgent)
 	if c.opts.APIKey != "" {
 		req.Header.Set("Authorization", "Bearer "+c.opts.APIKey)
+	}
+	if c.opts.FollowerName != "" {
+		req.Header.Set(HeaderFollower, c.opts.FollowerName)
 	}
 	c.mu.Lock()
 	cached, haveETag := c.etags[path]
@@ -527,7 +546,7 @@ func (c *Client) do(ctx context.Context, kind, call, path string) ([]byte, error
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.observe(kind, 0, start)
-		return nil, c.transportError(ctx, call, err)
+		return nil, nil, c.transportError(ctx, call, err)
 	}
 	defer resp.Body.Close()
 	body, err := readCapped(resp, c.opts.MaxResponseBytes)
@@ -538,23 +557,23 @@ func (c *Client) do(ctx context.Context, kind, call, path string) ([]byte, error
 			ue.Kind, ue.Status = KindBadResponse, resp.StatusCode
 			ue.Err = fmt.Errorf("body cut short after %d bytes: %v", len(body), err)
 		}
-		return nil, e
+		return nil, nil, e
 	}
 	if int64(len(body)) > c.opts.MaxResponseBytes {
-		return nil, &Error{Call: call, Kind: KindTooLarge, Status: resp.StatusCode,
+		return nil, nil, &Error{Call: call, Kind: KindTooLarge, Status: resp.StatusCode,
 			Err: fmt.Errorf("response larger than the %d-byte cap", c.opts.MaxResponseBytes)}
 	}
 
 	switch {
 	case resp.StatusCode == http.StatusNotModified && haveETag:
-		return cached.body, nil
+		return cached.body, resp.Header, nil
 	case resp.StatusCode == http.StatusOK:
 		if etag := resp.Header.Get("ETag"); etag != "" {
 			c.mu.Lock()
 			c.etags[path] = etagEntry{etag: etag, body: body}
 			c.mu.Unlock()
 		}
-		return body, nil
+		return body, resp.Header, nil
 	}
 	ue := &Error{Call: call, Status: resp.StatusCode, Body: c.excerpt(body), Err: errors.New(http.StatusText(resp.StatusCode))}
 	switch {
@@ -578,7 +597,7 @@ func (c *Client) do(ctx context.Context, kind, call, path string) ([]byte, error
 			ue.RetryAfterHeader = c.excerpt([]byte(v))
 		}
 	}
-	return nil, ue
+	return nil, resp.Header, ue
 }
 
 func (c *Client) transportError(ctx context.Context, call string, err error) error {

@@ -233,6 +233,13 @@ func (p *Poller) Start() error {
 		defer p.wg.Done()
 		_, _ = p.SyncNow(p.ctx, TriggerBoot)
 	}()
+	if f, ok := p.opts.Upstream.(follower); ok {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			f.follow(p.ctx, func() { _, _ = p.SyncNow(p.ctx, TriggerPush) })
+		}()
+	}
 	p.cron.Start()
 	return nil
 }
@@ -319,6 +326,9 @@ func (p *Poller) Status() health.SyncStatus {
 		st.Jitter = p.tunables().Jitter
 	}
 	st.HighWater = p.highWater(p.opts.Now(), p.tunables())
+	if rel, ok := p.opts.Upstream.(*Relays); ok {
+		st.Relay = rel.RelayStatus()
+	}
 	p.history.Fill(&st)
 	return st
 }
@@ -419,11 +429,16 @@ func (p *Poller) runOnce(id uint64, trigger string) (run health.Run) {
 	run.Degraded, run.Rejected = next.Degraded(), rejected
 	now := p.opts.Now()
 	change := store.Diff(prev, next)
+	src, fetchedAt, relays, err := p.provenance(cur, change, now)
+	if err != nil {
+		run.Outcome, run.Error = health.OutcomeFailed, err.Error()
+		return run
+	}
 
 	if cur != nil && cur.Persisted() && change.Empty() {
 		p.clearHold()
 		touched := *cur
-		touched.FetchedAt, touched.Source = now, store.SourceUpstream
+		touched.FetchedAt, touched.Source, touched.Relays = fetchedAt, src, relays
 		touched.Catalog = withDegradedFrom(cur.Catalog, next)
 		p.opts.Live.Publish(&touched)
 		run.Outcome = health.OutcomeUnchanged
@@ -439,11 +454,16 @@ func (p *Poller) runOnce(id uint64, trigger string) (run health.Run) {
 		run.Outcome, run.Error = health.OutcomeFailed, "canceled before commit: the daemon is shutting down"
 		return run
 	}
-	snap, err := p.opts.DB.Commit(next, store.SourceUpstream, now)
+	snap, err := p.opts.DB.CommitAt(next, src, fetchedAt, now)
 	p.commitMu.Unlock()
 	if err != nil {
 		run.Outcome, run.Error = health.OutcomeFailed, err.Error()
 		return run
+	}
+	if relays != nil {
+		withChain := *snap
+		withChain.Relays = relays
+		snap = &withChain
 	}
 	p.opts.Live.Publish(snap)
 	run.Outcome = health.OutcomeChanged

@@ -49,12 +49,15 @@ type Config struct {
 	Validation   ValidationConfig   `yaml:"validation"`
 	Health       HealthConfig       `yaml:"health"`
 	Fallback     FallbackConfig     `yaml:"fallback"`
-	Policy       PolicyConfig       `yaml:"policy"` // issue 18 (policy.go)
+	Policy       PolicyConfig       `yaml:"policy"`    // issue 18 (policy.go)
+	NodeName     string             `yaml:"node_name"` // name in relay chains (fleet mode; see relay.go)
 
 	// apiKey is read from the environment or APIKeyFile, never from YAML or flags.
 	apiKey string
 	// token is the local bearer token, from RUNTIMESD_TOKEN or http.token_file.
 	token string
+	// relayToken is the relays' local token, from RUNTIMESD_RELAY_TOKEN or relay_token_file.
+	relayToken string
 	// fromEnv names the environment variable that set a key (so errors blame it, not the file).
 	fromEnv map[string]string
 }
@@ -82,6 +85,11 @@ type ControlPlaneConfig struct {
 	Retry                   RetryConfig   `yaml:"retry"`
 	// MaxRetryAfter caps the wait a 429 or 503's Retry-After can impose.
 	MaxRetryAfter Duration `yaml:"max_retry_after"`
+	// Relays, RelayFallbackDirect, RelayTokenFile, RelayWait: fleet mode (see relay.go).
+	Relays              []string `yaml:"relays"`
+	RelayFallbackDirect bool     `yaml:"relay_fallback_direct"`
+	RelayTokenFile      string   `yaml:"relay_token_file"`
+	RelayWait           Duration `yaml:"relay_wait"`
 }
 
 // BreakerConfig configures the circuit breaker of each upstream call kind.
@@ -212,6 +220,8 @@ func DefaultConfig() Config {
 		Log:    LogConfig{Level: "info", Format: "text"},
 		ControlPlane: ControlPlaneConfig{
 			BaseURL:                 "https://control-plane.kubiya.ai",
+			RelayWait:               Duration(60 * time.Second),
+			Relays:                  []string{},
 			Timeout:                 Duration(10 * time.Second),
 			MaxResponseBytes:        16 << 20,
 			RequirementsMode:        "auto",
@@ -449,6 +459,9 @@ func (e *fileError) Unwrap() error { return e.err }
 // ApplyEnv applies the environment: the base URL override and the API key (from
 // KUBIYA_API_KEY, else the api_key_file).
 func (c *Config) ApplyEnv(getenv func(string) string) error {
+	if err := c.applyFleetEnv(getenv); err != nil {
+		return err
+	}
 	if v := strings.TrimSpace(getenv(EnvBaseURL)); v != "" {
 		c.ControlPlane.BaseURL = v
 		c.setFromEnv("control_plane.base_url", EnvBaseURL)
@@ -669,6 +682,7 @@ func (c *Config) Validate() error {
 		bad("control_plane.max_retry_after", "must be positive")
 	}
 	errs = append(errs, c.Policy.validate()...) // issue 18 (policy.go)
+	c.validateFleet(bad)
 	return errors.Join(errs...)
 }
 

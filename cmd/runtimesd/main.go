@@ -424,6 +424,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		}
 		up = client
 	}
+	name := nodeName(cfg)
+	if relays, err := newRelays(cfg, name, client, logger); err != nil {
+		return err
+	} else if relays != nil {
+		up, disabled = relays, ""
+	}
 	popts := pollerOptions(cfg, up, disabled, db, live, logger)
 	popts.OnRun = m.onRun
 	poller, err := rsync.NewPoller(popts)
@@ -484,6 +490,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		ReadTimeout:       cfg.HTTP.ReadTimeout.D(),
 		MaxConnections:    cfg.HTTP.MaxConnections,
 		AllowedHosts:      cfg.HTTP.AllowedHosts,
+		NodeName:          name,
 		Version:           version,
 		Logger:            logger,
 		Policy:            gate,

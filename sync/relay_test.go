@@ -1,0 +1,560 @@
+package sync_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	stdsync "sync"
+	"testing"
+	"time"
+
+	"github.com/runtimesd/runtimesd/health"
+	"github.com/runtimesd/runtimesd/httpapi"
+	"github.com/runtimesd/runtimesd/store"
+	rsync "github.com/runtimesd/runtimesd/sync"
+	"github.com/runtimesd/runtimesd/sync/fakecp"
+)
+
+// fleetNode is a whole runtimesd in process: bbolt file, poller, HTTP server on loopback.
+type fleetNode struct {
+	name   string
+	db     *store.DB
+	live   *store.Live
+	poller *rsync.Poller
+	api    *httpapi.Server
+	url    string
+	relays *rsync.Relays
+}
+
+// nodeSpec says where a node syncs from: a control plane (cp) or relays.
+type nodeSpec struct {
+	name        string
+	cp          string
+	relays      []string
+	direct      string // control plane for the direct fallback
+	schedule    string
+	holdRepeats int
+	initial     *store.Snapshot
+	relayNow    func() time.Time // the relays' clock (way back, refusals)
+}
+
+func startNode(t *testing.T, sp nodeSpec) *fleetNode {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "runtimesd.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	initial := sp.initial
+	if initial == nil {
+		initial = db.Loaded()
+	}
+	if initial == nil {
+		initial = &store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()}
+	}
+	n := &fleetNode{name: sp.name, db: db, live: store.NewLive(initial)}
+	var up rsync.Upstream
+	switch {
+	case sp.cp != "":
+		c, err := rsync.NewClient(rsync.ClientOptions{BaseURL: sp.cp, APIKey: testKey, Timeout: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		up = c
+	case len(sp.relays) > 0:
+		ro := rsync.RelayOptions{URLs: sp.relays, Name: sp.name, Wait: 5 * time.Second, Now: sp.relayNow,
+			Client: rsync.ClientOptions{APIKey: "relay-token", Timeout: 2 * time.Second}}
+		if sp.direct != "" {
+			c, err := rsync.NewClient(rsync.ClientOptions{BaseURL: sp.direct, APIKey: testKey, Timeout: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ro.Direct = c
+		}
+		n.relays, err = rsync.NewRelays(ro)
+		if err != nil {
+			t.Fatal(err)
+		}
+		up = n.relays
+	}
+	if sp.schedule == "" {
+		sp.schedule = "@every 1h" // the schedule is only the safety net: changes must come by push
+	}
+	p, err := rsync.NewPoller(rsync.Options{Upstream: up, DisabledReason: "none", DB: db, Live: n.live,
+		Schedule: sp.schedule, HoldRepeats: sp.holdRepeats})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.poller = p
+	t.Cleanup(func() { p.Close() })
+	api, err := httpapi.New(httpapi.Options{Live: n.live, Syncer: p, NodeName: sp.name, Token: "relay-token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	api.Serve()
+	n.api, n.url = api, "http://"+api.Addr()
+	t.Cleanup(func() { _ = api.Shutdown() })
+	return n
+}
+
+func (n *fleetNode) stop() {
+	_ = n.api.Shutdown()
+	_ = n.poller.Close()
+}
+
+func (n *fleetNode) syncNow(t *testing.T) health.Run {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := n.poller.SyncNow(ctx, rsync.TriggerManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// waitFor waits (on the node's publish channel, with a deadline) until cond holds.
+func (n *fleetNode) waitFor(t *testing.T, within time.Duration, what string, cond func(*store.Snapshot) bool) *store.Snapshot {
+	t.Helper()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	for {
+		ch := n.live.Changed()
+		if s := n.live.Load(); cond(s) {
+			return s
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			s := n.live.Load()
+			t.Fatalf("%s: not within %s (revision %d, source %s, %d runtimes; sync: %+v)", what, within, s.Revision, s.Source, s.Catalog.Len(), n.poller.Status().LastRuns)
+			return nil
+		}
+	}
+}
+
+func startCP(t *testing.T) *fakecp.Server {
+	t.Helper()
+	cp, err := fakecp.Start(fakecp.Options{APIKey: testKey, ETags: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cp.Close() })
+	return cp
+}
+
+func hasRuntime(id string) func(*store.Snapshot) bool {
+	return func(s *store.Snapshot) bool { _, ok := s.Catalog.Get(id); return ok }
+}
+
+func putRuntime(t *testing.T, cp *fakecp.Server, id string) {
+	t.Helper()
+	if err := cp.PutRuntime(fmt.Appendf(nil, `{"id":%q,"name":"%s","status":"available"}`, id, id)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A follower whose schedule is an hour away still serves a change committed on its relay
+// within seconds (by push), with the control plane's fetched_at, source relay and the chain.
+func TestRelays_PushAndProvenance(t *testing.T) {
+	t.Parallel()
+	cp := startCP(t)
+	relay := startNode(t, nodeSpec{name: "relay-a", cp: cp.URL()})
+	relay.syncNow(t)
+	f := startNode(t, nodeSpec{name: "sidecar-1", relays: []string{relay.url}})
+	if err := f.poller.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.waitFor(t, 10*time.Second, "first copy through the relay", func(s *store.Snapshot) bool { return s.Source == store.SourceRelay })
+
+	putRuntime(t, cp, "pushed_runtime")
+	if r := relay.syncNow(t); r.Outcome != health.OutcomeChanged {
+		t.Fatalf("relay run: %+v", r)
+	}
+	got := f.waitFor(t, 5*time.Second, "change pushed to the follower", hasRuntime("pushed_runtime"))
+	origin := relay.live.Load()
+	if !got.FetchedAt.Equal(origin.FetchedAt) {
+		t.Errorf("follower fetched_at %s, want the control plane's answer to the relay %s", got.FetchedAt, origin.FetchedAt)
+	}
+	if got.Source != store.SourceRelay || !slices.Equal(got.Relays, []string{"relay-a"}) {
+		t.Errorf("source %s chain %v, want relay [relay-a]", got.Source, got.Relays)
+	}
+	st := f.poller.Status()
+	if st.Relay == nil || st.Relay.Following != relay.url || !slices.Equal(st.Relay.Chain, []string{"relay-a"}) ||
+		st.Relay.OriginSource != "upstream" || st.Relay.OriginFetchedAt == nil {
+		t.Errorf("relay status %+v", st.Relay)
+	}
+	// Provenance after the relay's idle confirmation: an unchanged relay run moves its
+	// fetched_at; the follower's next run takes it, never the follower's own clock.
+	relay.syncNow(t)
+	if r := f.syncNow(t); r.Outcome != health.OutcomeUnchanged {
+		t.Fatalf("follower run: %+v", r)
+	}
+	if a, b := f.live.Load().FetchedAt, relay.live.Load().FetchedAt; !a.Equal(b) {
+		t.Errorf("after an unchanged run the follower's fetched_at is %s, the relay's %s", a, b)
+	}
+	// A two-hop chain: a follower of the follower names both.
+	f2 := startNode(t, nodeSpec{name: "sidecar-2", relays: []string{f.url}})
+	f2.syncNow(t)
+	if s := f2.live.Load(); !slices.Equal(s.Relays, []string{"relay-a", "sidecar-1"}) || !s.FetchedAt.Equal(relay.live.Load().FetchedAt) {
+		t.Errorf("second hop: chain %v fetched_at %s", s.Relays, s.FetchedAt)
+	}
+}
+
+// Losing the relay in use moves the follower to the next within seconds; with every relay
+// gone it keeps serving its copy; with the direct fallback it asks the control plane.
+func TestRelays_FailoverAndFailStatic(t *testing.T) {
+	t.Parallel()
+	cp := startCP(t)
+	r1 := startNode(t, nodeSpec{name: "relay-1", cp: cp.URL()})
+	r2 := startNode(t, nodeSpec{name: "relay-2", cp: cp.URL()})
+	r1.syncNow(t)
+	r2.syncNow(t)
+	f := startNode(t, nodeSpec{name: "sidecar", relays: []string{r1.url, r2.url}})
+	if err := f.poller.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.waitFor(t, 10*time.Second, "copy through relay-1", func(s *store.Snapshot) bool {
+		return s.Source == store.SourceRelay && slices.Equal(s.Relays, []string{"relay-1"})
+	})
+	r1.stop()
+	putRuntime(t, cp, "after_failover")
+	r2.syncNow(t)
+	got := f.waitFor(t, 10*time.Second, "change through relay-2 after relay-1 died", hasRuntime("after_failover"))
+	if !slices.Equal(got.Relays, []string{"relay-2"}) {
+		t.Errorf("chain %v, want [relay-2]", got.Relays)
+	}
+	if st := f.poller.Status().Relay; st.Following != r2.url || st.Relays[0].LastError == "" {
+		t.Errorf("relay status after failover: %+v", st)
+	}
+
+	r2.stop()
+	before := f.live.Load()
+	r := f.syncNow(t)
+	if r.Outcome != health.OutcomeFailed || !strings.Contains(r.Error, "every relay failed") {
+		t.Fatalf("run with every relay gone: %+v", r)
+	}
+	if f.live.Load() != before {
+		t.Error("the follower's copy changed with every relay gone")
+	}
+	resp, err := http.Get(f.url + "/api/v1/runtimes/after_failover/requirements")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound { // no requirements, but the runtime is served
+		t.Errorf("follower answer with every relay gone: %d", resp.StatusCode)
+	}
+	if _, ok := f.live.Load().Catalog.Get("after_failover"); !ok {
+		t.Error("fail static: the copy lost a runtime")
+	}
+
+	d := startNode(t, nodeSpec{name: "sidecar-d", relays: []string{r1.url, r2.url}, direct: cp.URL()})
+	if r := d.syncNow(t); r.Outcome != health.OutcomeChanged {
+		t.Fatalf("direct fallback run: %+v", r)
+	}
+	if s := d.live.Load(); s.Source != store.SourceUpstream || s.Relays != nil {
+		t.Errorf("direct fallback: source %s chain %v", s.Source, s.Relays)
+	}
+	if st := d.poller.Status().Relay; st.Following != "direct" || !st.DirectFallback {
+		t.Errorf("direct fallback status: %+v", st)
+	}
+}
+
+// A relay loop (A follows B, B follows A) is refused with an error naming it.
+func TestRelays_LoopRefused(t *testing.T) {
+	t.Parallel()
+	cp := startCP(t)
+	seed := startNode(t, nodeSpec{name: "origin", cp: cp.URL()})
+	seed.syncNow(t)
+	// A starts with a real copy (as after a restart: source cache), then B follows A and A
+	// follows B.
+	cur := seed.live.Load()
+	initial := &store.Snapshot{Revision: 0, Source: store.SourceCache, FetchedAt: cur.FetchedAt, Catalog: cur.Catalog}
+	a := startNode(t, nodeSpec{name: "node-a", relays: []string{"http://127.0.0.1:1"}, initial: initial})
+	b := startNode(t, nodeSpec{name: "node-b", relays: []string{a.url}})
+	if r := b.syncNow(t); r.Outcome != health.OutcomeChanged {
+		t.Fatalf("B following A: %+v", r)
+	}
+	a2 := startNode(t, nodeSpec{name: "node-a", relays: []string{b.url}, initial: initial})
+	r := a2.syncNow(t)
+	if r.Outcome != health.OutcomeFailed || !strings.Contains(r.Error, "relay loop") || !strings.Contains(r.Error, "node-a -> node-b -> node-a") {
+		t.Fatalf("A following B following A: %+v", r)
+	}
+	// The follower side refuses too, even when the relay does not (an older relay).
+	if err := rsync.LoopError([]string{"x", "y", "x"}); !errors.Is(err, rsync.ErrRelayLoop) || !strings.Contains(err.Error(), "x -> y -> x") {
+		t.Error(err)
+	}
+}
+
+// A relay that is no runtimesd, serves seed data, or answers older data than served is
+// refused; a relay's shrinking answer is held like the control plane's.
+func TestRelays_BadRelays(t *testing.T) {
+	t.Parallel()
+	cp := startCP(t)
+	t.Run("NotARuntimesd", func(t *testing.T) {
+		plain, err := fakecp.Start(fakecp.Options{APIKey: "relay-token"}) // the token is right, the server is no relay
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer plain.Close()
+		f := startNode(t, nodeSpec{name: "s", relays: []string{plain.URL()}})
+		r := f.syncNow(t)
+		if r.Outcome != health.OutcomeFailed || !strings.Contains(r.Error, "not a runtimesd relay") {
+			t.Fatalf("%+v", r)
+		}
+		if f.live.Load().Source != store.SourceSeed {
+			t.Error("the follower took the answer")
+		}
+	})
+	t.Run("SeedRelay", func(t *testing.T) {
+		empty := startNode(t, nodeSpec{name: "empty-relay"})
+		f := startNode(t, nodeSpec{name: "s", relays: []string{empty.url}})
+		if r := f.syncNow(t); r.Outcome != health.OutcomeFailed || !strings.Contains(r.Error, "serves seed data") {
+			t.Fatalf("%+v", r)
+		}
+	})
+	t.Run("OlderDataNotFollowedBackwards", func(t *testing.T) {
+		fresh := startNode(t, nodeSpec{name: "fresh", cp: cp.URL()})
+		fresh.syncNow(t)
+		// An old relay: a copy the control plane gave an hour ago, with a runtime since removed.
+		old := startNode(t, nodeSpec{name: "old"})
+		cat, err := store.ParseSnapshotFile(append([]byte(`[{"id":"gone_since","name":"g","status":"available"},`), cp.Catalog()[1:]...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hourAgo := time.Now().Add(-time.Hour)
+		snap, err := old.db.CommitAt(cat, store.SourceUpstream, hourAgo, hourAgo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old.live.Publish(snap)
+		f := startNode(t, nodeSpec{name: "s", relays: []string{fresh.url, old.url}})
+		f.syncNow(t)
+		before := f.live.Load()
+		fresh.stop()
+		r := f.syncNow(t)
+		if r.Outcome != health.OutcomeFailed || !strings.Contains(r.Error, "not followed backwards") {
+			t.Fatalf("run against the older relay: %+v", r)
+		}
+		if got := f.live.Load(); got.Revision != before.Revision || !got.FetchedAt.Equal(before.FetchedAt) {
+			t.Errorf("followed backwards: revision %d -> %d, fetched_at %s -> %s", before.Revision, got.Revision, before.FetchedAt, got.FetchedAt)
+		}
+	})
+	t.Run("ShrinkHeld", func(t *testing.T) {
+		cp2 := startCP(t)
+		relay := startNode(t, nodeSpec{name: "r", cp: cp2.URL(), holdRepeats: 1})
+		relay.syncNow(t)
+		f := startNode(t, nodeSpec{name: "s", relays: []string{relay.url}})
+		f.syncNow(t)
+		n := f.live.Load().Catalog.Len()
+		if err := cp2.SetCatalog([]byte(`[{"id":"only","name":"o","status":"available"}]`)); err != nil {
+			t.Fatal(err)
+		}
+		relay.syncNow(t)
+		r := f.syncNow(t)
+		if r.Outcome != health.OutcomeHeld || f.live.Load().Catalog.Len() != n {
+			t.Fatalf("shrinking relay answer: %+v, serving %d of %d", r, f.live.Load().Catalog.Len(), n)
+		}
+	})
+}
+
+func TestValidNodeName(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"", "a,b", "a b", "a\nb", strings.Repeat("x", 257), "é"} {
+		if rsync.ValidNodeName(bad) == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if err := rsync.ValidNodeName("relay-0.runtimesd/10.0.0.1:7878"); err != nil {
+		t.Error(err)
+	}
+}
+
+// After a failover the follower goes back to its first relay once that answers again, at the
+// first run WayBack (30s) after it moved.
+func TestRelays_WayBack(t *testing.T) {
+	t.Parallel()
+	cp := startCP(t)
+	r1 := startNode(t, nodeSpec{name: "relay-1", cp: cp.URL()})
+	r2 := startNode(t, nodeSpec{name: "relay-2", cp: cp.URL()})
+	r1.syncNow(t)
+	r2.syncNow(t)
+	var mu stdsync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	f := startNode(t, nodeSpec{name: "sidecar", relays: []string{r1.url, r2.url}, relayNow: now})
+	following := func() string { return f.poller.Status().Relay.Following }
+	f.syncNow(t)
+	if following() != r1.url {
+		t.Fatalf("first choice: following %s", following())
+	}
+	addr := strings.TrimPrefix(r1.url, "http://")
+	_ = r1.api.Shutdown()
+	f.syncNow(t)
+	if following() != r2.url {
+		t.Fatalf("after relay-1 stopped: following %s", following())
+	}
+	api, err := httpapi.New(httpapi.Options{Live: r1.live, Syncer: r1.poller, NodeName: "relay-1", Token: "relay-token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Listen(addr); err != nil {
+		t.Fatal(err)
+	}
+	api.Serve()
+	t.Cleanup(func() { _ = api.Shutdown() })
+	f.syncNow(t)
+	if following() != r2.url {
+		t.Fatalf("before the way-back interval: following %s, want relay-2 still", following())
+	}
+	mu.Lock()
+	clock = clock.Add(31 * time.Second)
+	mu.Unlock()
+	f.syncNow(t)
+	if following() != r1.url {
+		t.Fatalf("after the way-back interval: following %s, want relay-1 again", following())
+	}
+}
+
+// A hostile or broken relay's provenance headers are refused, each with an error naming what
+// is wrong, and nothing it sent is served.
+func TestRelays_HostileHeaders(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	good := map[string]string{rsync.HeaderSource: "upstream", rsync.HeaderFetchedAt: now.Format(time.RFC3339Nano),
+		rsync.HeaderRevision: "3", rsync.HeaderRelayChain: "relay-h"}
+	long := strings.TrimSuffix(strings.Repeat("h,", rsync.MaxRelayChain+1), ",")
+	for _, c := range []struct {
+		name, header, value, want string
+	}{
+		{"FutureFetchedAt", rsync.HeaderFetchedAt, now.Add(time.Hour).Format(time.RFC3339Nano), "ahead of this machine's clock"},
+		{"BadFetchedAt", rsync.HeaderFetchedAt, "yesterday", "want an RFC 3339 time"},
+		{"UnknownSource", rsync.HeaderSource, "banana", "is not one of"},
+		{"BadRevision", rsync.HeaderRevision, "-1", "want a revision number"},
+		{"NoChain", rsync.HeaderRelayChain, "", "no " + rsync.HeaderRelayChain},
+		{"ChainTooLong", rsync.HeaderRelayChain, long, "at most 16 hops"},
+		{"ChainBadName", rsync.HeaderRelayChain, "a,b c", "a name is"},
+		{"ChainLoop", rsync.HeaderRelayChain, "relay-h,sidecar-h", "relay loop: relay-h -> sidecar-h -> sidecar-h"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				for k, v := range good {
+					w.Header().Set(k, v)
+				}
+				if c.value == "" {
+					w.Header().Del(c.header)
+				} else {
+					w.Header().Set(c.header, c.value)
+				}
+				_, _ = w.Write([]byte(`[{"id":"hostile","name":"h","status":"available"}]`))
+			}))
+			defer srv.Close()
+			f := startNode(t, nodeSpec{name: "sidecar-h", relays: []string{srv.URL}})
+			r := f.syncNow(t)
+			if r.Outcome != health.OutcomeFailed || !strings.Contains(r.Error, c.want) {
+				t.Fatalf("run: %+v, want failed naming %q", r, c.want)
+			}
+			if _, ok := f.live.Load().Catalog.Get("hostile"); ok {
+				t.Error("the hostile relay's answer is served")
+			}
+		})
+	}
+}
+
+// A sidecar whose control_plane.base_url is another runtimesd is told, once, to follow it as
+// a relay instead.
+func TestClient_RecognisesRuntimesd(t *testing.T) {
+	t.Parallel()
+	cp := startCP(t)
+	relay := startNode(t, nodeSpec{name: "relay-r", cp: cp.URL()})
+	relay.syncNow(t)
+	var logs strings.Builder
+	var mu stdsync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	for _, base := range []string{cp.URL(), relay.url} {
+		c, err := rsync.NewClient(rsync.ClientOptions{BaseURL: base, APIKey: map[string]string{cp.URL(): testKey, relay.url: "relay-token"}[base], Logger: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if _, err := c.ListRuntimes(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(logs.String(), "answers like a runtimesd"); n != 1 || !strings.Contains(logs.String(), relay.url) {
+		t.Errorf("want one hint naming %s, got %d:\n%s", relay.url, n, logs.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// With every relay gone and the direct fallback on, the follower's watch keeps probing the
+// relays (with backoff) but calls the control plane only once, then on its schedule: a fleet
+// whose relays are down must not stampede the control plane.
+func TestRelays_DirectFallbackDoesNotStampede(t *testing.T) {
+	t.Parallel()
+	cp := startCP(t)
+	dead := []string{"http://" + closedAddr(t), "http://" + closedAddr(t)}
+	f := startNode(t, nodeSpec{name: "sidecar", relays: dead, direct: cp.URL()})
+	if err := f.poller.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.waitFor(t, 10*time.Second, "data through the direct fallback", func(s *store.Snapshot) bool { return s.Source == store.SourceUpstream })
+	// Wait (bounded) until the watch has failed over both relays several times more.
+	probes := func() (n int) {
+		for _, e := range f.poller.Status().Relay.Relays {
+			if e.LastErrorAt != nil {
+				n++
+			}
+		}
+		return n
+	}
+	seen := map[time.Time]bool{}
+	for deadline := time.Now().Add(20 * time.Second); len(seen) < 6; {
+		for _, e := range f.poller.Status().Relay.Relays {
+			if e.LastErrorAt != nil {
+				seen[*e.LastErrorAt] = true
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the watch probed the relays only %d times in 20s (%d relays probed)", len(seen), probes())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The boot run and the run after the first failed round of watches: 2 list calls at most.
+	if n := cp.Count("/api/v1/runtimes"); n > 2 {
+		t.Errorf("the control plane got %d list calls while the relays were down (schedule 1h): want at most 2", n)
+	}
+}
+
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
