@@ -487,7 +487,6 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		return err
 	}
 	m.reg.MustRegister(newStateCollector(live, db, poller, breakers, classifier))
-	api.Prime()
 	if sigCtx.Err() != nil {
 		logger.Info("signal received during start-up: exiting")
 		return nil
