@@ -213,20 +213,6 @@ type Server struct {
 	reloadable atomic.Pointer[Reloadable]
 	snapHdr    atomic.Pointer[snapHeaders]
 	clock      atomic.Int64 // unix nanoseconds, when Options.Now is not given
-	date       atomic.Pointer[[]string]
-}
-
-// dateHeader is the Date header value of this second (net/http would format one per answer).
-func (s *Server) dateHeader() []string {
-	if d := s.date.Load(); d != nil {
-		return *d
-	}
-	return nil
-}
-
-func (s *Server) setDate(now time.Time) {
-	d := []string{now.UTC().Format(http.TimeFormat)}
-	s.date.Store(&d)
 }
 
 // tick keeps the coarse clock until Shutdown.
@@ -236,9 +222,6 @@ func (s *Server) tick() {
 	for {
 		select {
 		case now := <-t.C:
-			if now.Unix() != time.Unix(0, s.clock.Load()).Unix() {
-				s.setDate(now)
-			}
 			s.clock.Store(now.UnixNano())
 		case <-s.done:
 			return
@@ -289,7 +272,6 @@ func New(opts Options) (*Server, error) {
 		// saves each request a clock read, which costs more than the rest of a cached GET on
 		// some virtual machines.
 		s.clock.Store(time.Now().UnixNano())
-		s.setDate(time.Now())
 		go s.tick()
 		s.opts.Now = func() time.Time { return time.Unix(0, s.clock.Load()) }
 	}
