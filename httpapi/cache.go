@@ -162,10 +162,10 @@ func (s *Server) parseBlocking(c echo.Context) (blocking, error) {
 
 // readState is what beginRead decided: the snapshot to answer from and the cache result.
 type readState struct {
-	snap     *store.Snapshot
-	now      time.Time
-	xcache   string
-	warning  string
+	snap          *store.Snapshot
+	now           time.Time
+	xcache        string
+	warning       string
 	accepted      bool // the client accepts gzip
 	askedEncoding bool // the request has an Accept-Encoding header
 }
