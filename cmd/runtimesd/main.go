@@ -405,6 +405,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 			"fetched_at", initial.FetchedAt.UTC().Format(time.RFC3339), "ahead", ahead.Truncate(time.Second).String())
 	}
 	live := store.NewLive(initial)
+	defer startGCFloor(getenv, logger)()
 
 	breakers, err := newBreakers(cfg, db, logger, m.onTransition)
 	if err != nil {
