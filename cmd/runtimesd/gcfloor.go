@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"math"
+	"os"
 	"runtime/debug"
 	rtmetrics "runtime/metrics"
 	"sync"
@@ -39,13 +40,19 @@ func gcFloorApplies(getenv func(string) string) bool {
 
 // startGCFloor sets GOGC=400 and a memory limit sized to the heap when neither GOGC nor
 // GOMEMLIMIT is set, and keeps the limit sized until the returned stop is called (stop
-// restores the previous settings).
-func startGCFloor(getenv func(string) string, logger *slog.Logger) (stop func()) {
+// restores the previous settings). It runs before the data file is loaded, so the load
+// collects less too: until the first re-size, the limit also allows for a heap twice the size
+// of dataFile (the catalog about to be decoded).
+func startGCFloor(getenv func(string) string, logger *slog.Logger, dataFile string) (stop func()) {
 	if !gcFloorApplies(getenv) {
 		logger.Info("GOGC or GOMEMLIMIT is set: the GC runs as they say")
 		return func() {}
 	}
 	samples := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"}}
+	var hint uint64
+	if fi, err := os.Stat(dataFile); err == nil && fi.Size() > 0 {
+		hint = uint64(fi.Size())
+	}
 	resize := func() int64 {
 		rtmetrics.Read(samples)
 		var v [2]uint64
@@ -54,7 +61,7 @@ func startGCFloor(getenv func(string) string, logger *slog.Logger) (stop func())
 				v[i] = s.Value.Uint64()
 			}
 		}
-		limit := gcLimit(v[0], v[1])
+		limit := gcLimit(max(v[0], hint), v[1])
 		debug.SetMemoryLimit(limit)
 		return limit
 	}
@@ -76,6 +83,7 @@ func startGCFloor(getenv func(string) string, logger *slog.Logger) (stop func())
 		for {
 			select {
 			case <-t.C:
+				hint = 0 // loaded by now: the heap in use says what the catalog takes
 				resize()
 			case <-done:
 				return

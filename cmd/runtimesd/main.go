@@ -371,6 +371,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	}
 
 	m := newMetrics()
+	defer startGCFloor(getenv, logger, filepath.Join(cfg.DataDir, dbFile))()
 	db, err := openStoreInterruptible(sigCtx, cfg, getenv, logger, m.onCommit)
 	if errors.Is(err, errInterrupted) {
 		logger.Info("signal received during start-up: exiting")
@@ -405,7 +406,6 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 			"fetched_at", initial.FetchedAt.UTC().Format(time.RFC3339), "ahead", ahead.Truncate(time.Second).String())
 	}
 	live := store.NewLive(initial)
-	defer startGCFloor(getenv, logger)()
 
 	breakers, err := newBreakers(cfg, db, logger, m.onTransition)
 	if err != nil {
