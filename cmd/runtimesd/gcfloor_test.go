@@ -11,16 +11,17 @@ import (
 func TestGCLimit(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
-		heap, stacks uint64
+		live, stacks uint64
 		want         int64
 	}{
 		{0, 0, 64 << 20},
-		{2 << 20, 1 << 20, (64 + 4 + 1) << 20},       // a few runtimes: the floor dominates
-		{100 << 20, 80 << 20, (64 + 200 + 80) << 20}, // a large catalog and 10,000 parked reads
-		{math.MaxUint64 / 2, math.MaxUint64 / 2, math.MaxInt64},
+		{2 << 20, 1 << 20, (64 + 6 + 1) << 20},       // a few runtimes: the floor dominates
+		{100 << 20, 80 << 20, (64 + 300 + 80) << 20}, // a large catalog and 10,000 parked reads
+		{math.MaxUint64 / 2, 0, math.MaxInt64},
+		{0, math.MaxInt64 / 4, math.MaxInt64},
 	} {
-		if got := gcLimit(c.heap, c.stacks); got != c.want {
-			t.Errorf("gcLimit(%d, %d) = %d, want %d", c.heap, c.stacks, got, c.want)
+		if got := gcLimit(c.live, c.stacks); got != c.want {
+			t.Errorf("gcLimit(%d, %d) = %d, want %d", c.live, c.stacks, got, c.want)
 		}
 	}
 }
