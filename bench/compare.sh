@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Side-by-side load comparison on loopback: runtimesd against nginx proxy_cache (cache hits) in
-# front of the same fake control plane, and an echo v4 server writing the same pre-encoded
-# bytes. wrk drives each in turn, interleaved, at 2 and 1,000 runtimes, identity and gzip;
-# medians of ROUNDS rounds. Everything started here is stopped by PID at exit.
+# front of the same fake control plane, nginx serving the same bytes from a file with the same
+# headers runtimesd sends (add_header: the like-for-like row), and an echo v4 server writing the
+# same pre-encoded bytes (with and without those headers). POST /v1/validate and the drop-in
+# validate are priced against the list. wrk drives each in turn, interleaved, at 2 and 1,000
+# runtimes, identity and gzip; medians of ROUNDS rounds. Everything started here is stopped by
+# PID at exit.
 #
-#   apt-get install nginx wrk        # Debian packages (nginx-light is enough)
-#   bash bench/compare.sh            # ROUNDS=3 DURATION=10s CONNS=64 THREADS=2 by default
+#   apt-get install nginx wrk        # Debian packages (nginx-light is enough); done here when
+#                                    # run as root and they are missing
+#   bash bench/compare.sh            # ROUNDS=3 DURATION=10s CONNS=64 THREADS=2 SIZES="2 1000"
+#   BIN=/path/to/runtimesd bash bench/compare.sh   # measure another build (e.g. a base commit)
 #
 # The control plane's own stack (FastAPI + uvicorn) cannot run here (no Python packages);
 # its ratios use the reference figures measured on a machine like this one: 2,455 req/s at 2
@@ -17,10 +22,15 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
+SIZES=${SIZES:-2 1000}
 FASTAPI_2=2455
 FASTAPI_1000=8
 
-for tool in nginx wrk go; do
+if { ! command -v nginx || ! command -v wrk; } >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing nginx-light and wrk..." >&2
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >&2
+fi
+for tool in nginx wrk go curl python3; do
   command -v "$tool" >/dev/null || { echo "compare.sh: $tool is not installed (apt-get install nginx wrk)" >&2; exit 1; }
 done
 
@@ -34,7 +44,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "building..." >&2
-go build -o "$work/runtimesd" ./cmd/runtimesd
+if [ -n "${BIN:-}" ]; then cp "$BIN" "$work/runtimesd"; else go build -o "$work/runtimesd" ./cmd/runtimesd; fi
 go build -o "$work/fakecp" ./bench/fakecp
 go build -o "$work/echobytes" ./bench/echobytes
 
@@ -49,14 +59,12 @@ waitfor() { # URL [header]
   echo "compare.sh: $1 never answered" >&2; exit 1
 }
 
-# run_wrk URL [Accept-Encoding] -> "req/s p50_ms p99_ms"
+# run_wrk URL [Accept-Encoding] [wrk script] -> "req/s p50_ms p99_ms"
 run_wrk() {
-  local out
-  if [ -n "${2:-}" ]; then
-    out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -H "Accept-Encoding: $2" "$1")
-  else
-    out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$1")
-  fi
+  local out args=()
+  [ -n "${2:-}" ] && args+=(-H "Accept-Encoding: $2")
+  [ -n "${3:-}" ] && args+=(-s "$3")
+  out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${args[@]}" "$1")
   local rps p50 p99
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
@@ -72,7 +80,7 @@ median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A RESULT
 
-for size in 2 1000; do
+for size in $SIZES; do
   echo "== $size runtimes" >&2
   cp_port=$(freeport)
   "$work/fakecp" -addr "127.0.0.1:$cp_port" -runtimes "$size" -key bench >/dev/null &
@@ -98,7 +106,18 @@ for size in 2 1000; do
   pids+=($!)
   waitfor "http://127.0.0.1:$echoh_port/api/v1/runtimes"
 
+  # The like-for-like nginx: runtimesd's own answer (body and cache headers, as a client
+  # without Accept-Encoding gets them) served from a file with add_header.
+  mkdir -p "$work/static-$size"
+  curl -fsS -D "$work/static-$size/headers" -o "$work/static-$size/runtimes.json" "http://127.0.0.1:$rt_port/api/v1/runtimes"
+  add_headers=$(tr -d '\r' <"$work/static-$size/headers" | awk -F': ' 'tolower($1) ~ /^(cache-control|age|last-modified|x-cache|x-runtimes-revision|x-runtimes-source|etag|vary)$/ {
+      v = $2; gsub(/"/, "\\\"", v); printf "      add_header %s \"%s\";\n", $1, v }')
+  first_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])' <"$work/static-$size/runtimes.json")
+  printf '%s\n' 'wrk.method = "POST"' 'wrk.headers["Content-Type"] = "application/json"' \
+    "wrk.body = '{\"runtime_type\":\"$first_id\",\"model_id\":\"gpt-4o\",\"agent_config\":{\"timeout\":30}}'" >"$work/validate-$size.lua"
+
   ng_port=$(freeport)
+  ngs_port=$(freeport)
   mkdir -p "$work/nginx-$size/cache" "$work/nginx-$size/logs" "$work/nginx-$size/tmp"
   user_line=""
   [ "$(id -u)" = 0 ] && user_line="user root;"
@@ -131,27 +150,40 @@ http {
       gzip_proxied any;
     }
   }
+  server {
+    listen 127.0.0.1:$ngs_port;
+    etag off;
+    location = /api/v1/runtimes {
+      default_type application/json;
+      alias $work/static-$size/runtimes.json;
+$add_headers
+    }
+  }
 }
 EOF
   nginx -p "$work/nginx-$size" -c "$work/nginx-$size/nginx.conf" -g 'daemon off;' &
   pids+=($!)
   waitfor "http://127.0.0.1:$ng_port/api/v1/runtimes"
+  waitfor "http://127.0.0.1:$ngs_port/api/v1/runtimes"
 
   targets=(
     "nginx|http://127.0.0.1:$ng_port/api/v1/runtimes"
+    "nginx-same-headers|http://127.0.0.1:$ngs_port/api/v1/runtimes"
     "echo|http://127.0.0.1:$echo_port/api/v1/runtimes"
     "echo-same-headers|http://127.0.0.1:$echoh_port/api/v1/runtimes"
     "runtimesd|http://127.0.0.1:$rt_port/api/v1/runtimes"
     "runtimesd-native|http://127.0.0.1:$rt_port/v1/runtimes"
+    "validate|http://127.0.0.1:$rt_port/v1/validate|$work/validate-$size.lua"
+    "dropin-validate|http://127.0.0.1:$rt_port/api/v1/runtimes/validate|$work/validate-$size.lua"
   )
   encodings=("")
   [ "$size" = 1000 ] && encodings=("" "gzip")
   for enc in "${encodings[@]}"; do
     for round in $(seq 1 "$ROUNDS"); do
       for t in "${targets[@]}"; do
-        name=${t%%|*} url=${t#*|}
-        case "$name" in echo*) [ -n "$enc" ] && continue ;; esac # the baselines have no gzip
-        read -r rps p50 p99 < <(run_wrk "$url" "$enc")
+        IFS='|' read -r name url script <<<"$t"
+        case "$name" in echo* | nginx-same-headers | *validate) [ -n "$enc" ] && continue ;; esac # no gzip variant
+        read -r rps p50 p99 < <(run_wrk "$url" "$enc" "$script")
         key="$size|${enc:-identity}|$name"
         RESULT[$key|rps]+="$rps "
         RESULT[$key|p50]+="$p50 "
@@ -172,7 +204,7 @@ for key in $(printf '%s\n' "${!RESULT[@]}" | sed 's/|[a-z0-9]*$//' | sort -u -t'
 done
 
 printf '\n| ratio | value | target |\n| --- | --- | --- |\n'
-for size in 2 1000; do
+for size in $SIZES; do
   for srv in runtimesd runtimesd-native; do
     rt=$(med "$size|identity|$srv|rps"); ng=$(med "$size|identity|nginx|rps"); ec=$(med "$size|identity|echo|rps")
     fa=$FASTAPI_2; [ "$size" = 1000 ] && fa=$FASTAPI_1000
@@ -186,5 +218,18 @@ for size in 2 1000; do
   done
 done
 for srv in runtimesd runtimesd-native; do
+  [ -n "${RESULT[1000|gzip|$srv|rps]:-}" ] || continue
   printf '| %s 1000 gzip / nginx gzip | %s | ≥ 3 |\n' "$srv" "$(ratio "$(med "1000|gzip|$srv|rps")" "$(med "1000|gzip|nginx|rps")")"
 done
+
+# The ratios issue 15 names, each within one run.
+printf '\n| ratio (issue 15) | value | target |\n| --- | --- | --- |\n'
+for size in $SIZES; do
+  rt=$(med "$size|identity|runtimesd|rps")
+  printf '| %s: drop-in list / echo bytes only | %s | ≥ 0.9 at 2 |\n' "$size" "$(ratio "$rt" "$(med "$size|identity|echo|rps")")"
+  printf '| %s: drop-in list / echo same headers | %s | |\n' "$size" "$(ratio "$rt" "$(med "$size|identity|echo-same-headers|rps")")"
+  printf '| %s: drop-in list / nginx same headers | %s | |\n' "$size" "$(ratio "$rt" "$(med "$size|identity|nginx-same-headers|rps")")"
+  printf '| %s: POST /v1/validate / drop-in list | %s | ≥ 0.9 |\n' "$size" "$(ratio "$(med "$size|identity|validate|rps")" "$rt")"
+  printf '| %s: drop-in validate / drop-in list | %s | ≥ 0.95 |\n' "$size" "$(ratio "$(med "$size|identity|dropin-validate|rps")" "$rt")"
+done
+printf '\nload average at the end: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

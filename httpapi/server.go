@@ -200,6 +200,7 @@ type Server struct {
 	httpSrv *http.Server
 	ln      net.Listener
 	served  chan struct{}
+	primed  chan struct{} // closed when Serve's background Prime is done
 
 	// done is closed at Shutdown: blocking reads and watch streams end.
 	done     chan struct{}
@@ -222,20 +223,6 @@ type Server struct {
 	reloadable atomic.Pointer[Reloadable]
 	snapHdr    atomic.Pointer[snapHeaders]
 	clock      atomic.Int64 // unix nanoseconds, when Options.Now is not given
-	date       atomic.Pointer[[]string]
-}
-
-// dateHeader is the Date header value of this second (net/http would format one per answer).
-func (s *Server) dateHeader() []string {
-	if d := s.date.Load(); d != nil {
-		return *d
-	}
-	return nil
-}
-
-func (s *Server) setDate(now time.Time) {
-	d := []string{now.UTC().Format(http.TimeFormat)}
-	s.date.Store(&d)
 }
 
 // tick keeps the coarse clock until Shutdown.
@@ -245,9 +232,6 @@ func (s *Server) tick() {
 	for {
 		select {
 		case now := <-t.C:
-			if now.Unix() != time.Unix(0, s.clock.Load()).Unix() {
-				s.setDate(now)
-			}
 			s.clock.Store(now.UnixNano())
 		case <-s.done:
 			return
@@ -292,13 +276,12 @@ func New(opts Options) (*Server, error) {
 	if opts.Live == nil || opts.Syncer == nil {
 		return nil, errors.New("httpapi: Live and Syncer are required")
 	}
-	s := &Server{opts: opts, done: make(chan struct{}), limiters: map[string]*rate.Limiter{}}
+	s := &Server{opts: opts, done: make(chan struct{}), primed: make(chan struct{}), limiters: map[string]*rate.Limiter{}}
 	if s.opts.Now == nil {
 		// Ages and freshness are in whole seconds: a clock read every 100 ms in the background
 		// saves each request a clock read, which costs more than the rest of a cached GET on
 		// some virtual machines.
 		s.clock.Store(time.Now().UnixNano())
-		s.setDate(time.Now())
 		go s.tick()
 		s.opts.Now = func() time.Time { return time.Unix(0, s.clock.Load()) }
 	}
@@ -396,12 +379,18 @@ func (s *Server) post(path string, h echo.HandlerFunc) {
 }
 
 // Prime encodes the current snapshot's bodies now, so the first request does not pay for it.
+// Serve calls it in the background; it need not be called at all: every read encodes what it
+// needs on demand (encodedFor), and a read arriving while Prime runs waits for that one
+// encoding rather than doing it twice.
 func (s *Server) Prime() {
 	if snap := s.opts.Live.Load(); snap != nil {
 		s.encodedFor(snap.Catalog)
 		s.headersFor(snap)
 	}
 }
+
+// Primed is closed when the background priming started by Serve has finished.
+func (s *Server) Primed() <-chan struct{} { return s.primed }
 
 // Routes lists every route (method and path pattern).
 func (s *Server) Routes() []*echo.Route {
@@ -516,6 +505,12 @@ func (s *Server) Serve() {
 		if err := s.httpSrv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.opts.Logger.Error("http server stopped", "error", err)
 		}
+	}()
+	// Listen first, prime after: encoding a 10,000-runtime catalog takes longer than the
+	// rest of a start, and a read does not need it done (see Prime).
+	go func() {
+		defer close(s.primed)
+		s.Prime()
 	}()
 }
 

@@ -116,19 +116,25 @@ func (m FeatureMatcher) Match(rt *Runtime) bool { return m != "" && rt.hasFeatur
 func NormalizeFeature(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
+	writeNormalizedFeature(&b, s)
+	return b.String()
+}
+
+// writeNormalizedFeature writes NormalizeFeature(s) to b.
+func writeNormalizedFeature(b *strings.Builder, s string) {
+	start := b.Len()
 	sep := false
 	for _, r := range strings.ToLower(strings.TrimSpace(s)) {
 		if r == ' ' || r == '-' || r == '_' || r == '\t' {
 			sep = true
 			continue
 		}
-		if sep && b.Len() > 0 {
+		if sep && b.Len() > start {
 			b.WriteByte(' ')
 		}
 		sep = false
 		b.WriteRune(r)
 	}
-	return b.String()
 }
 
 func containsFold(list []string, s string) bool {

@@ -35,9 +35,17 @@ func (w *recordWriter) uvarint(v uint64) { *w = binary.AppendUvarint(*w, v) }
 
 var errRecord = errors.New("bad record")
 
+// recordReader reads a record that may point into bbolt's mmap, so nothing it returns may
+// alias its input: bytes are copied out. To keep a 10,000-runtime load cheap, a record is
+// copied in two pieces rather than field by field: the upstream objects (raw and req, kept as
+// []byte) in one allocation (slice), and the rest of the record in one string (meta) that all
+// its strings are substrings of. Everything shared is the runtime's own (no other record's or
+// answer's backing array is kept alive by it).
 type recordReader struct {
-	b   []byte
-	err error
+	b    []byte
+	err  error
+	meta string // a copy of the record from metaAt on (see startMeta)
+	end  int    // len(b) when meta was taken: b[0] is meta[end-len(b)]
 }
 
 func (r *recordReader) uvarint() uint64 {
@@ -50,18 +58,43 @@ func (r *recordReader) uvarint() uint64 {
 	return v
 }
 
-// bytes returns a copy (the input may point into bbolt's mmap).
-func (r *recordReader) bytes() []byte {
+// span returns the next length-prefixed field without copying it (it aliases the input).
+func (r *recordReader) span() []byte {
 	n := r.uvarint()
 	if r.err != nil || uint64(len(r.b)) < n {
 		r.err, r.b = errRecord, nil
 		return nil
 	}
-	out := slices.Clone(r.b[:n])
+	out := r.b[:n:n]
 	r.b = r.b[n:]
 	return out
 }
-func (r *recordReader) str() string { return string(r.bytes()) }
+
+// bytes returns a copy of the next length-prefixed field.
+func (r *recordReader) bytes() []byte {
+	if s := r.span(); s != nil {
+		return slices.Clone(s)
+	}
+	return nil
+}
+
+// startMeta copies what is left of the record into one string; str then returns substrings
+// of it instead of allocating each string.
+func (r *recordReader) startMeta() {
+	r.meta, r.end = string(r.b), len(r.b)
+}
+
+func (r *recordReader) str() string {
+	s := r.span()
+	if r.err != nil || len(s) == 0 {
+		return ""
+	}
+	if r.meta == "" { // startMeta not called
+		return string(s)
+	}
+	at := r.end - len(r.b) - len(s)
+	return r.meta[at : at+len(s)]
+}
 func (r *recordReader) strs() []string {
 	n := r.uvarint()
 	if r.err != nil || n > uint64(len(r.b)) {
@@ -129,12 +162,23 @@ func encodeRecord(rt *Runtime) []byte {
 // decodeRecord rebuilds a Runtime from its record without parsing JSON.
 func decodeRecord(v []byte) (*Runtime, error) {
 	r := &recordReader{b: v}
-	rt := &Runtime{Raw: r.bytes()}
-	if req := r.bytes(); len(req) > 0 {
-		rt.RequirementsRaw = req
+	// raw and req come first: one copy holds both (capacity-limited, so an append to one
+	// cannot overwrite the other).
+	raw := r.span()
+	req := r.span()
+	if r.err != nil {
+		return nil, errRecord
+	}
+	objs := slices.Clone(v[:len(v)-len(r.b)])
+	rawAt := uvarintLen(uint64(len(raw)))
+	rt := &Runtime{Raw: objs[rawAt : rawAt+len(raw) : rawAt+len(raw)]}
+	if len(req) > 0 {
+		reqAt := len(objs) - len(req)
+		rt.RequirementsRaw = objs[reqAt:len(objs):len(objs)]
 	}
 	r.fixed(rt.digest[:])
 	r.fixed(rt.rawSum[:])
+	r.startMeta()
 	rt.ID, rt.Name, rt.Type, rt.Status, rt.DefaultModel = r.str(), r.str(), r.str(), r.str(), r.str()
 	if env := r.bytes(); len(env) > 0 {
 		rt.DefaultEnvironment = env
@@ -167,4 +211,9 @@ func decodeRecord(v []byte) (*Runtime, error) {
 	}
 	rt.featureKeys = featureKeys(rt.Features)
 	return rt, nil
+}
+
+func uvarintLen(v uint64) int {
+	var buf [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(buf[:], v)
 }

@@ -373,10 +373,31 @@ func decodeRequirements(b []byte) (*Requirements, error) {
 }
 
 // featureKeys normalises features for matching (see hasFeatureKey).
+// The keys of one runtime are substrings of one string: two allocations per runtime, not
+// two per feature (a start decodes every runtime's).
 func featureKeys(features []string) []string {
-	keys := make([]string, len(features))
+	if len(features) == 0 {
+		return []string{}
+	}
+	var all strings.Builder
+	n := 0
+	for _, f := range features {
+		n += len(f) + 2
+	}
+	all.Grow(n)
+	ends := make([]int, len(features))
 	for i, f := range features {
-		keys[i] = " " + NormalizeFeature(f) + " "
+		all.WriteByte(' ')
+		writeNormalizedFeature(&all, f)
+		all.WriteByte(' ')
+		ends[i] = all.Len()
+	}
+	joined := all.String()
+	keys := make([]string, len(features))
+	start := 0
+	for i, end := range ends {
+		keys[i] = joined[start:end]
+		start = end
 	}
 	return keys
 }

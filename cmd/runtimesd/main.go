@@ -371,6 +371,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	}
 
 	m := newMetrics()
+	defer startGCFloor(getenv, logger, filepath.Join(cfg.DataDir, dbFile))()
 	db, err := openStoreInterruptible(sigCtx, cfg, getenv, logger, m.onCommit)
 	if errors.Is(err, errInterrupted) {
 		logger.Info("signal received during start-up: exiting")
@@ -500,7 +501,6 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	}
 	m.reg.MustRegister(newStateCollector(live, db, poller, breakers, classifier))
 	m.reg.MustRegister(newPolicyCollector(gate))
-	api.Prime()
 	if sigCtx.Err() != nil {
 		logger.Info("signal received during start-up: exiting")
 		return nil
