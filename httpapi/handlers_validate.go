@@ -334,11 +334,7 @@ func (s *Server) handleValidate(c echo.Context) error {
 		case known:
 			warnings = append(warnings, fmt.Sprintf("runtime %q has no requirements: the configuration was accepted without checks", req.RuntimeType))
 		default:
-			w := fmt.Sprintf("runtime type %q is not in the catalog: the control plane accepts it without checks", req.RuntimeType)
-			if alt := store.SuggestID(snap.Catalog, req.RuntimeType); alt != "" {
-				w += fmt.Sprintf(" (ids are case-sensitive; did you mean %q?)", alt)
-			}
-			warnings = append(warnings, w)
+			warnings = append(warnings, unknownRuntimeWarning(snap.Catalog, req.RuntimeType))
 		}
 	} else {
 		met.Model, met.Config, met.SystemPrompt = res.Model.Met, res.Config.Met, res.SystemPrompt.Met
@@ -388,13 +384,7 @@ func (s *Server) handleValidate(c echo.Context) error {
 	vc, filled := validatedConfig(req, rt)
 	vcValid := len(errs) == 0
 	if len(filled) > 0 {
-		// The verdict on validated_config, which differs from the request only by what was filled.
-		filledReq := req.ValidationRequest
-		if m, ok := vc["model_id"].(string); ok {
-			filledReq.ModelID = &m
-		}
-		vcErrs := s.dyn().Validator.Validate(snap.Catalog, filledReq).Errors
-		vcValid = len(vcErrs) == 0 && met.Features
+		vcValid = s.filledValid(snap, req, vc) && met.Features
 	}
 	if stale, why := s.staleness(snap, now); stale {
 		warnings = append(warnings, "validated against stale data: "+why)
@@ -415,6 +405,26 @@ func (s *Server) handleValidate(c echo.Context) error {
 		Filled               []string       `json:"filled"`
 		Runtime              map[string]any `json:"runtime"`
 	}{s.provenanceOf(snap, now), len(errs) == 0, errs, warnings, met, vc, vcValid, filled, runtimeInfo})
+}
+
+// unknownRuntimeWarning says that a runtime type is not in the catalog, with the id it most
+// likely meant.
+func unknownRuntimeWarning(cat *store.Catalog, id string) string {
+	w := fmt.Sprintf("runtime type %q is not in the catalog: the control plane accepts it without checks", id)
+	if alt := store.SuggestID(cat, id); alt != "" {
+		w += fmt.Sprintf(" (ids are case-sensitive; did you mean %q?)", alt)
+	}
+	return w
+}
+
+// filledValid is whether validated_config, which differs from the request only by what was
+// filled, passes the validation rules.
+func (s *Server) filledValid(snap *store.Snapshot, req nativeValidateRequest, vc map[string]any) bool {
+	filledReq := req.ValidationRequest
+	if m, ok := vc["model_id"].(string); ok {
+		filledReq.ModelID = &m
+	}
+	return len(s.dyn().Validator.Validate(snap.Catalog, filledReq).Errors) == 0
 }
 
 // validatedConfig is the request normalised: every key kept (unknown ones too), agent_config

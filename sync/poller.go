@@ -385,25 +385,7 @@ func (p *Poller) runOnce(id uint64, trigger string) (run health.Run) {
 
 	items, err := p.opts.Upstream.ListRuntimes(ctx)
 	if err != nil {
-		run.Outcome, run.Error = health.OutcomeFailed, err.Error()
-		var ue *Error
-		if errors.As(err, &ue) {
-			switch {
-			case ue.Kind == KindBreakerOpen:
-				run.Outcome = health.OutcomeSkipped
-				run.Error = "skipped: circuit breaker open for " + CallList + "; the next probe goes when it turns half-open"
-			case ue.RetryAfter > 0:
-				why := fmt.Sprintf("HTTP %d from %s with Retry-After: %s", ue.Status, ue.Call, ue.RetryAfterHeader)
-				if ue.RetryAfterCapped {
-					why += fmt.Sprintf(" (capped at %s)", ue.RetryAfter)
-				}
-				p.mu.Lock()
-				p.notBefore = p.opts.Now().Add(ue.RetryAfter)
-				p.notBeforeWhy = why
-				p.mu.Unlock()
-				run.Error += fmt.Sprintf("; next attempt after Retry-After (%s)", ue.RetryAfter)
-			}
-		}
+		p.listFailed(&run, err)
 		return run
 	}
 	cur := p.opts.Live.Load()
@@ -452,6 +434,30 @@ func (p *Poller) runOnce(id uint64, trigger string) (run health.Run) {
 		run.Change = &c
 	}
 	return run
+}
+
+// listFailed records a failed list call on run: a breaker that is open skips the run, a
+// Retry-After from the control plane is honoured by the next runs.
+func (p *Poller) listFailed(run *health.Run, err error) {
+	run.Outcome, run.Error = health.OutcomeFailed, err.Error()
+	var ue *Error
+	if errors.As(err, &ue) {
+		switch {
+		case ue.Kind == KindBreakerOpen:
+			run.Outcome = health.OutcomeSkipped
+			run.Error = "skipped: circuit breaker open for " + CallList + "; the next probe goes when it turns half-open"
+		case ue.RetryAfter > 0:
+			why := fmt.Sprintf("HTTP %d from %s with Retry-After: %s", ue.Status, ue.Call, ue.RetryAfterHeader)
+			if ue.RetryAfterCapped {
+				why += fmt.Sprintf(" (capped at %s)", ue.RetryAfter)
+			}
+			p.mu.Lock()
+			p.notBefore = p.opts.Now().Add(ue.RetryAfter)
+			p.notBeforeWhy = why
+			p.mu.Unlock()
+			run.Error += fmt.Sprintf("; next attempt after Retry-After (%s)", ue.RetryAfter)
+		}
+	}
 }
 
 // guard holds back an answer that would empty a populated catalog or remove more than

@@ -497,6 +497,18 @@ func (c *Config) Validate() error {
 		}
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
+	c.validateControlPlane(bad)
+	c.validateSync(bad)
+	c.validateAnswers(bad)
+	c.validateHTTP(bad)
+	return errors.Join(errs...)
+}
+
+// badFunc records one problem of a named config key.
+type badFunc func(field, format string, args ...any)
+
+// validateControlPlane checks listen, log and control_plane.
+func (c *Config) validateControlPlane(bad badFunc) {
 	if path, ok := strings.CutPrefix(c.Listen, "unix:"); ok {
 		if path == "" {
 			bad("listen", "unix: needs a socket path")
@@ -559,6 +571,10 @@ func (c *Config) Validate() error {
 	if c.ControlPlane.Retry.Base <= 0 || c.ControlPlane.Retry.Max < c.ControlPlane.Retry.Base {
 		bad("control_plane.retry", "base must be positive and max at least base")
 	}
+}
+
+// validateSync checks fallback, sync and store.
+func (c *Config) validateSync(bad badFunc) {
 	if err := c.Fallback.Rules().Validate(); err != nil {
 		bad("fallback", "%v", err)
 	}
@@ -591,6 +607,10 @@ func (c *Config) Validate() error {
 	if c.Store.ChangeLogSize < 1 {
 		bad("store.change_log_size", "must be at least 1")
 	}
+}
+
+// validateAnswers checks what shapes answers: http bodies and origins, health, validation.
+func (c *Config) validateAnswers(bad badFunc) {
 	if c.HTTP.TokenReads && c.HTTP.TokenFile == "" && c.token == "" {
 		bad("http.token_reads", "needs a token: set %s or http.token_file", EnvToken)
 	}
@@ -618,6 +638,10 @@ func (c *Config) Validate() error {
 	if _, err := store.NewValidator(c.Validation.ModelPatterns); err != nil {
 		bad("validation.model_patterns", "%v", err)
 	}
+}
+
+// validateHTTP checks the waits, timeouts and limits of the HTTP server.
+func (c *Config) validateHTTP(bad badFunc) {
 	switch {
 	case c.HTTP.MaxWait <= 0:
 		bad("http.max_wait", "must be positive")
@@ -662,7 +686,6 @@ func (c *Config) Validate() error {
 	if c.ControlPlane.MaxRetryAfter <= 0 {
 		bad("control_plane.max_retry_after", "must be positive")
 	}
-	return errors.Join(errs...)
 }
 
 // scheduleInterval checks that a sync schedule fires, and returns the shortest gap between
