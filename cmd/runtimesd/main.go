@@ -218,10 +218,6 @@ func (e *dataDirError) Unwrap() error { return e.err }
 // newBreakers builds the circuit breakers of the upstream call kinds, their state kept in
 // the data file so a restart does not reset an open breaker.
 func newBreakers(cfg Config, db *store.DB, logger *slog.Logger, onTransition func(kind, from, to string)) (*health.Breakers, error) {
-	bs, err := db.Breakers()
-	if err != nil {
-		return nil, err
-	}
 	br := cfg.ControlPlane.Breaker
 	return health.NewBreakers(rsync.CallKinds, health.BreakerOptions{
 		ConsecutiveFailures: br.ConsecutiveFailures,
@@ -230,8 +226,7 @@ func newBreakers(cfg Config, db *store.DB, logger *slog.Logger, onTransition fun
 		Window:              br.Window.D(),
 		OpenTimeout:         br.OpenTimeout.D(),
 		HalfOpenProbes:      br.HalfOpenProbes,
-		Store:               bs,
-		TripStore:           db,
+		Store:               db,
 		IsSuccessful:        rsync.IsSuccessful,
 		IsExcluded:          rsync.IsExcluded,
 		OnTransition:        onTransition,
