@@ -20,7 +20,8 @@ type BreakerOptions struct {
 	// FailureRatio trips a breaker when failures/requests reaches it within Window, once at
 	// least MinRequests were made (0: off).
 	FailureRatio float64
-	MinRequests  uint32
+	// MinRequests is how many requests FailureRatio needs in the window (default 10).
+	MinRequests uint32
 	// Window is the rolling window of the counts (default 60s).
 	Window time.Duration
 	// OpenTimeout is how long a breaker stays open before half-open probes (default 30s).
@@ -99,31 +100,47 @@ type Transition struct {
 // ErrUnknownKind is returned for a call kind with no breaker.
 var ErrUnknownKind = errors.New("no circuit breaker for this call kind")
 
+// DefaultBreakerOptions are the values NewBreakers gives zero fields: 5 failures in a row,
+// at least 10 requests for FailureRatio (off), a 60s window, 30s open, 1 half-open probe,
+// 20 transitions kept. The daemon's config documents and reuses them.
+func DefaultBreakerOptions() BreakerOptions {
+	var o BreakerOptions
+	o.setDefaults()
+	return o
+}
+
+func (o *BreakerOptions) setDefaults() {
+	if o.ConsecutiveFailures == 0 && o.FailureRatio == 0 {
+		o.ConsecutiveFailures = 5
+	}
+	if o.MinRequests == 0 {
+		o.MinRequests = 10
+	}
+	if o.Window <= 0 {
+		o.Window = time.Minute
+	}
+	if o.OpenTimeout <= 0 {
+		o.OpenTimeout = 30 * time.Second
+	}
+	if o.HalfOpenProbes == 0 {
+		o.HalfOpenProbes = 1
+	}
+	if o.History <= 0 {
+		o.History = 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
 // NewBreakers builds one breaker per kind, restoring persisted state from opts.Store: an open
 // breaker stays open until its expiry, so a restart does not stampede a failing control plane.
 // An unreadable record is logged and its breaker starts closed.
 func NewBreakers(kinds []string, opts BreakerOptions) (*Breakers, error) {
-	if opts.ConsecutiveFailures == 0 && opts.FailureRatio == 0 {
-		opts.ConsecutiveFailures = 5
-	}
-	if opts.Window <= 0 {
-		opts.Window = time.Minute
-	}
-	if opts.OpenTimeout <= 0 {
-		opts.OpenTimeout = 30 * time.Second
-	}
-	if opts.HalfOpenProbes == 0 {
-		opts.HalfOpenProbes = 1
-	}
-	if opts.History <= 0 {
-		opts.History = 20
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts.setDefaults()
 	if opts.FailureRatio < 0 || opts.FailureRatio > 1 {
 		return nil, fmt.Errorf("breaker failure ratio %v: want 0 to 1", opts.FailureRatio)
 	}

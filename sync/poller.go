@@ -56,7 +56,8 @@ type Options struct {
 	Concurrency int
 	// Schedule is a robfig/cron spec (default "@every 30s").
 	Schedule string
-	// Jitter is the largest random delay before a scheduled run (default 0).
+	// Jitter is the largest random delay before a scheduled run (0: none; DefaultOptions has
+	// DefaultJitter).
 	Jitter time.Duration
 	// RunTimeout bounds one run, all calls included (default 60s).
 	RunTimeout time.Duration
@@ -72,6 +73,19 @@ type Options struct {
 	OnRun  func(health.Run)
 	Logger *slog.Logger
 	Now    func() time.Time
+}
+
+// DefaultJitter is the jitter the daemon adds to scheduled runs unless configured (so a fleet
+// of sidecars does not hit the control plane in lockstep). A zero Options.Jitter means none.
+const DefaultJitter = 3 * time.Second
+
+// DefaultOptions are the values NewPoller gives zero fields, and DefaultJitter (the daemon's
+// config documents and reuses them).
+func DefaultOptions() Options {
+	var o Options
+	o.setDefaults()
+	o.Jitter = DefaultJitter
+	return o
 }
 
 func (o *Options) setDefaults() {

@@ -183,14 +183,8 @@ func openStoreWith(cfg Config, getenv func(string) string, logger *slog.Logger, 
 	if err != nil {
 		return nil, err
 	}
-	opts := store.Options{
-		LockTimeout:     cfg.Store.LockTimeout.D(),
-		ChangeLogSize:   cfg.Store.ChangeLogSize,
-		Logger:          logger,
-		ReadOnly:        readOnly,
-		OnCommit:        onCommit,
-		HighWaterWindow: cfg.Sync.GuardWindow.D(),
-	}
+	opts := storeOptions(cfg)
+	opts.Logger, opts.ReadOnly, opts.OnCommit = logger, readOnly, onCommit
 	for _, f := range more {
 		f(&opts)
 	}
@@ -203,6 +197,15 @@ func openStoreWith(cfg Config, getenv func(string) string, logger *slog.Logger, 
 		return nil, err
 	}
 	return db, nil
+}
+
+// storeOptions are the data file's options from the config.
+func storeOptions(cfg Config) store.Options {
+	return store.Options{
+		LockTimeout:     cfg.Store.LockTimeout.D(),
+		ChangeLogSize:   cfg.Store.ChangeLogSize,
+		HighWaterWindow: cfg.Sync.GuardWindow.D(),
+	}
 }
 
 // dataDirError is a data file or directory this user cannot write: its message says whose it
@@ -218,20 +221,23 @@ func (e *dataDirError) Unwrap() error { return e.err }
 // newBreakers builds the circuit breakers of the upstream call kinds, their state kept in
 // the data file so a restart does not reset an open breaker.
 func newBreakers(cfg Config, db *store.DB, logger *slog.Logger, onTransition func(kind, from, to string)) (*health.Breakers, error) {
+	opts := breakerOptions(cfg)
+	opts.Store, opts.OnTransition, opts.Logger = db, onTransition, logger
+	opts.IsSuccessful, opts.IsExcluded = rsync.IsSuccessful, rsync.IsExcluded
+	return health.NewBreakers(rsync.CallKinds, opts)
+}
+
+// breakerOptions are the circuit breakers' options from the config.
+func breakerOptions(cfg Config) health.BreakerOptions {
 	br := cfg.ControlPlane.Breaker
-	return health.NewBreakers(rsync.CallKinds, health.BreakerOptions{
+	return health.BreakerOptions{
 		ConsecutiveFailures: br.ConsecutiveFailures,
 		FailureRatio:        br.FailureRatio,
 		MinRequests:         br.MinRequests,
 		Window:              br.Window.D(),
 		OpenTimeout:         br.OpenTimeout.D(),
 		HalfOpenProbes:      br.HalfOpenProbes,
-		Store:               db,
-		IsSuccessful:        rsync.IsSuccessful,
-		IsExcluded:          rsync.IsExcluded,
-		OnTransition:        onTransition,
-		Logger:              logger,
-	})
+	}
 }
 
 // pollInterval is the interval of an "@every D" schedule, 0 (the default) for a cron spec.
@@ -245,26 +251,29 @@ func pollInterval(schedule string) time.Duration {
 }
 
 func newClient(cfg Config, breakers *health.Breakers, logger *slog.Logger, onCall func(string, int, time.Duration)) (*rsync.Client, error) {
+	opts := clientOptions(cfg)
+	opts.APIKey, opts.Breakers, opts.Logger, opts.OnCall = cfg.apiKey, breakers, logger, onCall
+	return rsync.NewClient(opts)
+}
+
+// clientOptions are the control-plane client's options from the config (no key, no breakers).
+func clientOptions(cfg Config) rsync.ClientOptions {
 	retries := cfg.ControlPlane.Retry.Attempts
 	if retries == 0 {
 		retries = -1 // none
 	}
-	return rsync.NewClient(rsync.ClientOptions{
+	return rsync.ClientOptions{
 		BaseURL:            cfg.ControlPlane.BaseURL,
-		APIKey:             cfg.apiKey,
 		Timeout:            cfg.ControlPlane.Timeout.D(),
 		MaxResponseBytes:   cfg.ControlPlane.MaxResponseBytes,
-		Breakers:           breakers,
 		Retries:            retries,
 		RetryBase:          cfg.ControlPlane.Retry.Base.D(),
 		RetryMax:           cfg.ControlPlane.Retry.Max.D(),
 		MaxRetryAfter:      cfg.ControlPlane.MaxRetryAfter.D(),
 		UserAgent:          "runtimesd/" + version,
-		Logger:             logger,
-		OnCall:             onCall,
 		CAFile:             cfg.ControlPlane.CAFile,
 		InsecureSkipVerify: cfg.ControlPlane.InsecureSkipVerify,
-	})
+	}
 }
 
 // pollerTunables are the poller's settings that a reload changes (see policy).
