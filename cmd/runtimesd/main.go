@@ -343,32 +343,6 @@ func storeConditions(db *store.DB) func() []string {
 	}
 }
 
-// openStoreInterruptible opens the data file like openStoreWith, but gives up when ctx ends
-// (a signal during a long store.lock_timeout wait); a file opened after that is closed.
-func openStoreInterruptible(ctx context.Context, cfg Config, getenv func(string) string, logger *slog.Logger, onCommit func(time.Duration)) (*store.DB, error) {
-	type result struct {
-		db  *store.DB
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		// The daemon keeps serving (and syncing in memory) when its file cannot be written.
-		db, err := openStoreWith(cfg, getenv, logger, false, onCommit, func(o *store.Options) { o.MemoryFallback = true })
-		ch <- result{db, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.db, r.err
-	case <-ctx.Done():
-		go func() {
-			if r := <-ch; r.db != nil {
-				_ = r.db.Close()
-			}
-		}()
-		return nil, errInterrupted
-	}
-}
-
 // startupNotices are what the daemon found at start and /v1/health keeps reporting.
 func startupNotices(db *store.DB) []string {
 	if aside := db.MovedAside(); aside != "" {

@@ -49,8 +49,9 @@ type Main struct {
 	API      *httpapi.Server
 	reloader *reloader
 
-	serving bool // the HTTP server was started: Close logs the shutdown
-	closed  bool
+	abandoned chan struct{} // closed once a data file opened after an interrupt is closed again
+	serving   bool          // the HTTP server was started: Close logs the shutdown
+	closed    bool
 }
 
 // NewMain returns a daemon that logs to stderr and reads the environment through getenv.
@@ -181,15 +182,36 @@ func (m *Main) overrides(cfg *Config) {
 	}
 }
 
-// openStore opens the data file, giving up when ctx ends during a long lock wait.
+// openStore opens the data file, giving up when ctx ends (a signal during a long
+// store.lock_timeout wait). A file opened after that is closed in the background; Close
+// waits for it, so nothing touches the data directory after Close returns.
 func (m *Main) openStore(ctx context.Context) error {
 	m.metrics = newMetrics()
-	db, err := openStoreInterruptible(ctx, m.Config, m.Getenv, m.Logger, m.metrics.onCommit)
-	if err != nil {
-		return err
+	type result struct {
+		db  *store.DB
+		err error
 	}
-	m.DB = db
-	return nil
+	ch := make(chan result, 1)
+	cfg, getenv, logger, onCommit := m.Config, m.Getenv, m.Logger, m.metrics.onCommit
+	go func() {
+		// The daemon keeps serving (and syncing in memory) when its file cannot be written.
+		db, err := openStoreWith(cfg, getenv, logger, false, onCommit, func(o *store.Options) { o.MemoryFallback = true })
+		ch <- result{db, err}
+	}()
+	select {
+	case r := <-ch:
+		m.DB = r.db
+		return r.err
+	case <-ctx.Done():
+		m.abandoned = make(chan struct{})
+		go func() {
+			defer close(m.abandoned)
+			if r := <-ch; r.db != nil {
+				_ = r.db.Close()
+			}
+		}()
+		return errInterrupted
+	}
 }
 
 // initialSnapshot is what is served before the first sync: the stored snapshot, else the
@@ -339,6 +361,9 @@ func (m *Main) Close() error {
 		if err := m.DB.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
 		}
+	}
+	if m.abandoned != nil {
+		<-m.abandoned // bounded by store.lock_timeout
 	}
 	if m.fake != nil {
 		m.fake.Close()
