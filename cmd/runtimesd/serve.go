@@ -183,8 +183,9 @@ func (m *Main) overrides(cfg *Config) {
 }
 
 // openStore opens the data file, giving up when ctx ends (a signal during a long
-// store.lock_timeout wait). A file opened after that is closed in the background; Close
-// waits for it, so nothing touches the data directory after Close returns.
+// store.lock_timeout wait: the daemon exits at once). The open cannot be canceled: a file it
+// opens after that is closed in the background, and m.abandoned is closed then (tests wait on
+// it before removing the directory; Close must not, or a signal would wait out the lock).
 func (m *Main) openStore(ctx context.Context) error {
 	m.metrics = newMetrics()
 	type result struct {
@@ -361,9 +362,6 @@ func (m *Main) Close() error {
 		if err := m.DB.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
 		}
-	}
-	if m.abandoned != nil {
-		<-m.abandoned // bounded by store.lock_timeout
 	}
 	if m.fake != nil {
 		m.fake.Close()

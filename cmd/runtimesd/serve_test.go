@@ -131,6 +131,9 @@ func TestMain_RunInterrupted(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
+	if m.abandoned != nil {
+		<-m.abandoned // the open given up on finishes in the background: let it before TempDir cleanup
+	}
 }
 
 // TestMain_ParseFlags: flags land in Main's fields; a stray argument is a usage error (exit 2).
