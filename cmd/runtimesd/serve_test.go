@@ -33,8 +33,9 @@ func startMain(t *testing.T, env map[string]string, args ...string) (*Main, *syn
 }
 
 // TestMain_RunClose runs the daemon through Main: it serves once Run returns, syncs from the
-// control plane, and Close stops serving and releases the data file (a second Close is a
-// no-op).
+// control plane, and Close shuts down (logged) and releases the data file (a second Close is
+// a no-op). That the port stops answering is not asserted: parallel tests may be given the
+// freed port at once.
 func TestMain_RunClose(t *testing.T) {
 	t.Parallel()
 	fake, err := fakecp.Start(fakecp.Options{APIKey: "main-key"})
@@ -66,10 +67,6 @@ func TestMain_RunClose(t *testing.T) {
 		if !strings.Contains(logs.String(), line) {
 			t.Errorf("log lacks %s:\n%s", line, logs.String())
 		}
-	}
-	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-		c.Close()
-		t.Errorf("%s still accepts connections after Close", addr)
 	}
 	db, err := store.Open(filepath.Join(data, dbFile), store.Options{LockTimeout: 100 * time.Millisecond})
 	if err != nil {
