@@ -1,7 +1,6 @@
 package health
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,20 +20,17 @@ type BreakerOptions struct {
 	// FailureRatio trips a breaker when failures/requests reaches it within Window, once at
 	// least MinRequests were made (0: off).
 	FailureRatio float64
-	MinRequests  uint32
+	// MinRequests is how many requests FailureRatio needs in the window (default 10).
+	MinRequests uint32
 	// Window is the rolling window of the counts (default 60s).
 	Window time.Duration
 	// OpenTimeout is how long a breaker stays open before half-open probes (default 30s).
 	OpenTimeout time.Duration
 	// HalfOpenProbes is how many requests a half-open breaker lets through (default 1).
 	HalfOpenProbes uint32
-	// Store keeps state across restarts (gobreaker's SharedDataStore); nil keeps it in memory.
-	Store gobreaker.SharedDataStore
-	// TripStore, when set, keeps the counts that tripped each breaker across restarts.
-	TripStore interface {
-		PutMeta(name string, value []byte) error
-		GetMeta(name string) ([]byte, error)
-	}
+	// Store keeps each breaker's state and trip counts across restarts (see breakerRecord);
+	// nil keeps them in memory only.
+	Store BreakerStore
 	// IsSuccessful and IsExcluded classify call errors (see gobreaker.Settings).
 	IsSuccessful func(error) bool
 	IsExcluded   func(error) bool
@@ -58,8 +54,7 @@ type Breakers struct {
 }
 
 type breaker struct {
-	cb  *gobreaker.CircuitBreaker[[]byte]
-	dcb *gobreaker.DistributedCircuitBreaker[[]byte] // nil when in memory only
+	cb *gobreaker.CircuitBreaker[[]byte]
 
 	mu        sync.Mutex
 	status    BreakerStatus
@@ -105,33 +100,58 @@ type Transition struct {
 // ErrUnknownKind is returned for a call kind with no breaker.
 var ErrUnknownKind = errors.New("no circuit breaker for this call kind")
 
-// NewBreakers builds one breaker per kind, restoring persisted state from opts.Store.
+// DefaultBreakerOptions are the values NewBreakers gives zero fields: 5 failures in a row,
+// at least 10 requests for FailureRatio (off), a 60s window, 30s open, 1 half-open probe,
+// 20 transitions kept. The daemon's config documents and reuses them.
+func DefaultBreakerOptions() BreakerOptions {
+	var o BreakerOptions
+	o.setDefaults()
+	return o
+}
+
+func (o *BreakerOptions) setDefaults() {
+	if o.ConsecutiveFailures == 0 && o.FailureRatio == 0 {
+		o.ConsecutiveFailures = 5
+	}
+	if o.MinRequests == 0 {
+		o.MinRequests = 10
+	}
+	if o.Window <= 0 {
+		o.Window = time.Minute
+	}
+	if o.OpenTimeout <= 0 {
+		o.OpenTimeout = 30 * time.Second
+	}
+	if o.HalfOpenProbes == 0 {
+		o.HalfOpenProbes = 1
+	}
+	if o.History <= 0 {
+		o.History = 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// NewBreakers builds one breaker per kind, restoring persisted state from opts.Store: an open
+// breaker stays open until its expiry, so a restart does not stampede a failing control plane.
+// An unreadable record is logged and its breaker starts closed.
 func NewBreakers(kinds []string, opts BreakerOptions) (*Breakers, error) {
-	if opts.ConsecutiveFailures == 0 && opts.FailureRatio == 0 {
-		opts.ConsecutiveFailures = 5
-	}
-	if opts.Window <= 0 {
-		opts.Window = time.Minute
-	}
-	if opts.OpenTimeout <= 0 {
-		opts.OpenTimeout = 30 * time.Second
-	}
-	if opts.HalfOpenProbes == 0 {
-		opts.HalfOpenProbes = 1
-	}
-	if opts.History <= 0 {
-		opts.History = 20
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts.setDefaults()
 	if opts.FailureRatio < 0 || opts.FailureRatio > 1 {
 		return nil, fmt.Errorf("breaker failure ratio %v: want 0 to 1", opts.FailureRatio)
 	}
 	b := &Breakers{opts: opts, kinds: slices.Clone(kinds), m: map[string]*breaker{}}
+	var records map[string][]byte
+	if opts.Store != nil {
+		var err error
+		if records, err = opts.Store.BreakerRecords(); err != nil {
+			return nil, fmt.Errorf("restore breakers: %w", err)
+		}
+	}
 	for _, kind := range kinds {
 		br := &breaker{}
 		settings := gobreaker.Settings{
@@ -154,31 +174,7 @@ func NewBreakers(kinds []string, opts BreakerOptions) (*Breakers, error) {
 			IsSuccessful:  opts.IsSuccessful,
 			IsExcluded:    opts.IsExcluded,
 		}
-		if opts.Store != nil {
-			dcb, err := gobreaker.NewDistributedCircuitBreaker[[]byte](opts.Store, settings)
-			if err != nil {
-				return nil, fmt.Errorf("restore breaker %s: %w", kind, err)
-			}
-			// State injects the persisted state (an open breaker stays open until its expiry).
-			if _, err := dcb.State(); err != nil {
-				return nil, fmt.Errorf("restore breaker %s: %w", kind, err)
-			}
-			br.dcb, br.cb = dcb, dcb.CircuitBreaker
-		} else {
-			br.cb = gobreaker.NewCircuitBreaker[[]byte](settings)
-		}
-		if opts.TripStore != nil {
-			if raw, _ := opts.TripStore.GetMeta("trip:" + kind); raw != nil {
-				var tc TripCounts
-				if json.Unmarshal(raw, &tc) == nil {
-					br.status.TrippedBy = &tc
-					if br.cb.State() != gobreaker.StateClosed {
-						at := tc.At
-						br.openSince = at
-					}
-				}
-			}
-		}
+		br.cb = b.restore(kind, records[kind], settings, br)
 		b.m[kind] = br
 	}
 	return b, nil
@@ -265,11 +261,7 @@ func (b *Breakers) onTransition(kind string, br *breaker, from, to gobreaker.Sta
 	tr := Transition{Kind: kind, From: from.String(), To: to.String(), At: now}
 	br.mu.Lock()
 	if to == gobreaker.StateOpen {
-		if from == gobreaker.StateClosed || br.openSince.IsZero() {
-			br.openSince = now
-		} else {
-			br.openSince = now // a failed half-open probe reopens: the timeout restarts
-		}
+		br.openSince = now // a trip, or a failed half-open probe reopening: the timeout restarts
 		if br.lastTrip != nil {
 			tc := &TripCounts{Requests: br.lastTrip.Requests, Failures: br.lastTrip.TotalFailures,
 				ConsecutiveFailures: br.lastTrip.ConsecutiveFailures, At: now}
@@ -300,39 +292,9 @@ func (b *Breakers) onTransition(kind string, br *breaker, from, to gobreaker.Sta
 	}
 	b.opts.Logger.Warn("circuit breaker state changed", attrs...)
 	if b.opts.Store != nil {
-		b.persist(kind, to, now)
-	}
-	if b.opts.TripStore != nil && to == gobreaker.StateOpen && trip != nil {
-		if raw, err := json.Marshal(trip); err == nil {
-			if err := b.opts.TripStore.PutMeta("trip:"+kind, raw); err != nil {
-				b.opts.Logger.Error("persist breaker trip counts", "call", kind, "error", err)
-			}
-		}
+		b.save(kind, to, now, trip)
 	}
 	if b.opts.OnTransition != nil {
 		b.opts.OnTransition(kind, tr.From, tr.To)
-	}
-}
-
-// persist writes the breaker's new state in gobreaker's shared-state form, so that
-// NewDistributedCircuitBreaker restores it after a restart.
-func (b *Breakers) persist(kind string, to gobreaker.State, now time.Time) {
-	// As many rolling-count buckets as gobreaker makes for Window (an empty list would make
-	// the restored breaker index out of range).
-	bp := b.opts.Window / 10
-	n := max(1, int((b.opts.Window+bp-1)/bp))
-	st := gobreaker.SharedState{State: to, Start: now, Buckets: make([]gobreaker.Counts, n)}
-	switch to {
-	case gobreaker.StateOpen:
-		st.Expiry = now.Add(b.opts.OpenTimeout)
-	case gobreaker.StateClosed:
-		st.Expiry = now.Add(b.opts.Window)
-	}
-	raw, err := json.Marshal(st)
-	if err == nil {
-		err = b.opts.Store.SetData("gobreaker:state:"+kind, raw)
-	}
-	if err != nil {
-		b.opts.Logger.Error("persist breaker state", "call", kind, "error", err)
 	}
 }

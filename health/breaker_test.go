@@ -19,11 +19,7 @@ func newBreakers(t *testing.T, db *store.DB, opts health.BreakerOptions) *health
 	t.Helper()
 	opts.IsSuccessful = func(err error) bool { return err == nil || errors.Is(err, errCaller) }
 	if db != nil {
-		bs, err := db.Breakers()
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts.Store, opts.TripStore = bs, db
+		opts.Store = db
 	}
 	b, err := health.NewBreakers([]string{"list", "requirements"}, opts)
 	if err != nil {

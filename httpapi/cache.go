@@ -488,6 +488,30 @@ const netHTTPBuffered = 2048
 // it to every answer that has none) and Content-Length (net/http computes it for an answer
 // that fits its buffer), with the same bytes on the wire. Vary is sent where it informs a
 // cache (below).
+// setXCache sets X-Cache: the read's own result, else hit or stale by the snapshot's age.
+func (s *Server) setXCache(h http.Header, st readState) {
+	xcache := st.xcache
+	if xcache == "" {
+		xcache = cacheHit
+		if stale, _ := s.staleness(st.snap, st.now); stale {
+			xcache = cacheStale
+		}
+	}
+	switch xcache {
+	case cacheHit:
+		h[HeaderCache] = hvHit
+	case cacheStale:
+		h[HeaderCache] = hvStale
+	case cacheRevalidated:
+		h[HeaderCache] = hvRevalidated
+	default:
+		h[HeaderCache] = hvMiss
+	}
+	if s.metrics != nil {
+		s.metrics.cacheResult(xcache)
+	}
+}
+
 func (s *Server) finishRead(c echo.Context, st readState, rep representation) error {
 	defer rep.release()
 	req := c.Request()
@@ -506,26 +530,7 @@ func (s *Server) finishRead(c echo.Context, st readState, rep representation) er
 	if sh.lastModified != nil {
 		h["Last-Modified"] = sh.lastModified
 	}
-	xcache := st.xcache
-	if xcache == "" {
-		xcache = cacheHit
-		if stale, _ := s.staleness(snap, st.now); stale {
-			xcache = cacheStale
-		}
-	}
-	switch xcache {
-	case cacheHit:
-		h[HeaderCache] = hvHit
-	case cacheStale:
-		h[HeaderCache] = hvStale
-	case cacheRevalidated:
-		h[HeaderCache] = hvRevalidated
-	default:
-		h[HeaderCache] = hvMiss
-	}
-	if s.metrics != nil {
-		s.metrics.cacheResult(xcache)
-	}
+	s.setXCache(h, st)
 	if st.warning != "" {
 		h.Set("Warning", st.warning)
 	}

@@ -124,6 +124,14 @@ type Options struct {
 	Policy *policy.Holder
 }
 
+// DefaultOptions are the values New gives zero fields (the daemon's config documents and
+// reuses them).
+func DefaultOptions() Options {
+	var o Options
+	o.setDefaults()
+	return o
+}
+
 func (o *Options) setDefaults() {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20

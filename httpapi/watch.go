@@ -24,20 +24,9 @@ func (s *Server) handleWatch(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// Last-Event-ID wins over ?since: a browser's EventSource reconnects to the same URL (its
-	// ?since unchanged) and adds Last-Event-ID, the last revision it actually received, so
-	// preferring the URL would replay every change since then on each reconnect.
-	from := c.Request().Header.Get("Last-Event-ID")
-	if v := q.Get("since"); v != "" && from == "" {
-		from = v
-	}
-	var since uint64
-	resume := from != ""
-	if resume {
-		since, err = strconv.ParseUint(from, 10, 64)
-		if err != nil {
-			return errorf(http.StatusBadRequest, "bad_parameter", "Last-Event-ID / since must be a revision number, got %q", from)
-		}
+	since, resume, err := watchSince(c.Request().Header.Get("Last-Event-ID"), q.Get("since"))
+	if err != nil {
+		return err
 	}
 	snap, err := s.snapshot()
 	if err != nil {
@@ -119,6 +108,25 @@ func (s *Server) handleWatch(c echo.Context) error {
 			return nil
 		}
 	}
+}
+
+// watchSince is the revision a watch resumes from, and whether it resumes at all.
+// Last-Event-ID wins over ?since: a browser's EventSource reconnects to the same URL (its
+// ?since unchanged) and adds Last-Event-ID, the last revision it actually received, so
+// preferring the URL would replay every change since then on each reconnect.
+func watchSince(lastEventID, sinceParam string) (uint64, bool, error) {
+	from := lastEventID
+	if sinceParam != "" && from == "" {
+		from = sinceParam
+	}
+	if from == "" {
+		return 0, false, nil
+	}
+	since, err := strconv.ParseUint(from, 10, 64)
+	if err != nil {
+		return 0, false, errorf(http.StatusBadRequest, "bad_parameter", "Last-Event-ID / since must be a revision number, got %q", from)
+	}
+	return since, true, nil
 }
 
 // Waiting is the number of blocking reads parked on a revision change.

@@ -71,6 +71,14 @@ type Options struct {
 	FileCheckInterval time.Duration
 }
 
+// DefaultOptions are the values Open gives zero fields (the daemon's config documents and
+// reuses them).
+func DefaultOptions() Options {
+	var o Options
+	o.setDefaults()
+	return o
+}
+
 func (o *Options) setDefaults() {
 	if o.LockTimeout <= 0 {
 		o.LockTimeout = time.Second

@@ -132,9 +132,9 @@ type ClientOptions struct {
 	Timeout time.Duration
 	// MaxResponseBytes caps each response body (default 16 MiB).
 	MaxResponseBytes int64
-	// BreakerFailures is the consecutive failures that open a breaker (default 5).
+	// BreakerFailures is the consecutive failures that open a breaker (default: health's).
 	BreakerFailures uint32
-	// BreakerOpenTimeout is how long a breaker stays open before a probe (default 30s).
+	// BreakerOpenTimeout is how long a breaker stays open before a probe (default: health's).
 	BreakerOpenTimeout time.Duration
 	// Breakers, when set, are the circuit breakers of the call kinds (CallKinds); otherwise
 	// the client makes in-memory ones from BreakerFailures and BreakerOpenTimeout.
@@ -202,41 +202,48 @@ func IsExcluded(err error) bool {
 	return errors.Is(err, context.Canceled) || (errors.As(err, &ue) && ue.Kind == KindCanceled)
 }
 
+// DefaultClientOptions are the values NewClient gives zero fields (the daemon's config
+// documents and reuses them). The breakers it makes when Breakers is nil take
+// health.DefaultBreakerOptions.
+func DefaultClientOptions() ClientOptions {
+	var o ClientOptions
+	o.setDefaults()
+	return o
+}
+
+func (o *ClientOptions) setDefaults() {
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = 16 << 20
+	}
+	if o.Retries == 0 {
+		o.Retries = 2
+	}
+	if o.Retries < 0 {
+		o.Retries = 0
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = 200 * time.Millisecond
+	}
+	if o.MaxRetryAfter <= 0 {
+		o.MaxRetryAfter = 5 * time.Minute
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 2 * time.Second
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = "runtimesd"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
 // NewClient checks the options and returns a client.
 func NewClient(opts ClientOptions) (*Client, error) {
-	if opts.Timeout <= 0 {
-		opts.Timeout = 10 * time.Second
-	}
-	if opts.MaxResponseBytes <= 0 {
-		opts.MaxResponseBytes = 16 << 20
-	}
-	if opts.BreakerFailures == 0 {
-		opts.BreakerFailures = 5
-	}
-	if opts.BreakerOpenTimeout <= 0 {
-		opts.BreakerOpenTimeout = 30 * time.Second
-	}
-	if opts.Retries == 0 {
-		opts.Retries = 2
-	}
-	if opts.Retries < 0 {
-		opts.Retries = 0
-	}
-	if opts.RetryBase <= 0 {
-		opts.RetryBase = 200 * time.Millisecond
-	}
-	if opts.MaxRetryAfter <= 0 {
-		opts.MaxRetryAfter = 5 * time.Minute
-	}
-	if opts.RetryMax <= 0 {
-		opts.RetryMax = 2 * time.Second
-	}
-	if opts.UserAgent == "" {
-		opts.UserAgent = "runtimesd"
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts.setDefaults()
 	base, err := url.Parse(strings.TrimRight(opts.BaseURL, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("control plane base URL %q: want http(s)://host[:port][/path]", opts.BaseURL)

@@ -56,7 +56,8 @@ type Options struct {
 	Concurrency int
 	// Schedule is a robfig/cron spec (default "@every 30s").
 	Schedule string
-	// Jitter is the largest random delay before a scheduled run (default 0).
+	// Jitter is the largest random delay before a scheduled run (0: none; DefaultOptions has
+	// DefaultJitter).
 	Jitter time.Duration
 	// RunTimeout bounds one run, all calls included (default 60s).
 	RunTimeout time.Duration
@@ -72,6 +73,19 @@ type Options struct {
 	OnRun  func(health.Run)
 	Logger *slog.Logger
 	Now    func() time.Time
+}
+
+// DefaultJitter is the jitter the daemon adds to scheduled runs unless configured (so a fleet
+// of sidecars does not hit the control plane in lockstep). A zero Options.Jitter means none.
+const DefaultJitter = 3 * time.Second
+
+// DefaultOptions are the values NewPoller gives zero fields, and DefaultJitter (the daemon's
+// config documents and reuses them).
+func DefaultOptions() Options {
+	var o Options
+	o.setDefaults()
+	o.Jitter = DefaultJitter
+	return o
 }
 
 func (o *Options) setDefaults() {
@@ -395,25 +409,7 @@ func (p *Poller) runOnce(id uint64, trigger string) (run health.Run) {
 
 	items, err := p.opts.Upstream.ListRuntimes(ctx)
 	if err != nil {
-		run.Outcome, run.Error = health.OutcomeFailed, err.Error()
-		var ue *Error
-		if errors.As(err, &ue) {
-			switch {
-			case ue.Kind == KindBreakerOpen:
-				run.Outcome = health.OutcomeSkipped
-				run.Error = "skipped: circuit breaker open for " + CallList + "; the next probe goes when it turns half-open"
-			case ue.RetryAfter > 0:
-				why := fmt.Sprintf("HTTP %d from %s with Retry-After: %s", ue.Status, ue.Call, ue.RetryAfterHeader)
-				if ue.RetryAfterCapped {
-					why += fmt.Sprintf(" (capped at %s)", ue.RetryAfter)
-				}
-				p.mu.Lock()
-				p.notBefore = p.opts.Now().Add(ue.RetryAfter)
-				p.notBeforeWhy = why
-				p.mu.Unlock()
-				run.Error += fmt.Sprintf("; next attempt after Retry-After (%s)", ue.RetryAfter)
-			}
-		}
+		p.listFailed(&run, err)
 		return run
 	}
 	cur := p.opts.Live.Load()
@@ -472,6 +468,30 @@ func (p *Poller) runOnce(id uint64, trigger string) (run health.Run) {
 		run.Change = &c
 	}
 	return run
+}
+
+// listFailed records a failed list call on run: a breaker that is open skips the run, a
+// Retry-After from the control plane is honoured by the next runs.
+func (p *Poller) listFailed(run *health.Run, err error) {
+	run.Outcome, run.Error = health.OutcomeFailed, err.Error()
+	var ue *Error
+	if errors.As(err, &ue) {
+		switch {
+		case ue.Kind == KindBreakerOpen:
+			run.Outcome = health.OutcomeSkipped
+			run.Error = "skipped: circuit breaker open for " + CallList + "; the next probe goes when it turns half-open"
+		case ue.RetryAfter > 0:
+			why := fmt.Sprintf("HTTP %d from %s with Retry-After: %s", ue.Status, ue.Call, ue.RetryAfterHeader)
+			if ue.RetryAfterCapped {
+				why += fmt.Sprintf(" (capped at %s)", ue.RetryAfter)
+			}
+			p.mu.Lock()
+			p.notBefore = p.opts.Now().Add(ue.RetryAfter)
+			p.notBeforeWhy = why
+			p.mu.Unlock()
+			run.Error += fmt.Sprintf("; next attempt after Retry-After (%s)", ue.RetryAfter)
+		}
+	}
 }
 
 // guard holds back an answer that would empty a populated catalog or remove more than

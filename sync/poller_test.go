@@ -674,12 +674,8 @@ func TestPoller_RestartWhileOpen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bs, err := db.Breakers()
-		if err != nil {
-			t.Fatal(err)
-		}
 		br, err := health.NewBreakers(rsync.CallKinds, health.BreakerOptions{ConsecutiveFailures: 2, OpenTimeout: 1500 * time.Millisecond,
-			Store: bs, TripStore: db, IsSuccessful: rsync.IsSuccessful, IsExcluded: rsync.IsExcluded})
+			Store: db, IsSuccessful: rsync.IsSuccessful, IsExcluded: rsync.IsExcluded})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -470,6 +470,12 @@ func run() error {
 	fmt.Printf("relay memory: RSS %d KiB idle with %d sidecars, %d KiB with %d more parked followers: %.1f MiB per 1,000 followers\n",
 		before, n, with, *followers, perK)
 
+	printTable(n, directRate, relayRate, all, fo, perK, before)
+	return nil
+}
+
+// printTable prints the figures as README's Fleets table, with the 10,000-host column on paper.
+func printTable(n int, directRate, relayRate float64, all, fo []time.Duration, perK float64, before int) {
 	fmt.Println()
 	fmt.Println("| figure | measured | 10,000 hosts (on paper) |")
 	fmt.Println("|---|---|---|")
@@ -481,5 +487,4 @@ func run() error {
 		pct(all, 0.5).Round(time.Millisecond), pct(all, 0.99).Round(time.Millisecond), pct(all, 1).Round(time.Millisecond))
 	fmt.Printf("| all sidecars serving after a relay is killed | %s | same (each sidecar fails over on its own) |\n", pct(fo, 1).Round(time.Millisecond))
 	fmt.Printf("| relay RSS per 1,000 followers | %.1f MiB | %.0f MiB per relay with 5,000 followers each (2 relays) |\n", perK, float64(before)/1024+5*perK)
-	return nil
 }

@@ -22,7 +22,9 @@ import (
 
 	"github.com/runtimesd/runtimesd/health"
 	"github.com/runtimesd/runtimesd/health/policy"
+	"github.com/runtimesd/runtimesd/httpapi"
 	"github.com/runtimesd/runtimesd/store"
+	rsync "github.com/runtimesd/runtimesd/sync"
 )
 
 // Environment variables read by runtimesd (the control plane ecosystem's own names).
@@ -213,8 +215,11 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // DefaultConfig returns the built-in defaults: loopback listener, the public control plane,
-// a 30-second schedule.
+// and each package's own defaults (its DefaultOptions): the config documents them and keeps
+// no second copy (TestDefaultConfig_PackageDefaults checks the wiring back).
 func DefaultConfig() Config {
+	cl, br := rsync.DefaultClientOptions(), health.DefaultBreakerOptions()
+	po, st, api := rsync.DefaultOptions(), store.DefaultOptions(), httpapi.DefaultOptions()
 	return Config{
 		Listen: "127.0.0.1:7878",
 		Log:    LogConfig{Level: "info", Format: "text"},
@@ -222,44 +227,45 @@ func DefaultConfig() Config {
 			BaseURL:                 "https://control-plane.kubiya.ai",
 			RelayWait:               Duration(60 * time.Second),
 			Relays:                  []string{},
-			Timeout:                 Duration(10 * time.Second),
-			MaxResponseBytes:        16 << 20,
-			RequirementsMode:        "auto",
-			RequirementsConcurrency: 4,
-			Breaker: BreakerConfig{ConsecutiveFailures: 5, MinRequests: 10, Window: Duration(time.Minute),
-				OpenTimeout: Duration(30 * time.Second), HalfOpenProbes: 1},
-			Retry:         RetryConfig{Attempts: 2, Base: Duration(200 * time.Millisecond), Max: Duration(2 * time.Second)},
-			MaxRetryAfter: Duration(5 * time.Minute),
+			Timeout:                 Duration(cl.Timeout),
+			MaxResponseBytes:        cl.MaxResponseBytes,
+			RequirementsMode:        string(po.RequirementsMode),
+			RequirementsConcurrency: po.Concurrency,
+			Breaker: BreakerConfig{ConsecutiveFailures: br.ConsecutiveFailures, FailureRatio: br.FailureRatio,
+				MinRequests: br.MinRequests, Window: Duration(br.Window), OpenTimeout: Duration(br.OpenTimeout),
+				HalfOpenProbes: br.HalfOpenProbes},
+			Retry:         RetryConfig{Attempts: cl.Retries, Base: Duration(cl.RetryBase), Max: Duration(cl.RetryMax)},
+			MaxRetryAfter: Duration(cl.MaxRetryAfter),
 		},
 		Sync: SyncConfig{
-			Schedule:    "@every 30s",
-			Jitter:      Duration(3 * time.Second),
-			RunTimeout:  Duration(60 * time.Second),
-			HoldRepeats: 3,
-			DropRatio:   0.5,
-			History:     20,
-			GuardWindow: Duration(24 * time.Hour),
+			Schedule:    po.Schedule,
+			Jitter:      Duration(po.Jitter),
+			RunTimeout:  Duration(po.RunTimeout),
+			HoldRepeats: po.HoldRepeats,
+			DropRatio:   po.DropRatio,
+			History:     po.History,
+			GuardWindow: Duration(st.HighWaterWindow),
 		},
-		Store:      StoreConfig{LockTimeout: Duration(time.Second), ChangeLogSize: 1000},
-		Validation: ValidationConfig{Mode: "local", ModelPatterns: map[string][]string{}},
+		Store:      StoreConfig{LockTimeout: Duration(st.LockTimeout), ChangeLogSize: st.ChangeLogSize},
+		Validation: ValidationConfig{Mode: api.ValidateMode, ModelPatterns: map[string][]string{}},
 		Fallback: FallbackConfig{DefaultRuntime: "default", Conditions: []string{"missing", "unhealthy", "lacks_feature"},
 			Chains: map[string][]string{}},
-		Health: HealthConfig{MaxStale: Duration(5 * time.Minute), StatusMap: map[string]string{}},
+		Health: HealthConfig{MaxStale: Duration(api.MaxStale), StatusMap: map[string]string{}},
 		Policy: PolicyConfig{Rules: []policy.Rule{}},
 		HTTP: HTTPConfig{
 			CORSOrigins:       []string{},
-			MaxBodyBytes:      1 << 20,
-			DefaultWait:       Duration(5 * time.Minute),
-			MaxWait:           Duration(10 * time.Minute),
-			RefreshWait:       Duration(10 * time.Second),
-			RefreshRate:       1,
-			RefreshBurst:      3,
-			Heartbeat:         Duration(15 * time.Second),
-			SyncWait:          Duration(60 * time.Second),
-			ShutdownTimeout:   Duration(10 * time.Second),
-			ReadHeaderTimeout: Duration(10 * time.Second),
-			ReadTimeout:       Duration(30 * time.Second),
-			MaxConnections:    16384,
+			MaxBodyBytes:      api.MaxBodyBytes,
+			DefaultWait:       Duration(api.DefaultWait),
+			MaxWait:           Duration(api.MaxWait),
+			RefreshWait:       Duration(api.RefreshWait),
+			RefreshRate:       api.RefreshRate,
+			RefreshBurst:      api.RefreshBurst,
+			Heartbeat:         Duration(api.Heartbeat),
+			SyncWait:          Duration(api.SyncWait),
+			ShutdownTimeout:   Duration(api.ShutdownTimeout),
+			ReadHeaderTimeout: Duration(api.ReadHeaderTimeout),
+			ReadTimeout:       Duration(api.ReadTimeout),
+			MaxConnections:    api.MaxConnections,
 			AllowedHosts:      []string{},
 		},
 	}
@@ -516,6 +522,20 @@ func (c *Config) Validate() error {
 		}
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
+	c.validateControlPlane(bad)
+	c.validateSync(bad)
+	c.validateAnswers(bad)
+	c.validateHTTP(bad)
+	c.validateFleet(bad)
+	errs = append(errs, c.Policy.validate()...) // issue 18 (policy.go)
+	return errors.Join(errs...)
+}
+
+// badFunc records one problem of a named config key.
+type badFunc func(field, format string, args ...any)
+
+// validateControlPlane checks listen, log and control_plane.
+func (c *Config) validateControlPlane(bad badFunc) {
 	if path, ok := strings.CutPrefix(c.Listen, "unix:"); ok {
 		if path == "" {
 			bad("listen", "unix: needs a socket path")
@@ -578,6 +598,10 @@ func (c *Config) Validate() error {
 	if c.ControlPlane.Retry.Base <= 0 || c.ControlPlane.Retry.Max < c.ControlPlane.Retry.Base {
 		bad("control_plane.retry", "base must be positive and max at least base")
 	}
+}
+
+// validateSync checks fallback, sync and store.
+func (c *Config) validateSync(bad badFunc) {
 	if err := c.Fallback.Rules().Validate(); err != nil {
 		bad("fallback", "%v", err)
 	}
@@ -610,6 +634,10 @@ func (c *Config) Validate() error {
 	if c.Store.ChangeLogSize < 1 {
 		bad("store.change_log_size", "must be at least 1")
 	}
+}
+
+// validateAnswers checks what shapes answers: http bodies and origins, health, validation.
+func (c *Config) validateAnswers(bad badFunc) {
 	if c.HTTP.TokenReads && c.HTTP.TokenFile == "" && c.token == "" {
 		bad("http.token_reads", "needs a token: set %s or http.token_file", EnvToken)
 	}
@@ -637,6 +665,10 @@ func (c *Config) Validate() error {
 	if _, err := store.NewValidator(c.Validation.ModelPatterns); err != nil {
 		bad("validation.model_patterns", "%v", err)
 	}
+}
+
+// validateHTTP checks the waits, timeouts and limits of the HTTP server.
+func (c *Config) validateHTTP(bad badFunc) {
 	switch {
 	case c.HTTP.MaxWait <= 0:
 		bad("http.max_wait", "must be positive")
@@ -681,9 +713,6 @@ func (c *Config) Validate() error {
 	if c.ControlPlane.MaxRetryAfter <= 0 {
 		bad("control_plane.max_retry_after", "must be positive")
 	}
-	errs = append(errs, c.Policy.validate()...) // issue 18 (policy.go)
-	c.validateFleet(bad)
-	return errors.Join(errs...)
 }
 
 // scheduleInterval checks that a sync schedule fires, and returns the shortest gap between

@@ -48,6 +48,7 @@ func syncRun(t *testing.T, base string) (string, string) {
 // metrics say when less is served, one unusable runtime object does not block the rest, and
 // bytes that are not UTF-8 never reach an answer.
 func TestEndToEnd_NeverServeLessSilently(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	fake, err := fakecp.Start(fakecp.Options{APIKey: "data-key", Catalog: catalogOf(20)})
 	if err != nil {

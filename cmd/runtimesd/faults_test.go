@@ -111,6 +111,7 @@ func readers(ctx context.Context, base string, n int) (errs *atomic.Int64, reads
 // visible in /v1/health, and fresh data again soon after the fault clears (one schedule
 // interval, plus the breaker's open timeout when the fault opened it).
 func TestFaults(t *testing.T) {
+	t.Parallel()
 	faults := []struct {
 		fault   fakecp.Fault
 		visible string // in /v1/health's body

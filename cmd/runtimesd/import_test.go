@@ -77,6 +77,7 @@ func TestImport_NeverWipesSilently(t *testing.T) {
 // TestEndToEnd_ImportKeepsAgeAndSeedFileIsLabelled: a year-old export is served as a year
 // old and stale by the real binary; a --seed file is named as the operator's file.
 func TestEndToEnd_ImportKeepsAgeAndSeedFileIsLabelled(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	files := t.TempDir()
 	old := time.Now().Add(-365 * 24 * time.Hour).UTC().Truncate(time.Second)

@@ -128,6 +128,7 @@ func do(client *http.Client, req *http.Request) answer {
 
 // TestLifecycle runs the real binary through an operator's mistakes at start and stop.
 func TestLifecycle(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 
 	// 12.1: a second daemon on a live unix socket refuses to start, and the first keeps
@@ -330,6 +331,7 @@ func runBin(t *testing.T, bin string, env []string, args ...string) (int, string
 }
 
 func TestLifecycleRefusals(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 
 	// 12.6: schedules that never fire are refused by config check and at start, naming the key;
@@ -537,6 +539,7 @@ func chattr(t *testing.T, flag, path string) {
 }
 
 func TestLifecycleFiles(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 
 	// 12.8: the live data file replaced under the daemon (mv over it, or cp over it) is

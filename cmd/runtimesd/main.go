@@ -15,7 +15,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -27,7 +26,6 @@ import (
 	"github.com/runtimesd/runtimesd/httpapi"
 	"github.com/runtimesd/runtimesd/store"
 	rsync "github.com/runtimesd/runtimesd/sync"
-	"github.com/runtimesd/runtimesd/sync/fakecp"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -40,7 +38,7 @@ const dbFile = "runtimesd.db"
 const devAPIKey = "dev-only-key"
 
 func main() {
-	os.Exit(Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+	os.Exit(runCommand(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
 }
 
 // exitError carries an exit code with its message.
@@ -55,8 +53,8 @@ func usageErr(format string, args ...any) error {
 	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
 }
 
-// Main runs one command and returns the exit code: 0 clean, 1 failure, 2 bad usage.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+// runCommand runs one command and returns the exit code: 0 clean, 1 failure, 2 bad usage.
+func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	err := run(ctx, args, stdout, stderr, getenv)
 	if err == nil {
 		return 0
@@ -185,14 +183,8 @@ func openStoreWith(cfg Config, getenv func(string) string, logger *slog.Logger, 
 	if err != nil {
 		return nil, err
 	}
-	opts := store.Options{
-		LockTimeout:     cfg.Store.LockTimeout.D(),
-		ChangeLogSize:   cfg.Store.ChangeLogSize,
-		Logger:          logger,
-		ReadOnly:        readOnly,
-		OnCommit:        onCommit,
-		HighWaterWindow: cfg.Sync.GuardWindow.D(),
-	}
+	opts := storeOptions(cfg)
+	opts.Logger, opts.ReadOnly, opts.OnCommit = logger, readOnly, onCommit
 	for _, f := range more {
 		f(&opts)
 	}
@@ -205,6 +197,15 @@ func openStoreWith(cfg Config, getenv func(string) string, logger *slog.Logger, 
 		return nil, err
 	}
 	return db, nil
+}
+
+// storeOptions are the data file's options from the config.
+func storeOptions(cfg Config) store.Options {
+	return store.Options{
+		LockTimeout:     cfg.Store.LockTimeout.D(),
+		ChangeLogSize:   cfg.Store.ChangeLogSize,
+		HighWaterWindow: cfg.Sync.GuardWindow.D(),
+	}
 }
 
 // dataDirError is a data file or directory this user cannot write: its message says whose it
@@ -220,25 +221,23 @@ func (e *dataDirError) Unwrap() error { return e.err }
 // newBreakers builds the circuit breakers of the upstream call kinds, their state kept in
 // the data file so a restart does not reset an open breaker.
 func newBreakers(cfg Config, db *store.DB, logger *slog.Logger, onTransition func(kind, from, to string)) (*health.Breakers, error) {
-	bs, err := db.Breakers()
-	if err != nil {
-		return nil, err
-	}
+	opts := breakerOptions(cfg)
+	opts.Store, opts.OnTransition, opts.Logger = db, onTransition, logger
+	opts.IsSuccessful, opts.IsExcluded = rsync.IsSuccessful, rsync.IsExcluded
+	return health.NewBreakers(rsync.CallKinds, opts)
+}
+
+// breakerOptions are the circuit breakers' options from the config.
+func breakerOptions(cfg Config) health.BreakerOptions {
 	br := cfg.ControlPlane.Breaker
-	return health.NewBreakers(rsync.CallKinds, health.BreakerOptions{
+	return health.BreakerOptions{
 		ConsecutiveFailures: br.ConsecutiveFailures,
 		FailureRatio:        br.FailureRatio,
 		MinRequests:         br.MinRequests,
 		Window:              br.Window.D(),
 		OpenTimeout:         br.OpenTimeout.D(),
 		HalfOpenProbes:      br.HalfOpenProbes,
-		Store:               bs,
-		TripStore:           db,
-		IsSuccessful:        rsync.IsSuccessful,
-		IsExcluded:          rsync.IsExcluded,
-		OnTransition:        onTransition,
-		Logger:              logger,
-	})
+	}
 }
 
 // pollInterval is the interval of an "@every D" schedule, 0 (the default) for a cron spec.
@@ -252,29 +251,39 @@ func pollInterval(schedule string) time.Duration {
 }
 
 func newClient(cfg Config, breakers *health.Breakers, logger *slog.Logger, onCall func(string, int, time.Duration)) (*rsync.Client, error) {
+	opts := clientOptions(cfg)
+	opts.APIKey, opts.Breakers, opts.Logger, opts.OnCall = cfg.apiKey, breakers, logger, onCall
+	return rsync.NewClient(opts)
+}
+
+// clientOptions are the control-plane client's options from the config (no key, no breakers).
+func clientOptions(cfg Config) rsync.ClientOptions {
 	retries := cfg.ControlPlane.Retry.Attempts
 	if retries == 0 {
 		retries = -1 // none
 	}
-	return rsync.NewClient(rsync.ClientOptions{
+	return rsync.ClientOptions{
 		BaseURL:            cfg.ControlPlane.BaseURL,
-		APIKey:             cfg.apiKey,
 		Timeout:            cfg.ControlPlane.Timeout.D(),
 		MaxResponseBytes:   cfg.ControlPlane.MaxResponseBytes,
-		Breakers:           breakers,
 		Retries:            retries,
 		RetryBase:          cfg.ControlPlane.Retry.Base.D(),
 		RetryMax:           cfg.ControlPlane.Retry.Max.D(),
 		MaxRetryAfter:      cfg.ControlPlane.MaxRetryAfter.D(),
 		UserAgent:          "runtimesd/" + version,
-		Logger:             logger,
-		OnCall:             onCall,
 		CAFile:             cfg.ControlPlane.CAFile,
 		InsecureSkipVerify: cfg.ControlPlane.InsecureSkipVerify,
-	})
+	}
+}
+
+// pollerTunables are the poller's settings that a reload changes (see settings).
+func pollerTunables(cfg Config) rsync.Tunables {
+	return rsync.Tunables{Schedule: cfg.Sync.Schedule, Jitter: cfg.Sync.Jitter.D(), RunTimeout: cfg.Sync.RunTimeout.D(),
+		HoldRepeats: cfg.Sync.HoldRepeats, DropRatio: cfg.Sync.DropRatio}
 }
 
 func pollerOptions(cfg Config, up rsync.Upstream, disabled string, db *store.DB, live *store.Live, logger *slog.Logger) rsync.Options {
+	t := pollerTunables(cfg)
 	return rsync.Options{
 		Upstream:         up,
 		DisabledReason:   disabled,
@@ -282,197 +291,26 @@ func pollerOptions(cfg Config, up rsync.Upstream, disabled string, db *store.DB,
 		Live:             live,
 		RequirementsMode: rsync.RequirementsMode(cfg.ControlPlane.RequirementsMode),
 		Concurrency:      cfg.ControlPlane.RequirementsConcurrency,
-		Schedule:         cfg.Sync.Schedule,
-		Jitter:           cfg.Sync.Jitter.D(),
-		RunTimeout:       cfg.Sync.RunTimeout.D(),
-		HoldRepeats:      cfg.Sync.HoldRepeats,
-		DropRatio:        cfg.Sync.DropRatio,
+		Schedule:         t.Schedule,
+		Jitter:           t.Jitter,
+		RunTimeout:       t.RunTimeout,
+		HoldRepeats:      t.HoldRepeats,
+		DropRatio:        t.DropRatio,
 		History:          cfg.Sync.History,
 		Logger:           logger,
 	}
 }
 
-func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
-	// Signals are trapped first thing: SIGINT or SIGTERM during start-up is a clean, quick exit
-	// (checked after every step that can take time), never a death by the signal.
-	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var c common
-	var listen, seed string
-	var dev bool
-	fs := newFlags("serve", stderr, &c)
-	fs.StringVar(&listen, "listen", "", "listen address: host:port or unix:/path (overrides listen)")
-	fs.StringVar(&seed, "seed", "", "snapshot file to serve when nothing is stored (from `runtimesd export`, or a saved GET /api/v1/runtimes)")
-	fs.BoolVar(&dev, "dev", false, "start an in-process fake control plane with the public catalog and sync from it")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("serve: unexpected argument %q", fs.Arg(0))
-	}
-	// SIGHUP re-reads the config; caught from the start so an early one cannot kill the daemon.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
-	// overrides are the flags and --dev settings, applied over the file at start and at every
-	// reload alike.
-	var devURL, devDir string
-	overrides := func(cfg *Config) {
-		if c.data != "" {
-			cfg.DataDir = c.data
-		}
-		if listen != "" {
-			cfg.Listen = listen
-		}
-		if dev {
-			cfg.ControlPlane.BaseURL, cfg.apiKey = devURL, devAPIKey
-			if c.data == "" {
-				cfg.DataDir = devDir
-			}
-		}
-	}
-	cfg, err := LoadConfigFile(c.config)
-	if err != nil {
-		return err
-	}
-	if err := cfg.ApplyEnv(getenv); err != nil {
-		return err
-	}
-	logger, level := newLeveledLogger(cfg.Log, stderr)
-
-	if dev {
-		fake, err := fakecp.Start(fakecp.Options{APIKey: devAPIKey, ETags: true})
-		if err != nil {
-			return err
-		}
-		defer fake.Close()
-		devURL = fake.URL()
-		if c.data == "" {
-			dir, err := os.MkdirTemp("", "runtimesd-dev-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			devDir = dir
-		}
-	}
-	overrides(&cfg)
-	if dev {
-		logger.Warn("dev mode: syncing from an in-process fake control plane serving the public catalog",
-			"control_plane", devURL, "data_dir", cfg.DataDir)
-	}
-	if err := cfg.Validate(); err != nil {
-		if c.config != "" {
-			data, _ := os.ReadFile(c.config)
-			err = withLines(data, err)
-		}
-		return fmt.Errorf("config: %w", err)
-	}
-
-	m := newMetrics()
-	defer startGCFloor(getenv, logger, filepath.Join(cfg.DataDir, dbFile))()
-	db, err := openStoreInterruptible(sigCtx, cfg, getenv, logger, m.onCommit)
-	if errors.Is(err, errInterrupted) {
-		logger.Info("signal received during start-up: exiting")
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-
-	initial := db.Loaded()
-	switch {
-	case initial != nil:
-		logger.Info("serving the stored snapshot", "file", db.Path(), "revision", initial.Revision, "runtimes", initial.Catalog.Len())
-	case seed != "":
-		data, err := os.ReadFile(seed)
-		if err != nil {
-			return fmt.Errorf("--seed: %w", err)
-		}
-		cat, err := store.ParseSnapshotFile(data)
-		if err != nil {
-			return fmt.Errorf("--seed %s: %w", seed, err)
-		}
-		initial = &store.Snapshot{Source: store.SourceSeed, Catalog: cat, SeedFile: seed}
-		logger.Info("nothing stored yet: serving the seed file until the first sync", "file", seed, "runtimes", cat.Len())
-	default:
-		initial = &store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()}
-		logger.Info("nothing stored yet: serving the built-in seed catalog until the first sync", "runtimes", initial.Catalog.Len())
-	}
-	if ahead := time.Until(initial.FetchedAt); ahead > store.ClockSkewTolerance {
-		logger.Warn("clock skew: the stored data's fetched_at is ahead of this machine's clock; its age is unknown and it counts as stale until a sync confirms it",
-			"fetched_at", initial.FetchedAt.UTC().Format(time.RFC3339), "ahead", ahead.Truncate(time.Second).String())
-	}
-	live := store.NewLive(initial)
-
-	breakers, err := newBreakers(cfg, db, logger, m.onTransition)
-	if err != nil {
-		return err
-	}
-	var (
-		up     rsync.Upstream
-		client *rsync.Client
-	)
-	disabled := ""
-	if cfg.apiKey == "" {
-		disabled = "no API key: set " + EnvAPIKey + " or control_plane.api_key_file"
-	} else {
-		client, err = newClient(cfg, breakers, logger, m.onCall)
-		if err != nil {
-			return fmt.Errorf("config: %w", err)
-		}
-		up = client
-	}
-	name := nodeName(cfg)
-	if relays, err := newRelays(cfg, name, client, logger); err != nil {
-		return err
-	} else if relays != nil {
-		up, disabled = relays, ""
-	}
-	popts := pollerOptions(cfg, up, disabled, db, live, logger)
-	popts.OnRun = m.onRun
-	poller, err := rsync.NewPoller(popts)
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	defer poller.Close()
-
-	validator, err := store.NewValidator(cfg.Validation.ModelPatterns)
-	if err != nil {
-		return fmt.Errorf("config: validation.model_patterns: %w", err)
-	}
-	classifier, err := health.NewClassifier(cfg.Health.StatusMap)
-	if err != nil {
-		return fmt.Errorf("config: health.status_map: %w", err)
-	}
-	gate, err := newPolicyHolder(cfg.Policy, classifier) // issue 18 (policy.go)
-	if err != nil {
-		return fmt.Errorf("config: policy: %w", err)
-	}
-	var upstreamValidator httpapi.UpstreamValidator
-	if cfg.Validation.Mode == httpapi.ValidateUpstream {
-		if client == nil {
-			logger.Warn("validation.mode is upstream but there is no API key: validating locally")
-		} else {
-			upstreamValidator = client
-		}
-	}
-	api, err := httpapi.New(httpapi.Options{
-		Live:              live,
-		Syncer:            poller,
-		Validator:         validator,
-		Classifier:        classifier,
-		ValidateMode:      cfg.Validation.Mode,
-		UpstreamValidator: upstreamValidator,
-		Breakers:          breakers,
-		Fallback:          cfg.Fallback.Rules(),
+// apiOptions are the HTTP API's options from the config and the reloadable settings; Run adds
+// the running parts (Live, Syncer, Breakers, metrics, logger, policy rules).
+func apiOptions(cfg Config, p settings) httpapi.Options {
+	return httpapi.Options{
+		Validator:         p.API.Validator,
+		Classifier:        p.API.Classifier,
+		ValidateMode:      p.API.ValidateMode,
+		Fallback:          p.API.Fallback,
+		MaxStale:          p.API.MaxStale,
 		ControlPlaneURL:   cfg.ControlPlane.BaseURL,
-		Registerer:        m.reg,
-		Gatherer:          m.reg,
-		Notices:           startupNotices(db),
-		Conditions:        storeConditions(db),
 		Token:             cfg.token,
 		TokenReads:        cfg.HTTP.TokenReads,
 		CORSOrigins:       cfg.HTTP.CORSOrigins,
@@ -484,82 +322,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		RefreshBurst:      cfg.HTTP.RefreshBurst,
 		PollInterval:      pollInterval(cfg.Sync.Schedule),
 		Heartbeat:         cfg.HTTP.Heartbeat.D(),
-		MaxStale:          cfg.Health.MaxStale.D(),
 		SyncWait:          cfg.HTTP.SyncWait.D(),
 		ShutdownTimeout:   cfg.HTTP.ShutdownTimeout.D(),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout.D(),
 		ReadTimeout:       cfg.HTTP.ReadTimeout.D(),
 		MaxConnections:    cfg.HTTP.MaxConnections,
 		AllowedHosts:      cfg.HTTP.AllowedHosts,
-		NodeName:          name,
 		Version:           version,
-		Logger:            logger,
-		Policy:            gate,
-	})
-	if err != nil {
-		return err
 	}
-	m.reg.MustRegister(newStateCollector(live, db, poller, breakers, classifier))
-	m.reg.MustRegister(newPolicyCollector(gate))
-	if sigCtx.Err() != nil {
-		logger.Info("signal received during start-up: exiting")
-		return nil
-	}
-	// Loading and encoding left garbage behind (the file's records, decode buffers): hand it
-	// back to the OS now rather than at the next GC cycles, so RSS reflects what is kept.
-	go debug.FreeOSMemory()
-	if err := api.Listen(cfg.Listen); err != nil {
-		return err
-	}
-	if !isLoopback(cfg.Listen) {
-		if cfg.token == "" {
-			logger.Warn("SECURITY: listening beyond loopback WITHOUT a token: anyone who can reach this address can read the catalog and trigger syncs; set "+EnvToken+" (and http.token_reads) or listen on 127.0.0.1",
-				"listen", cfg.Listen)
-		} else if !cfg.HTTP.TokenReads {
-			logger.Warn("listening beyond loopback: reads are open to anyone who can reach this address (http.token_reads is off)", "listen", cfg.Listen)
-		}
-	}
-	if cfg.ControlPlane.InsecureSkipVerify {
-		logger.Warn("SECURITY: TLS verification of the control plane is OFF (control_plane.insecure_skip_verify): the API key can be sent to an impostor")
-	}
-	api.Serve()
-	logger.Info("listening", "addr", api.Addr(), "version", version, "control_plane", cfg.ControlPlane.BaseURL,
-		"sync", up != nil, "schedule", cfg.Sync.Schedule)
-
-	rl := &reloader{path: c.config, overrides: overrides, getenv: getenv, cur: cfg, level: level,
-		poller: poller, api: api, logger: logger, policy: gate}
-	if err := poller.Start(); err != nil {
-		_ = api.Shutdown()
-		return err
-	}
-	for running := true; running; {
-		select {
-		case <-hup:
-			rl.reload()
-		case <-sigCtx.Done():
-			running = false
-		}
-	}
-	stop() // a second signal now gets the default action: exit at once
-
-	// The sync in flight is canceled first: it commits nothing from here on, and the clients
-	// waiting on it (POST /v1/sync, max-age=0 reads) are answered at once that the daemon is
-	// shutting down, so the HTTP shutdown does not wait for a hung control plane.
-	var errs []error
-	if err := poller.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("poller: %w", err))
-	}
-	logger.Info("shutting down")
-	if err := api.Shutdown(); err != nil {
-		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
-	}
-	if err := db.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close store: %w", err))
-	}
-	if len(errs) == 0 {
-		logger.Info("stopped")
-	}
-	return errors.Join(errs...)
 }
 
 // storeConditions reports, for /v1/health, why the data file is not being written (read-only,
@@ -570,35 +340,6 @@ func storeConditions(db *store.DB) func() []string {
 			return []string{why}
 		}
 		return nil
-	}
-}
-
-// errInterrupted is a start-up step abandoned because a signal asked the daemon to stop.
-var errInterrupted = errors.New("interrupted by a signal during start-up")
-
-// openStoreInterruptible opens the data file like openStoreWith, but gives up when ctx ends
-// (a signal during a long store.lock_timeout wait); a file opened after that is closed.
-func openStoreInterruptible(ctx context.Context, cfg Config, getenv func(string) string, logger *slog.Logger, onCommit func(time.Duration)) (*store.DB, error) {
-	type result struct {
-		db  *store.DB
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		// The daemon keeps serving (and syncing in memory) when its file cannot be written.
-		db, err := openStoreWith(cfg, getenv, logger, false, onCommit, func(o *store.Options) { o.MemoryFallback = true })
-		ch <- result{db, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.db, r.err
-	case <-ctx.Done():
-		go func() {
-			if r := <-ch; r.db != nil {
-				_ = r.db.Close()
-			}
-		}()
-		return nil, errInterrupted
 	}
 }
 

@@ -259,7 +259,7 @@ func TestEndToEnd_FreshMachineServesSeed(t *testing.T) {
 func runMain(t *testing.T, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := Main(context.Background(), args, &out, &errb, func(k string) string { return env[k] })
+	code := runCommand(context.Background(), args, &out, &errb, func(k string) string { return env[k] })
 	return code, out.String(), errb.String()
 }
 
@@ -336,7 +336,7 @@ func TestCLI(t *testing.T) {
 		var errb syncBuffer
 		done := make(chan int, 1)
 		go func() {
-			done <- Main(ctx, []string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--seed", exported},
+			done <- runCommand(ctx, []string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--seed", exported},
 				io.Discard, &errb, func(k string) string { return map[string]string{"HOME": t.TempDir()}[k] })
 		}()
 		var addr string

@@ -22,7 +22,7 @@ func serveLogged(t *testing.T, env map[string]string, args ...string) (string, f
 	var errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...), io.Discard, &errb, func(k string) string { return env[k] })
+		done <- runCommand(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...), io.Discard, &errb, func(k string) string { return env[k] })
 	}()
 	deadline := time.Now().Add(15 * time.Second)
 	for {

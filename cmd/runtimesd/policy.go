@@ -115,22 +115,6 @@ func newPolicyHolder(p PolicyConfig, cls *health.Classifier) (*policy.Holder, er
 	return h, nil
 }
 
-// reloadPolicy swaps in the rules of next (already validated, so compiling cannot fail but for
-// the classifier).
-func (r *reloader) reloadPolicy(next Config) error {
-	if r.policy == nil {
-		return nil
-	}
-	cls, err := health.NewClassifier(next.Health.StatusMap)
-	if err != nil {
-		return fmt.Errorf("health.status_map: %w", err)
-	}
-	if _, err := r.policy.Replace(next.Policy.rules(), policyOptions(next.Policy, cls)); err != nil {
-		return fmt.Errorf("compile policy rules: %w", err)
-	}
-	return nil
-}
-
 // policyCollector exposes the rules' counters at scrape time: the label set is bounded by
 // policy.MaxRules names times three outcomes.
 type policyCollector struct {

@@ -39,6 +39,7 @@ func TestPolicy_NativeAnswersAsWired(t *testing.T) {
 	env := append(baseEnv(t), EnvAPIKey+"=policy-secret", EnvBaseURL+"="+fake.URL())
 	d := start(t, bin, env, "serve", "--config", cfgPath, "--data", data, "--listen", "127.0.0.1:0")
 	base := "http://" + d.addr
+	waitBootSync(t, base)
 
 	code, body := postJSON(t, base+"/v1/validate", `{"runtime_type":"claude_code","model_id":"claude-sonnet-4"}`)
 	if code != 200 || !strings.Contains(body, `"valid":false`) || !strings.Contains(body, "policy rule 'no-beta'") || !strings.Contains(body, `"rule":"no-beta"`) {

@@ -114,6 +114,7 @@ func TestPolicy_Daemon(t *testing.T) {
 	env := append(baseEnv(t), EnvAPIKey+"=policy-secret", EnvBaseURL+"="+fake.URL())
 	d := start(t, bin, env, "serve", "--config", cfgPath, "--data", t.TempDir(), "--listen", "127.0.0.1:0")
 	base := "http://" + d.addr
+	waitBootSync(t, base)
 
 	const req = `{"runtime_type":"claude_code","model_id":"claude-sonnet-4"}`
 	if code, body := postJSON(t, base+"/api/v1/runtimes/validate", req); code != 200 ||

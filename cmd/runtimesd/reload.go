@@ -20,11 +20,17 @@ import (
 
 // reloadable are the config keys SIGHUP applies without a restart (a key ending in "." covers
 // everything under it). Every other change is named in a log line and left as it was.
+//
+// Making a key reloadable: list it here, and make sure newSettings carries it (keys under
+// "health.", "validation.", "fallback." and "policy." already are; a sync key goes through
+// pollerTunables). A new reloadable subsystem is one field of settings, built in newSettings
+// and handed over in settings.apply; start-up builds the same value, so start and reload
+// cannot drift apart.
 var reloadable = []string{
 	"log.level",
 	"sync.schedule", "sync.jitter", "sync.run_timeout", "sync.hold_repeats", "sync.drop_ratio",
 	"fallback.", "health.", "validation.",
-	"policy.", // issue 18: rules and enforce_dropin (policy.go)
+	"policy.", // the CEL rules, policy.on_error and enforce_dropin
 }
 
 func isReloadable(path string) bool {
@@ -36,6 +42,55 @@ func isReloadable(path string) bool {
 	return false
 }
 
+// settings is every running setting SIGHUP can change, built in one step from one config. At
+// start the daemon builds its packages' options from it; at reload it is handed over whole
+// (apply), the HTTP answers' part and the policy rules each swapped atomically.
+type settings struct {
+	Level    slog.Level
+	Tunables rsync.Tunables
+	API      httpapi.Reloadable // validator, classifier, fallback rules, max_stale, validation mode
+	// Rules are the organisation's policy rules (issue 18), compiled when handed over.
+	Rules       []policy.Rule
+	RuleOptions policy.Options
+}
+
+// newSettings builds the reloadable settings of cfg; an error names the config key.
+func newSettings(cfg Config) (settings, error) {
+	var p settings
+	_ = p.Level.UnmarshalText([]byte(cfg.Log.Level)) // Validate checked it
+	p.Tunables = pollerTunables(cfg)
+	validator, err := store.NewValidator(cfg.Validation.ModelPatterns)
+	if err != nil {
+		return p, fmt.Errorf("config: validation.model_patterns: %w", err)
+	}
+	classifier, err := health.NewClassifier(cfg.Health.StatusMap)
+	if err != nil {
+		return p, fmt.Errorf("config: health.status_map: %w", err)
+	}
+	p.API = httpapi.Reloadable{Validator: validator, Classifier: classifier, Fallback: cfg.Fallback.Rules(),
+		MaxStale: cfg.Health.MaxStale.D(), ValidateMode: cfg.Validation.Mode}
+	p.Rules, p.RuleOptions = cfg.Policy.rules(), policyOptions(cfg.Policy, classifier)
+	// Compiled once here so that apply cannot fail on them after the poller took its part.
+	if _, err := policy.Compile(p.Rules, p.RuleOptions); err != nil {
+		return p, fmt.Errorf("config: policy: %w", err)
+	}
+	return p, nil
+}
+
+// apply hands the settings to the running parts: the poller first (the one step that can still
+// refuse, an invalid schedule), then the policy rules, the HTTP answers and the log level.
+func (p settings) apply(poller *rsync.Poller, rules *policy.Holder, api *httpapi.Server, level *slog.LevelVar) error {
+	if err := poller.Reload(p.Tunables); err != nil {
+		return err
+	}
+	if _, err := rules.Replace(p.Rules, p.RuleOptions); err != nil {
+		return fmt.Errorf("compile policy rules: %w", err)
+	}
+	api.Reload(p.API)
+	level.Set(p.Level)
+	return nil
+}
+
 // reloader re-reads the config file on SIGHUP and applies what can change while running.
 type reloader struct {
 	path      string
@@ -45,8 +100,8 @@ type reloader struct {
 	level     *slog.LevelVar
 	poller    *rsync.Poller
 	api       *httpapi.Server
+	rules     *policy.Holder // the policy rules in force (issue 18)
 	logger    *slog.Logger
-	policy    *policy.Holder // issue 18; nil: no policy to reload
 }
 
 // reload reads, validates and applies the config file. An invalid file is rejected with the
@@ -57,57 +112,50 @@ func (r *reloader) reload() {
 		return
 	}
 	next, err := loadChecked(r.path, r.getenv, r.overrides)
+	var p settings
+	if err == nil {
+		p, err = newSettings(next)
+	}
+	if err == nil {
+		err = p.apply(r.poller, r.rules, r.api, r.level)
+	}
 	if err != nil {
 		r.logger.Error("config reload rejected; the running config stays", "file", r.path, "error", err.Error())
 		return
 	}
-	changed := diffPaths(reflect.ValueOf(r.cur), reflect.ValueOf(next), "")
-	var apply, restart []string
-	for _, p := range changed {
-		if isReloadable(p) {
-			apply = append(apply, p)
+	apply, restart := []string{}, []string(nil)
+	for _, k := range diffPaths(reflect.ValueOf(r.cur), reflect.ValueOf(next), "") {
+		if isReloadable(k) {
+			apply = append(apply, k)
 		} else {
-			restart = append(restart, p)
+			restart = append(restart, k)
 		}
 	}
-	validator, err := store.NewValidator(next.Validation.ModelPatterns)
-	if err == nil {
-		var cls *health.Classifier
-		if cls, err = health.NewClassifier(next.Health.StatusMap); err == nil {
-			err = r.poller.Reload(rsync.Tunables{Schedule: next.Sync.Schedule, Jitter: next.Sync.Jitter.D(),
-				RunTimeout: next.Sync.RunTimeout.D(), HoldRepeats: next.Sync.HoldRepeats, DropRatio: next.Sync.DropRatio})
-			if err == nil {
-				r.api.Reload(httpapi.Reloadable{Validator: validator, Classifier: cls, Fallback: next.Fallback.Rules(),
-					MaxStale: next.Health.MaxStale.D(), ValidateMode: next.Validation.Mode})
-			}
-		}
-	}
-	if err == nil {
-		err = r.reloadPolicy(next) // issue 18 (policy.go)
-	}
-	if err != nil {
-		r.logger.Error("config reload rejected; the running config stays", "file", r.path, "error", err.Error())
-		return
-	}
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(next.Log.Level))
-	r.level.Set(lvl)
-
-	// Keep the running values of the keys that need a restart.
-	applied := r.cur
-	applied.Log.Level = next.Log.Level
-	applied.Sync.Schedule, applied.Sync.Jitter, applied.Sync.RunTimeout = next.Sync.Schedule, next.Sync.Jitter, next.Sync.RunTimeout
-	applied.Sync.HoldRepeats, applied.Sync.DropRatio = next.Sync.HoldRepeats, next.Sync.DropRatio
-	applied.Fallback, applied.Health, applied.Validation = next.Fallback, next.Health, next.Validation
-	applied.Policy = next.Policy
-	r.cur = applied
-
-	if len(apply) == 0 {
-		apply = []string{}
-	}
+	// The running config takes the reloadable keys' new values and keeps the others'.
+	mergeReloadable(reflect.ValueOf(&r.cur).Elem(), reflect.ValueOf(next), "")
 	r.logger.Info("config reloaded", "file", r.path, "changed", apply)
 	if len(restart) > 0 {
 		r.logger.Warn("config reload: these settings need a restart and were left as they were", "keys", restart)
+	}
+}
+
+// mergeReloadable sets the reloadable leaves of cur (a settable struct) to next's values,
+// walking the yaml paths as diffPaths does.
+func mergeReloadable(cur, next reflect.Value, prefix string) {
+	if cur.Kind() != reflect.Struct {
+		if isReloadable(strings.TrimSuffix(prefix, ".")) {
+			cur.Set(next)
+		}
+		return
+	}
+	t := cur.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if !f.IsExported() || tag == "" || tag == "-" {
+			continue
+		}
+		mergeReloadable(cur.Field(i), next.Field(i), prefix+tag+".")
 	}
 }
 

@@ -48,6 +48,7 @@ func (e *echoingControlPlane) ServeHTTP(w http.ResponseWriter, r *http.Request) 
 // never gets it into logs, /v1/health or /v1/sync; a Retry-After of 31 years waits at most
 // control_plane.max_retry_after, and /v1/sync says until when and why.
 func TestTrust_UpstreamEchoAndRetryAfter(t *testing.T) {
+	t.Parallel()
 	const apiKey = "SECRET-ECHOED-KEY-5c2e91"
 	cp := &echoingControlPlane{}
 	srv := httptest.NewServer(cp)
@@ -155,6 +156,7 @@ func rawStatus(addr, raw string) (int, string) {
 // (file descriptors stay bounded), the slow bodies are cut after read_timeout, and the API
 // serves again.
 func TestTrust_SlowBodiesAndConnectionCap(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	cfg := filepath.Join(t.TempDir(), "c.yaml")
 	const maxConns, readTimeout = 20, 3 * time.Second
@@ -251,6 +253,7 @@ func TestTrust_SlowBodiesAndConnectionCap(t *testing.T) {
 // bounds the rest; DNS-rebinding Host names and cross-site form posts are refused, while
 // curl/SDK-style requests work.
 func TestTrust_BrowserAndRefreshStorm(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	fake, err := fakecp.Start(fakecp.Options{APIKey: "storm-key", Catalog: fakecp.SyntheticCatalog(1000)})
 	if err != nil {
@@ -352,6 +355,7 @@ func TestTrust_BrowserAndRefreshStorm(t *testing.T) {
 // max_connections, the cap is lowered to fit it: 400 parked blocking reads never exhaust the
 // descriptors, and the probes answer.
 func TestTrust_ConnectionCapFitsFDLimit(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("skipping: no sh to set an open-file limit")
 	}
