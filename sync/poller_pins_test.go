@@ -1,8 +1,12 @@
 package sync_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	stdsync "sync"
 	"testing"
+	"time"
 
 	"github.com/runtimesd/runtimesd/health"
 	rsync "github.com/runtimesd/runtimesd/sync"
@@ -49,5 +53,85 @@ func TestPoller_HistoryOption(t *testing.T) {
 				t.Fatalf("history %d after 3 runs: %d runs listed, want %d", tc.history, got, tc.want)
 			}
 		})
+	}
+}
+
+// gatedUpstream lets a test hold a list call in flight: started is closed when the call has
+// begun, and the call answers only after release is closed.
+type gatedUpstream struct {
+	rsync.Upstream
+	started, release chan struct{}
+	once             stdsync.Once
+}
+
+func (g *gatedUpstream) ListRuntimes(ctx context.Context) ([]json.RawMessage, error) {
+	g.once.Do(func() { close(g.started) })
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.Upstream.ListRuntimes(ctx)
+}
+
+// GET /v1/sync says running while a run is in flight, and not before or after; runs are
+// numbered 1, 2, ... and each reports its duration in milliseconds.
+func TestPoller_StatusRunningAndRunNumbers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{})
+	g := &gatedUpstream{Upstream: e.client, started: make(chan struct{}), release: make(chan struct{})}
+	p, err := rsync.NewPoller(rsync.Options{Upstream: g, DB: e.db, Live: e.live})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if p.Status().Running {
+		t.Fatal("running before any run")
+	}
+	type result struct {
+		r   health.Run
+		err error
+	}
+	done := make(chan result, 1)
+	begin := time.Now()
+	go func() {
+		r, err := p.SyncNow(context.Background(), "test")
+		done <- result{r, err}
+	}()
+	select {
+	case <-g.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the run never called upstream")
+	}
+	if !p.Status().Running {
+		t.Error("not running while a run is in flight")
+	}
+	time.Sleep(20 * time.Millisecond) // a run at least this long, so its duration is measurable
+	close(g.release)
+	var first result
+	select {
+	case first = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the run never ended")
+	}
+	took := time.Since(begin)
+	if first.err != nil || first.r.Outcome != health.OutcomeChanged {
+		t.Fatalf("run: %+v, %v", first.r, first.err)
+	}
+	if p.Status().Running {
+		t.Error("still running after the run ended")
+	}
+	if first.r.DurationMS < 20 || first.r.DurationMS > float64(took.Milliseconds())+1 {
+		t.Errorf("duration_ms %v, want between 20 and the %d ms the call took", first.r.DurationMS, took.Milliseconds())
+	}
+	second, err := p.SyncNow(context.Background(), "test") // release stays closed: ungated
+	if err != nil || second.Outcome != health.OutcomeUnchanged {
+		t.Fatalf("second run: %+v, %v", second, err)
+	}
+	if first.r.ID != 1 || second.ID != 2 {
+		t.Errorf("run ids %d, %d; want 1, 2", first.r.ID, second.ID)
+	}
+	if runs := p.Status().LastRuns; len(runs) != 2 || runs[0].ID != 2 || runs[1].ID != 1 {
+		t.Errorf("last runs %+v, want runs 2 and 1, newest first", runs)
 	}
 }
