@@ -135,3 +135,24 @@ func TestPoller_StatusRunningAndRunNumbers(t *testing.T) {
 		t.Errorf("last runs %+v, want runs 2 and 1, newest first", runs)
 	}
 }
+
+// Cumulative shrink: an answer that ends exactly at the high-water floor ((1 - drop_ratio) ×
+// the most served) is committed; one runtime fewer is held.
+func TestPoller_HighWaterFloorItselfIsAllowed(t *testing.T) {
+	t.Parallel()
+	ten := make([]string, 10)
+	for i := range ten {
+		ten[i] = rtJSON(fmt.Sprintf("r%d", i), "")
+	}
+	e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(ten...)}})
+	e.sync(t)
+	for _, step := range []struct {
+		n    int
+		want health.Outcome
+	}{{6, health.OutcomeChanged}, {5, health.OutcomeChanged}, {4, health.OutcomeHeld}} {
+		e.setCatalog(t, catalogJSON(ten[:step.n]...))
+		if r := e.sync(t); r.Outcome != step.want {
+			t.Fatalf("answer of %d after a high-water mark of 10 (floor 5): %s (%s), want %s", step.n, r.Outcome, r.Error, step.want)
+		}
+	}
+}
