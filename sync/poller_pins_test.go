@@ -1,9 +1,12 @@
 package sync_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"strings"
 	stdsync "sync"
 	"testing"
 	"time"
@@ -154,5 +157,25 @@ func TestPoller_HighWaterFloorItselfIsAllowed(t *testing.T) {
 		if r := e.sync(t); r.Outcome != step.want {
 			t.Fatalf("answer of %d after a high-water mark of 10 (floor 5): %s (%s), want %s", step.n, r.Outcome, r.Error, step.want)
 		}
+	}
+}
+
+// hold_repeats 1 turns the guard off: an emptying answer is committed at once, and the log
+// does not claim an answer was held back.
+func TestPoller_HoldRepeatsOneHoldsNothing(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	var mu stdsync.Mutex
+	e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(rtJSON("a", ""), rtJSON("b", ""))},
+		poller: rsync.Options{HoldRepeats: 1, Logger: slog.New(slog.NewTextHandler(lockedWriter{&buf, &mu}, nil))}})
+	e.sync(t)
+	e.setCatalog(t, catalogJSON())
+	if r := e.sync(t); r.Outcome != health.OutcomeChanged || e.servedIDs() != "" {
+		t.Fatalf("hold_repeats 1, empty answer: %s (%s), serving %q; want it committed", r.Outcome, r.Error, e.servedIDs())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(buf.String(), "held back") {
+		t.Errorf("log claims a hold that never was: %s", buf.String())
 	}
 }
