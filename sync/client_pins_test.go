@@ -283,3 +283,93 @@ func TestClient_ValidateUpstreamPassThrough(t *testing.T) {
 		}
 	})
 }
+
+// Error excerpts: at most 200 bytes, "…" only when cut; the API key scrubbed however short
+// (4 bytes) or long (a 600-byte JWT) it is.
+func TestClient_ErrorExcerptBounds(t *testing.T) {
+	t.Parallel()
+	body := func(err error) string {
+		var ue *rsync.Error
+		if !errors.As(err, &ue) {
+			t.Fatalf("err %v, want an *rsync.Error", err)
+		}
+		return ue.Body
+	}
+	exact := strings.Repeat("e", 200)
+	u := newUpstream(t, false, status(500, exact))
+	c := newPinClient(t, rsync.ClientOptions{BaseURL: u.srv.URL, APIKey: pinKey, Retries: -1, BreakerFailures: 100})
+	if _, err := c.ListRuntimes(context.Background()); body(err) != exact {
+		t.Errorf("a 200-byte body is shown whole: %q", body(err))
+	}
+	u.answer.Store(status(500, exact+"f"))
+	if _, err := c.ListRuntimes(context.Background()); body(err) != exact+"…" {
+		t.Errorf("a 201-byte body is cut at 200 with …: %q", body(err))
+	}
+	for _, key := range []string{"k3y!", strings.Repeat("j", 600)} {
+		u := newUpstream(t, false, status(500, "echo: "+key+" end"))
+		c := newPinClient(t, rsync.ClientOptions{BaseURL: u.srv.URL, APIKey: key, Retries: -1})
+		_, err := c.ListRuntimes(context.Background())
+		if b := body(err); b != "echo: [REDACTED] end" {
+			t.Errorf("key of %d bytes echoed: body %q, want it scrubbed", len(key), b)
+		}
+	}
+}
+
+// A Content-Length far beyond the cap is not trusted to size a buffer: the call fails as too
+// large (or cut short), it does not allocate what the header claims.
+func TestClient_ContentLengthBeyondCapNotAllocated(t *testing.T) {
+	t.Parallel()
+	u := newUpstream(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(int64(1)<<40))
+		w.WriteHeader(200)
+		fmt.Fprint(w, `[{"id":"a"}]`)
+	})
+	c := newPinClient(t, rsync.ClientOptions{BaseURL: u.srv.URL, APIKey: pinKey, Retries: -1, MaxResponseBytes: 1 << 20})
+	if _, err := c.ListRuntimes(context.Background()); err == nil {
+		t.Fatal("a body cut 1 TiB short of its Content-Length was accepted")
+	}
+}
+
+// A list answer of exactly MaxResponseBytes is accepted; one byte more is too large.
+func TestClient_ListCapExact(t *testing.T) {
+	t.Parallel()
+	exact := `[{"id":"a","pad":"` + strings.Repeat("x", 100-21) + `"}]`
+	if len(exact) != 100 {
+		t.Fatalf("fixture is %d bytes", len(exact))
+	}
+	u := newUpstream(t, false, status(200, exact))
+	c := newPinClient(t, rsync.ClientOptions{BaseURL: u.srv.URL, APIKey: pinKey, Retries: -1, MaxResponseBytes: 100})
+	if items, err := c.ListRuntimes(context.Background()); err != nil || len(items) != 1 {
+		t.Fatalf("answer of exactly the cap: %d items, err %v", len(items), err)
+	}
+	u.answer.Store(status(200, exact+" "))
+	if _, err := c.ListRuntimes(context.Background()); errKind(err) != rsync.KindTooLarge {
+		t.Fatalf("one byte over the cap: err %v, want too large", err)
+	}
+}
+
+// Retry-After: capped at MaxRetryAfter (and said so only when the ask was larger); the header
+// as sent is kept only when it asked for a wait.
+func TestClient_RetryAfterCap(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		header string
+		wait   time.Duration
+		capped bool
+		shown  string
+	}{{"300", 5 * time.Minute, false, "300"}, {"301", 5 * time.Minute, true, "301"}, {"7", 7 * time.Second, false, "7"}, {"0", 0, false, ""}} {
+		t.Run(tc.header, func(t *testing.T) {
+			t.Parallel()
+			u := newUpstream(t, false, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", tc.header)
+				status(503, `{}`)(w, r)
+			})
+			c := newPinClient(t, rsync.ClientOptions{BaseURL: u.srv.URL, APIKey: pinKey, Retries: -1, MaxRetryAfter: 5 * time.Minute})
+			_, err := c.ListRuntimes(context.Background())
+			var ue *rsync.Error
+			if !errors.As(err, &ue) || ue.RetryAfter != tc.wait || ue.RetryAfterCapped != tc.capped || ue.RetryAfterHeader != tc.shown {
+				t.Fatalf("Retry-After %s: %+v, want wait %s capped %v shown %q", tc.header, ue, tc.wait, tc.capped, tc.shown)
+			}
+		})
+	}
+}
