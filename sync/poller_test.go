@@ -124,7 +124,9 @@ func rtJSON(id string, extra string) string {
 }
 
 func TestPoller_SyncOnce(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(rtJSON("a", `,"x_future":{"k":[1,2]}`), rtJSON("b", ""))}})
 		r := e.sync(t)
 		if r.Outcome != health.OutcomeChanged || r.Revision != 1 {
@@ -144,6 +146,7 @@ func TestPoller_SyncOnce(t *testing.T) {
 	})
 
 	t.Run("UnchangedWritesNothing", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, setup{})
 		e.sync(t)
 		writes := e.db.WriteCount()
@@ -170,6 +173,7 @@ func TestPoller_SyncOnce(t *testing.T) {
 	})
 
 	t.Run("ChangeBumpsRevision", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(rtJSON("a", ""), rtJSON("b", ""), rtJSON("c", ""))}})
 		e.sync(t)
 		e.fake.RemoveRuntime("b")
@@ -191,6 +195,7 @@ func TestPoller_SyncOnce(t *testing.T) {
 	for _, f := range []fakecp.Fault{fakecp.Fault500, fakecp.Fault401, fakecp.FaultGarbage, fakecp.FaultTruncated,
 		fakecp.FaultObject, fakecp.FaultReset, fakecp.FaultHang, fakecp.Fault429} {
 		t.Run("Err"+string(f)+"KeepsData", func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, setup{client: rsync.ClientOptions{Timeout: 300 * time.Millisecond}})
 			e.sync(t)
 			before := e.live.Load()
@@ -221,6 +226,7 @@ func TestPoller_SyncOnce(t *testing.T) {
 	}
 
 	t.Run("Err401IsCredentials", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, setup{})
 		e.fake.SetFault(fakecp.Fault401)
 		r := e.sync(t)
@@ -233,6 +239,7 @@ func TestPoller_SyncOnce(t *testing.T) {
 	})
 
 	t.Run("EmptyAnswerHeld", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, setup{poller: rsync.Options{HoldRepeats: 3}})
 		e.sync(t)
 		e.fake.SetFault(fakecp.FaultEmpty)
@@ -258,6 +265,7 @@ func TestPoller_SyncOnce(t *testing.T) {
 	})
 
 	t.Run("MostlyDroppedHeldThenHealed", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(rtJSON("a", ""), rtJSON("b", ""), rtJSON("c", ""), rtJSON("d", ""))}})
 		e.sync(t)
 		e.fake.SetCatalog(catalogJSON(rtJSON("a", "")))
@@ -271,6 +279,7 @@ func TestPoller_SyncOnce(t *testing.T) {
 	})
 
 	t.Run("OneRequirementFailingDegrades", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, setup{fake: fakecp.Options{NoInline: true}})
 		if r := e.sync(t); r.Outcome != health.OutcomeChanged {
 			t.Fatalf("first run %+v", r)
@@ -303,6 +312,7 @@ func TestPoller_SyncOnce(t *testing.T) {
 	})
 
 	t.Run("NoRequirementsIsNotAFailure", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(`{"id":"bare","status":"available"}`)}, poller: rsync.Options{RequirementsMode: rsync.ModeFetch}})
 		r := e.sync(t)
 		rt, _ := e.live.Load().Catalog.Get("bare")
@@ -312,6 +322,7 @@ func TestPoller_SyncOnce(t *testing.T) {
 	})
 
 	t.Run("InvalidRuntimeObjectLeftOut", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(`{"name":"no id"}`)}})
 		r := e.sync(t)
 		if len(r.Rejected) != 1 || !strings.Contains(r.Rejected[0], "missing id") {
@@ -323,6 +334,7 @@ func TestPoller_SyncOnce(t *testing.T) {
 	})
 
 	t.Run("RestartServesStored", func(t *testing.T) {
+		t.Parallel()
 		path := filepath.Join(t.TempDir(), "runtimesd.db")
 		e := newEnv(t, setup{path: path, fake: fakecp.Options{Catalog: catalogJSON(rtJSON("only", ""))}})
 		e.sync(t)
@@ -360,8 +372,10 @@ func (c *fakeClock) Add(d time.Duration) {
 }
 
 func TestPoller_RetryAfterHonoured(t *testing.T) {
+	t.Parallel()
 	for _, f := range []fakecp.Fault{fakecp.Fault429, fakecp.Fault503} {
 		t.Run(string(f), func(t *testing.T) {
+			t.Parallel()
 			clock := &fakeClock{t: time.Now()}
 			e := newEnv(t, setup{poller: rsync.Options{Now: clock.Now}})
 			e.sync(t)
@@ -387,6 +401,7 @@ func TestPoller_RetryAfterHonoured(t *testing.T) {
 }
 
 func TestPoller_SyncNowJoinsRunInFlight(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, setup{})
 	e.fake.SetDelay(300 * time.Millisecond)
 	results := make(chan health.Run, 5)
@@ -418,6 +433,7 @@ func TestPoller_SyncNowJoinsRunInFlight(t *testing.T) {
 }
 
 func TestPoller_CallerGivingUpDoesNotCancelRun(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, setup{})
 	e.fake.SetDelay(200 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
@@ -436,6 +452,7 @@ func TestPoller_CallerGivingUpDoesNotCancelRun(t *testing.T) {
 }
 
 func TestPoller_StartRunsAtBootAndOnSchedule(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, setup{poller: rsync.Options{Schedule: "@every 1s"}})
 	if err := e.poller.Start(); err != nil {
 		t.Fatal(err)
@@ -473,6 +490,7 @@ func TestPoller_StartRunsAtBootAndOnSchedule(t *testing.T) {
 }
 
 func TestPoller_DisabledWithoutUpstream(t *testing.T) {
+	t.Parallel()
 	db, _ := store.Open(filepath.Join(t.TempDir(), "x.db"), store.Options{})
 	defer db.Close()
 	p, err := rsync.NewPoller(rsync.Options{DB: db, Live: store.NewLive(nil), DisabledReason: "no API key"})
@@ -491,6 +509,7 @@ func TestPoller_DisabledWithoutUpstream(t *testing.T) {
 }
 
 func TestNewPoller_BadOptions(t *testing.T) {
+	t.Parallel()
 	db, _ := store.Open(filepath.Join(t.TempDir(), "x.db"), store.Options{})
 	defer db.Close()
 	for name, o := range map[string]rsync.Options{
@@ -507,7 +526,9 @@ func TestNewPoller_BadOptions(t *testing.T) {
 }
 
 func TestClient(t *testing.T) {
+	t.Parallel()
 	t.Run("ETagRevalidation", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, setup{fake: fakecp.Options{ETags: true}})
 		ctx := context.Background()
 		a, err := e.client.ListRuntimes(ctx)
@@ -524,6 +545,7 @@ func TestClient(t *testing.T) {
 	})
 
 	t.Run("ResponseCap", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, setup{client: rsync.ClientOptions{MaxResponseBytes: 1024}})
 		_, err := e.client.ListRuntimes(context.Background())
 		var ue *rsync.Error
@@ -536,6 +558,7 @@ func TestClient(t *testing.T) {
 	})
 
 	t.Run("Timeout", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, setup{client: rsync.ClientOptions{Timeout: 100 * time.Millisecond}})
 		e.fake.SetFault(fakecp.FaultHang)
 		start := time.Now()
@@ -550,6 +573,7 @@ func TestClient(t *testing.T) {
 	})
 
 	t.Run("RetryAfterRead", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, setup{})
 		e.fake.SetFault(fakecp.Fault503)
 		_, err := e.client.ListRuntimes(context.Background())
@@ -560,6 +584,7 @@ func TestClient(t *testing.T) {
 	})
 
 	t.Run("RedirectToAnotherHostNotFollowed", func(t *testing.T) {
+		t.Parallel()
 		var leaked []string
 		other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			leaked = append(leaked, r.Header.Get("Authorization"))
@@ -580,6 +605,7 @@ func TestClient(t *testing.T) {
 	})
 
 	t.Run("BreakerOpensAndStopsCalls", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, setup{client: rsync.ClientOptions{BreakerFailures: 3, BreakerOpenTimeout: time.Hour}})
 		e.fake.SetFault(fakecp.Fault500)
 		for range 3 {
@@ -600,6 +626,7 @@ func TestClient(t *testing.T) {
 	})
 
 	t.Run("CredentialErrorsDoNotTripBreaker", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, setup{client: rsync.ClientOptions{BreakerFailures: 2}})
 		e.fake.SetFault(fakecp.Fault401)
 		for range 5 {
@@ -611,6 +638,7 @@ func TestClient(t *testing.T) {
 	})
 
 	t.Run("BadBaseURL", func(t *testing.T) {
+		t.Parallel()
 		if _, err := rsync.NewClient(rsync.ClientOptions{BaseURL: "ftp://x"}); err == nil {
 			t.Fatal("want an error")
 		}
@@ -619,6 +647,7 @@ func TestClient(t *testing.T) {
 
 // Ensure the fake's requirements body parses as the contract's shape.
 func TestFake_RequirementsEndpoint(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, setup{})
 	raw, err := e.client.GetRequirements(context.Background(), "claude_code")
 	if err != nil {
@@ -634,6 +663,7 @@ func TestFake_RequirementsEndpoint(t *testing.T) {
 }
 
 func TestPoller_BreakerOpenSkipsRuns(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, setup{client: rsync.ClientOptions{BreakerFailures: 2, BreakerOpenTimeout: 400 * time.Millisecond, Retries: -1}})
 	e.sync(t)
 	e.fake.SetFault(fakecp.Fault500)
@@ -663,6 +693,7 @@ func TestPoller_BreakerOpenSkipsRuns(t *testing.T) {
 // Restarted with the list breaker open, the sidecar makes no request until the open timeout
 // passes.
 func TestPoller_RestartWhileOpen(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "runtimesd.db")
 	fake, err := fakecp.Start(fakecp.Options{APIKey: testKey})
 	if err != nil {

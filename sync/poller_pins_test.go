@@ -1,0 +1,181 @@
+package sync_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	stdsync "sync"
+	"testing"
+	"time"
+
+	"github.com/runtimesd/runtimesd/health"
+	rsync "github.com/runtimesd/runtimesd/sync"
+	"github.com/runtimesd/runtimesd/sync/fakecp"
+)
+
+// Poller options that survived a gremlins run of sync (issue 14).
+
+// drop_ratio: 1 lets an answer remove any share of the catalog (short of emptying it) at once;
+// the default 0.5 holds an answer that removes 6 of 10 runtimes.
+func TestPoller_DropRatioOption(t *testing.T) {
+	t.Parallel()
+	ten := make([]string, 10)
+	for i := range ten {
+		ten[i] = rtJSON(fmt.Sprintf("r%d", i), "")
+	}
+	for _, tc := range []struct {
+		ratio float64
+		want  health.Outcome
+	}{{1, health.OutcomeChanged}, {0, health.OutcomeHeld}, {0.7, health.OutcomeChanged}} {
+		t.Run(fmt.Sprint(tc.ratio), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(ten...)}, poller: rsync.Options{DropRatio: tc.ratio}})
+			e.sync(t)
+			e.setCatalog(t, catalogJSON(ten[:4]...))
+			if r := e.sync(t); r.Outcome != tc.want {
+				t.Fatalf("drop_ratio %v, an answer removing 6 of 10: %s (%s), want %s", tc.ratio, r.Outcome, r.Error, tc.want)
+			}
+		})
+	}
+}
+
+// history: the number of runs GET /v1/sync lists (default 20).
+func TestPoller_HistoryOption(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ history, want int }{{2, 2}, {0, 3}} {
+		t.Run(fmt.Sprint(tc.history), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, setup{poller: rsync.Options{History: tc.history}})
+			for range 3 {
+				e.sync(t)
+			}
+			if got := len(e.poller.Status().LastRuns); got != tc.want {
+				t.Fatalf("history %d after 3 runs: %d runs listed, want %d", tc.history, got, tc.want)
+			}
+		})
+	}
+}
+
+// gatedUpstream lets a test hold a list call in flight: started is closed when the call has
+// begun, and the call answers only after release is closed.
+type gatedUpstream struct {
+	rsync.Upstream
+	started, release chan struct{}
+	once             stdsync.Once
+}
+
+func (g *gatedUpstream) ListRuntimes(ctx context.Context) ([]json.RawMessage, error) {
+	g.once.Do(func() { close(g.started) })
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.Upstream.ListRuntimes(ctx)
+}
+
+// GET /v1/sync says running while a run is in flight, and not before or after; runs are
+// numbered 1, 2, ... and each reports its duration in milliseconds.
+func TestPoller_StatusRunningAndRunNumbers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{})
+	g := &gatedUpstream{Upstream: e.client, started: make(chan struct{}), release: make(chan struct{})}
+	p, err := rsync.NewPoller(rsync.Options{Upstream: g, DB: e.db, Live: e.live})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if p.Status().Running {
+		t.Fatal("running before any run")
+	}
+	type result struct {
+		r   health.Run
+		err error
+	}
+	done := make(chan result, 1)
+	begin := time.Now()
+	go func() {
+		r, err := p.SyncNow(context.Background(), "test")
+		done <- result{r, err}
+	}()
+	select {
+	case <-g.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the run never called upstream")
+	}
+	if !p.Status().Running {
+		t.Error("not running while a run is in flight")
+	}
+	time.Sleep(20 * time.Millisecond) // a run at least this long, so its duration is measurable
+	close(g.release)
+	var first result
+	select {
+	case first = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the run never ended")
+	}
+	took := time.Since(begin)
+	if first.err != nil || first.r.Outcome != health.OutcomeChanged {
+		t.Fatalf("run: %+v, %v", first.r, first.err)
+	}
+	if p.Status().Running {
+		t.Error("still running after the run ended")
+	}
+	if first.r.DurationMS < 20 || first.r.DurationMS > float64(took.Milliseconds())+1 {
+		t.Errorf("duration_ms %v, want between 20 and the %d ms the call took", first.r.DurationMS, took.Milliseconds())
+	}
+	second, err := p.SyncNow(context.Background(), "test") // release stays closed: ungated
+	if err != nil || second.Outcome != health.OutcomeUnchanged {
+		t.Fatalf("second run: %+v, %v", second, err)
+	}
+	if first.r.ID != 1 || second.ID != 2 {
+		t.Errorf("run ids %d, %d; want 1, 2", first.r.ID, second.ID)
+	}
+	if runs := p.Status().LastRuns; len(runs) != 2 || runs[0].ID != 2 || runs[1].ID != 1 {
+		t.Errorf("last runs %+v, want runs 2 and 1, newest first", runs)
+	}
+}
+
+// Cumulative shrink: an answer that ends exactly at the high-water floor ((1 - drop_ratio) ×
+// the most served) is committed; one runtime fewer is held.
+func TestPoller_HighWaterFloorItselfIsAllowed(t *testing.T) {
+	t.Parallel()
+	ten := make([]string, 10)
+	for i := range ten {
+		ten[i] = rtJSON(fmt.Sprintf("r%d", i), "")
+	}
+	e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(ten...)}})
+	e.sync(t)
+	for _, step := range []struct {
+		n    int
+		want health.Outcome
+	}{{6, health.OutcomeChanged}, {5, health.OutcomeChanged}, {4, health.OutcomeHeld}} {
+		e.setCatalog(t, catalogJSON(ten[:step.n]...))
+		if r := e.sync(t); r.Outcome != step.want {
+			t.Fatalf("answer of %d after a high-water mark of 10 (floor 5): %s (%s), want %s", step.n, r.Outcome, r.Error, step.want)
+		}
+	}
+}
+
+// hold_repeats 1 turns the guard off: an emptying answer is committed at once, and the log
+// does not claim an answer was held back.
+func TestPoller_HoldRepeatsOneHoldsNothing(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	var mu stdsync.Mutex
+	e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(rtJSON("a", ""), rtJSON("b", ""))},
+		poller: rsync.Options{HoldRepeats: 1, Logger: slog.New(slog.NewTextHandler(lockedWriter{&buf, &mu}, nil))}})
+	e.sync(t)
+	e.setCatalog(t, catalogJSON())
+	if r := e.sync(t); r.Outcome != health.OutcomeChanged || e.servedIDs() != "" {
+		t.Fatalf("hold_repeats 1, empty answer: %s (%s), serving %q; want it committed", r.Outcome, r.Error, e.servedIDs())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(buf.String(), "held back") {
+		t.Errorf("log claims a hold that never was: %s", buf.String())
+	}
+}
