@@ -183,9 +183,13 @@ func compileRule(env *cel.Env, r Rule, opts Options) (cel.Program, bool, error) 
 	if err != nil {
 		return nil, false, err
 	}
+	// The deadline is checked at every comprehension iteration: CEL's cost model counts an
+	// operation on a dyn value (all of config) as 1 whatever its size, so one iteration can
+	// concatenate megabytes within the cost limit; checking every 100 let one request run 25×
+	// past its deadline (TestCheck_DeadlineStopsEveryIteration). The check is a channel poll.
 	prg, err := env.Program(ast,
 		cel.CostLimit(opts.CostLimit),
-		cel.InterruptCheckFrequency(100),
+		cel.InterruptCheckFrequency(1),
 	)
 	if err != nil {
 		return nil, false, fmt.Errorf("plan expression: %w", err)

@@ -347,3 +347,24 @@ func TestCheck_NoConfigDecided(t *testing.T) {
 		t.Fatalf("empty config: %+v, want no-beta and timeout (could not be evaluated)", v)
 	}
 }
+
+// CEL's cost model undercounts operations on dynamic values (config is a map of dyn: a string
+// concatenation there costs 1 whatever its length), so a comprehension over a hostile config
+// can do megabytes of work per iteration within the cost limit. The deadline must then stop it
+// at the next iteration, not after a hundred: with a 1 MiB string and a 500,000-element list
+// sent in one request body, a check interrupted every 100 iterations ran 2.5 s and allocated
+// 200 MB against a 100 ms deadline.
+func TestCheck_DeadlineStopsEveryIteration(t *testing.T) {
+	t.Parallel()
+	xs := make([]any, 50)
+	for i := range xs {
+		xs[i] = float64(i)
+	}
+	cfg := map[string]any{"xs": xs, "s": strings.Repeat("a", 64<<10)}
+	s := mustCompile(t, policy.Options{CostLimit: 1 << 62, Timeout: time.Nanosecond},
+		policy.Rule{Name: "concat", Deny: `config.xs.exists(a, (config.s + config.s).size() == 0)`})
+	v := s.Check(seedRuntime(t, "default"), cfg)
+	if len(v) != 1 || v[0].Outcome != health.VerdictError || !strings.Contains(v[0].Message, "deadline") {
+		t.Fatalf("verdicts = %+v, want the deadline to stop the comprehension before its 50 iterations ended", v)
+	}
+}
