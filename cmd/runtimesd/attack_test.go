@@ -1,0 +1,114 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestPolicy_ReloadStorm reloads the policy 40 times (alternating two rule sets) while
+// clients validate without pause: every answer is a 200 decided by a whole rule set, and the
+// counters of the rule both sets keep lose nothing (its denials equal what clients were told).
+// Run with -race: the reload path and the answers share the Holder and the settings.
+func TestPolicy_ReloadStorm(t *testing.T) {
+	t.Parallel()
+	cfgPath := filepath.Join(t.TempDir(), "runtimesd.yaml")
+	sets := []string{
+		"policy:\n  rules:\n    - name: no-beta\n      deny: runtime.status == \"beta\"\n",
+		"policy:\n  enforce_dropin: true\n  rules:\n    - name: no-openai\n      deny: '\"openai\" in runtime.providers'\n      severity: warning\n    - name: no-beta\n      deny: runtime.status == \"beta\"\n      severity: warning\n",
+	}
+	write := func(s string) {
+		if err := os.WriteFile(cfgPath, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(sets[0])
+	m, logs := startMain(t, map[string]string{"HOME": t.TempDir()}, "--config", cfgPath, "--data", t.TempDir())
+	base := "http://" + m.API.Addr()
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	denied, answers := 0, 0
+	var failures []string
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := http.Post(base+"/v1/validate", "application/json",
+					strings.NewReader(`{"runtime_type":"claude_code","model_id":"claude-sonnet-4"}`))
+				if err != nil {
+					mu.Lock()
+					failures = append(failures, err.Error())
+					mu.Unlock()
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				var ans struct {
+					Policy []struct {
+						Rule, Outcome string
+					} `json:"policy"`
+				}
+				err = json.Unmarshal(b, &ans)
+				mu.Lock()
+				answers++
+				if resp.StatusCode != 200 || err != nil {
+					failures = append(failures, fmt.Sprintf("%d %s", resp.StatusCode, b))
+				}
+				for _, v := range ans.Policy {
+					if v.Rule == "no-beta" && v.Outcome == "deny" {
+						denied++
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range 40 {
+		write(sets[(i+1)%2])
+		m.Reload()
+	}
+	close(stop)
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Fatalf("%d of %d answers failed during the reloads, first: %s\n%s", len(failures), answers, failures[0], logs)
+	}
+	if denied == 0 {
+		t.Fatalf("no answer named no-beta's denial (%d answers): the test checks nothing", answers)
+	}
+	if strings.Contains(logs.String(), "reload rejected") {
+		t.Fatalf("a reload was rejected:\n%s", logs)
+	}
+	_, body := get(t, base+"/v1/policy")
+	var pol struct {
+		Generation uint64 `json:"generation"`
+		Rules      []struct {
+			Name   string `json:"name"`
+			Denied int    `json:"denied"`
+		} `json:"rules"`
+	}
+	if err := json.Unmarshal(body, &pol); err != nil {
+		t.Fatalf("GET /v1/policy: %v: %s", err, body)
+	}
+	if pol.Generation != 41 {
+		t.Errorf("generation %d after 40 reloads, want 41", pol.Generation)
+	}
+	for _, r := range pol.Rules {
+		if r.Name == "no-beta" && r.Denied != denied {
+			t.Errorf("no-beta counted %d denials; clients were told %d (of %d answers)", r.Denied, denied, answers)
+		}
+	}
+}
