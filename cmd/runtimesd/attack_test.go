@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,5 +111,31 @@ func TestPolicy_ReloadStorm(t *testing.T) {
 		if r.Name == "no-beta" && r.Denied != denied {
 			t.Errorf("no-beta counted %d denials; clients were told %d (of %d answers)", r.Denied, denied, answers)
 		}
+	}
+}
+
+// A service at --addr that is not runtimesd but answers 200 with JSON ({}, null, FastAPI's
+// {"detail": "Not Found"}) was read as empty answers: list printed "0 runtimes" and exited 0,
+// validate said the configuration was invalid, policy test evaluated no runtime and exited 0.
+// Each command now says the answer is not its answer and exits 1.
+func TestCLI_ForeignAnswerIsAnError(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{`{}`, `null`, `{"detail":"Not Found"}`, `[]`} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, body)
+		}))
+		addr := strings.TrimPrefix(srv.URL, "http://")
+		cfg := writeFile(t, t.TempDir(), "runtimesd.yaml", "policy:\n  rules:\n    - name: no-beta\n      deny: runtime.status == \"beta\"\n")
+		for _, args := range [][]string{
+			{"list"}, {"get", "default"}, {"requirements", "default"}, {"validate", "--runtime", "default", "--model", "gpt-4"},
+			{"select"}, {"matrix", "--json"}, {"health"}, {"build-config", "default"}, {"policy", "test", "--config", cfg},
+		} {
+			code, stdout, stderr := runMain(t, map[string]string{"HOME": t.TempDir()}, append(args, "--addr", addr)...)
+			if code != 1 || !strings.Contains(stderr, "not a") || strings.Contains(stderr, "panic") {
+				t.Errorf("%v against %s: exit %d\nstdout: %s\nstderr: %s", args, body, code, stdout, stderr)
+			}
+		}
+		srv.Close()
 	}
 }
