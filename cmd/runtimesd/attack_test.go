@@ -139,3 +139,32 @@ func TestCLI_ForeignAnswerIsAnError(t *testing.T) {
 		srv.Close()
 	}
 }
+
+// A daemon (or, through the catalog, the control plane) can put terminal control sequences
+// in what the CLI prints: an error message or a runtime's name with ESC or CR reached the
+// operator's terminal as is. They are shown escaped.
+func TestCLI_ControlCharactersEscaped(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/v1/health" {
+			w.WriteHeader(500)
+			io.WriteString(w, `{"error":{"code":"x","message":"\u001b[2J\u001b]0;owned\u0007gone\rhidden"}}`)
+			return
+		}
+		io.WriteString(w, `{"revision":1,"source":"upstream","fetched_at":null,"age_seconds":0,"stale":false,"count":1,`+
+			`"runtimes":[{"id":"a\u001b[31m","name":"N\u001b[8m","status":"available","health":"healthy","features":[],"providers":[],"families":[],"degraded":false}]}`)
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	_, stdout, _ := runMain(t, map[string]string{"HOME": t.TempDir()}, "list", "--addr", addr)
+	_, _, stderr := runMain(t, map[string]string{"HOME": t.TempDir()}, "health", "--addr", addr)
+	for _, out := range []string{stdout, stderr} {
+		if strings.ContainsAny(out, "\x1b\r\x07") {
+			t.Errorf("control characters reach the terminal: %q", out)
+		}
+	}
+	if !strings.Contains(stdout, `a\x1b[31m`) || !strings.Contains(stderr, `\x1b[2J`) {
+		t.Errorf("the escaped text must still be shown: stdout %q stderr %q", stdout, stderr)
+	}
+}
