@@ -168,3 +168,13 @@ func TestCLI_ControlCharactersEscaped(t *testing.T) {
 		t.Errorf("the escaped text must still be shown: stdout %q stderr %q", stdout, stderr)
 	}
 }
+
+// A new operator running `serve` on its defaults is told where the data file is: the start-up
+// log named it only once something was stored.
+func TestMain_StartLogNamesDataFile(t *testing.T) {
+	t.Parallel()
+	m, logs := startMain(t, map[string]string{"HOME": t.TempDir()}, "--data", t.TempDir())
+	if want := "data_file=" + filepath.Join(m.Config.DataDir, "runtimesd.db"); !strings.Contains(logs.String(), want) {
+		t.Errorf("start-up log lacks %q:\n%s", want, logs.String())
+	}
+}
