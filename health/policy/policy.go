@@ -224,6 +224,12 @@ func inspect(a *celast.AST) (usesConfig bool, err error) {
 			if e.AsIdent() == "config" {
 				usesConfig = true
 			}
+		case celast.CallKind:
+			c := e.AsCall()
+			if args := c.Args(); c.FunctionName() == "matches" && len(args) > 0 && args[len(args)-1].Kind() != celast.LiteralKind && err == nil {
+				err = errors.New("matches: the pattern must be a constant string: a pattern read from config or runtime is compiled at every request, " +
+					"and a hostile one took a second, past any deadline")
+			}
 		case celast.SelectKind:
 			s := e.AsSelect()
 			op := s.Operand()
