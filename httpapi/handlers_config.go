@@ -126,5 +126,15 @@ func envObject(b []byte, what string) (json.RawMessage, error) {
 	if err := json.Compact(&out, b); err != nil {
 		return nil, errorf(http.StatusBadRequest, "bad_field", "%s must be a JSON object", what)
 	}
+	// As validate refuses them: a number beyond float64 would be echoed in the built config,
+	// which JSON clients then cannot read (Go's decoder fails on 1e999, Python reads inf).
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) == nil {
+		if path := outOfRange(v, what); path != "" {
+			return nil, errorf(http.StatusBadRequest, "bad_field", "%s is a number beyond what a double can hold", path)
+		}
+	}
 	return out.Bytes(), nil
 }

@@ -132,3 +132,34 @@ func TestPolicy_DropInValidate(t *testing.T) {
 		}
 	}
 }
+
+// The drop-in parser keeps numbers as written (NaN, Infinity, beyond float64): a policy rule
+// reads them as the control plane's Python does, as doubles, so a numeric bound holds against
+// Infinity and 1e400 instead of failing to evaluate ("no such overload" on the string
+// "Infinity"), which on_error: allow would have let through.
+func TestPolicy_DropInNumbers(t *testing.T) {
+	t.Parallel()
+	on := newHarness(t, fakeDefault(), func(o *httpapi.Options, _ *rsync.Client) {
+		o.Policy = policyHolder(t, true, policy.Rule{Name: "history", Deny: `config.agent_config.max_history_length > 50`,
+			Message: "history over 50", OnError: "allow"})
+	})
+	const denied = `{"valid":false,"errors":["Policy rule 'history': history over 50"]}`
+	const allowed = `{"valid":true,"errors":[]}`
+	for _, tc := range []struct{ n, want string }{
+		{"51", denied},
+		{"50", allowed},
+		{"50.5", denied},
+		{"Infinity", denied},
+		{"1e400", denied},
+		{"12345678901234567890123", denied},
+		{"-Infinity", allowed},
+		{"-1e400", allowed},
+		{"NaN", allowed}, // NaN > 50 is false, in CEL as in Python
+	} {
+		body := `{"runtime_type":"default","model_id":"gpt-4","agent_config":{"max_history_length":` + tc.n + `}}`
+		got := do(t, "POST", on.url+"/api/v1/runtimes/validate", body, "Content-Type", "application/json")
+		if got.status != 200 || string(got.body) != tc.want {
+			t.Errorf("max_history_length %s: got %d %s, want %s", tc.n, got.status, got.body, tc.want)
+		}
+	}
+}

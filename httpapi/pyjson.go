@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -40,6 +41,26 @@ func (n pyNumber) MarshalJSON() ([]byte, error) {
 	}
 	return []byte(n), nil
 }
+
+// Int64 is the number when it is an integer within int64 (as json.Number's).
+func (n pyNumber) Int64() (int64, error) { return strconv.ParseInt(string(n), 10, 64) }
+
+// Float64 is the number as CPython's float() reads it: NaN and ±Infinity by name, beyond
+// float64 ±Inf (with strconv's range error). The policy's config variable reads numbers so.
+func (n pyNumber) Float64() (float64, error) {
+	switch n {
+	case "NaN":
+		return math.NaN(), nil
+	case "Infinity":
+		return math.Inf(1), nil
+	case "-Infinity":
+		return math.Inf(-1), nil
+	}
+	return strconv.ParseFloat(string(n), 64)
+}
+
+// String is the number as written.
+func (n pyNumber) String() string { return string(n) }
 
 // pyMaxDepth approximates CPython's recursion limit (1000 frames, less the server's own stack).
 const pyMaxDepth = 900

@@ -359,6 +359,9 @@ func openChecked(path string, opts Options) (db *DB, err error) {
 			db, err = nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)
 		}
 	}()
+	if err := checkLength(path); err != nil {
+		return nil, err
+	}
 	bdb, err = bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:      opts.LockTimeout,
 		ReadOnly:     opts.ReadOnly,

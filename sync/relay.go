@@ -412,7 +412,21 @@ func (r *Relays) follow(ctx context.Context, sync func()) {
 		backoff time.Duration
 	)
 	defer r.setPush(false)
+	lim := readLimiter{tokens: followBurst}
+	var warned time.Time
 	for ctx.Err() == nil {
+		if wait := lim.take(time.Now()); wait > 0 {
+			if time.Since(warned) > time.Minute {
+				warned = time.Now()
+				r.opts.Logger.Warn("relay blocking reads answer at once: following is slowed to one read a second "+
+					"(a proxy that drops ?index&wait, or relays with different revisions behind one URL: list each relay in control_plane.relays)",
+					"relay", r.eps[max(r.current(), 0)].url)
+			}
+			if !sleepCtx(ctx, wait) {
+				return
+			}
+			continue
+		}
 		r.mu.Lock()
 		cur := r.cur
 		r.mu.Unlock()
@@ -456,6 +470,41 @@ func (r *Relays) follow(ctx context.Context, sync func()) {
 			sync()
 		}
 	}
+}
+
+// A follower's blocking reads are rate-limited: a burst of followBurst, then one per
+// followEvery. A working relay holds each read until its revision moves (up to Wait), so the
+// limit never binds there; a relay URL that answers at once (a proxy dropping ?index&wait, or
+// round-robin between relays whose revisions differ, where every read "changes" the revision)
+// made a follower send 3,000 reads and 6,000 list calls a second.
+const (
+	followBurst = 5
+	followEvery = time.Second
+)
+
+// readLimiter is a token bucket (one goroutine: the follow loop).
+type readLimiter struct {
+	tokens float64
+	last   time.Time
+}
+
+// take spends a token and returns 0, or returns how long to wait for one.
+func (l *readLimiter) take(now time.Time) time.Duration {
+	if !l.last.IsZero() {
+		l.tokens = min(followBurst, l.tokens+float64(now.Sub(l.last))/float64(followEvery))
+	}
+	l.last = now
+	if l.tokens >= 1 {
+		l.tokens--
+		return 0
+	}
+	return time.Duration((1 - l.tokens) * float64(followEvery))
+}
+
+func (r *Relays) current() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cur
 }
 
 func (r *Relays) setPush(on bool) {

@@ -197,6 +197,13 @@ func TestRelays_PushAndProvenance(t *testing.T) {
 	// Provenance after the relay's idle confirmation: an unchanged relay run moves its
 	// fetched_at; the follower's next run takes it, never the follower's own clock.
 	relay.syncNow(t)
+	// The push run that published the change may still be finishing (its snapshot is served
+	// before its record is written): a first SyncNow can join it and report "changed".
+	if r := f.syncNow(t); r.Trigger == rsync.TriggerPush {
+		t.Logf("joined the push run still in flight: %+v", r)
+	} else if r.Outcome != health.OutcomeUnchanged {
+		t.Fatalf("follower run: %+v", r)
+	}
 	if r := f.syncNow(t); r.Outcome != health.OutcomeUnchanged {
 		t.Fatalf("follower run: %+v", r)
 	}
@@ -557,4 +564,51 @@ func closedAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// A relay URL whose blocking reads answer at once (a proxy that drops ?index&wait, or two relays
+// with different revisions behind one round-robin URL, as deploy/nginx balances them) must not
+// make the follower spin: reads and the syncs they trigger are rate-limited, and the follower
+// still serves the relay's data.
+func TestRelays_NonBlockingRelayDoesNotSpin(t *testing.T) {
+	t.Parallel()
+	var mu stdsync.Mutex
+	heads, gets := 0, 0
+	now := time.Now().UTC()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		rev := "5"
+		if r.Method == http.MethodHead {
+			heads++
+			if heads%2 == 0 {
+				rev = "7" // the other relay behind the same URL
+			}
+		} else {
+			gets++
+		}
+		mu.Unlock()
+		w.Header().Set(rsync.HeaderSource, "upstream")
+		w.Header().Set(rsync.HeaderFetchedAt, now.Format(time.RFC3339Nano))
+		w.Header().Set(rsync.HeaderRevision, rev)
+		w.Header().Set(rsync.HeaderRelayChain, "relay-x")
+		_, _ = w.Write([]byte(`[{"id":"pushed","name":"P","status":"available"}]`))
+	}))
+	defer srv.Close()
+	f := startNode(t, nodeSpec{name: "sidecar-spin", relays: []string{srv.URL}})
+	if err := f.poller.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.waitFor(t, 5*time.Second, "the relay's data", hasRuntime("pushed"))
+	mu.Lock()
+	h0, g0 := heads, gets
+	mu.Unlock()
+	time.Sleep(2 * time.Second) // a window in which a spinning follower makes thousands of requests
+	mu.Lock()
+	h, g := heads-h0, gets-g0
+	mu.Unlock()
+	// At most the burst of 5 and one read a second; each read here "changes" the revision, so
+	// each triggers a sync (a list and one requirements call).
+	if h > 10 || g > 20 {
+		t.Fatalf("in two seconds the follower sent %d blocking reads and %d list reads to a relay that answers at once", h, g)
+	}
 }

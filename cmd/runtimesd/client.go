@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"syscall"
@@ -247,7 +248,57 @@ func ask[T any](c *apiClient, method, path string, reqBody any, what string, off
 	if err := json.Unmarshal(b, &v); err != nil {
 		return v, b, fmt.Errorf("the daemon's answer is not %s: %w", what, err)
 	}
+	if err := hasKeys(b, reflect.TypeFor[T]()); err != nil {
+		return v, b, fmt.Errorf("the daemon's answer is not %s (is %s a runtimesd?): %w", what, c.target, err)
+	}
 	return v, b, nil
+}
+
+// hasKeys checks that b is a JSON object that is t's answer (t a struct): an answer carrying
+// provenance (it embeds health.Provenance) holds every provenance key, and any other holds at
+// least one of t's keys. Typed decoding alone takes null, {} or another service's JSON for an
+// empty answer: "0 runtimes" with exit 0, or "invalid" for a configuration no runtimesd saw.
+func hasKeys(b []byte, t reflect.Type) error {
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) != nil || m == nil {
+		return errors.New("not a JSON object")
+	}
+	var keys, missing []string
+	provenance := reflect.TypeFor[health.Provenance]()
+	var walk func(t reflect.Type, required bool)
+	walk = func(t reflect.Type, required bool) {
+		for f := range t.Fields() {
+			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+				walk(f.Type, required || f.Type == provenance)
+				continue
+			}
+			if !f.IsExported() || name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			keys = append(keys, name)
+			_, ok := m[name]
+			if required && !ok && !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero") {
+				missing = append(missing, name)
+			}
+		}
+	}
+	walk(t, false)
+	if len(missing) > 0 {
+		return fmt.Errorf("no %s", strings.Join(missing, ", "))
+	}
+	for _, k := range keys {
+		if _, ok := m[k]; ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("none of its keys (%s)", strings.Join(keys, ", "))
 }
 
 // marshalAnswer encodes an offline answer as the daemon does (HTML characters unescaped; the
@@ -670,7 +721,7 @@ func cmdMatrix(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		var b []byte
 		var err error
 		switch {
-		case c.off == nil:
+		case c.off == nil && format != "json":
 			b, err = c.do("GET", path, nil)
 		case format == "json":
 			_, b, err = ask(c, "GET", path, nil, "a matrix", func(o *offline) (matrixAnswer, error) {

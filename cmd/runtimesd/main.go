@@ -55,6 +55,7 @@ func usageErr(format string, args ...any) error {
 
 // runCommand runs one command and returns the exit code: 0 clean, 1 failure, 2 bad usage.
 func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	stdout, stderr = termSafe{stdout}, termSafe{stderr}
 	err := run(ctx, args, stdout, stderr, getenv)
 	if err == nil {
 		return 0

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"text/tabwriter"
 
@@ -319,6 +320,9 @@ func policyCatalog(c *apiClient) (rts []*store.Runtime, source string, revision 
 			Runtime      json.RawMessage `json:"runtime"`
 			Requirements json.RawMessage `json:"requirements"`
 		} `json:"runtimes"`
+	}
+	if err := hasKeys(b, reflect.TypeFor[health.RuntimeList]()); err != nil {
+		return nil, "", 0, fmt.Errorf("read the catalog from %s: the answer is not a runtime list (is it a runtimesd?): %w", c.target, err)
 	}
 	if err := json.Unmarshal(b, &list); err != nil {
 		return nil, "", 0, fmt.Errorf("read the catalog from %s: %w", c.target, err)

@@ -238,10 +238,12 @@ func (m *Main) initialSnapshot() (*store.Snapshot, error) {
 			return nil, fmt.Errorf("--seed %s: %w", m.SeedPath, err)
 		}
 		initial = &store.Snapshot{Source: store.SourceSeed, Catalog: cat, SeedFile: m.SeedPath}
-		m.Logger.Info("nothing stored yet: serving the seed file until the first sync", "file", m.SeedPath, "runtimes", cat.Len())
+		m.Logger.Info("nothing stored yet: serving the seed file until the first sync", "file", m.SeedPath, "runtimes", cat.Len(),
+			"data_file", m.DB.Path())
 	default:
 		initial = &store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()}
-		m.Logger.Info("nothing stored yet: serving the built-in seed catalog until the first sync", "runtimes", initial.Catalog.Len())
+		m.Logger.Info("nothing stored yet: serving the built-in seed catalog until the first sync", "runtimes", initial.Catalog.Len(),
+			"data_file", m.DB.Path())
 	}
 	if ahead := time.Until(initial.FetchedAt); ahead > store.ClockSkewTolerance {
 		m.Logger.Warn("clock skew: the stored data's fetched_at is ahead of this machine's clock; its age is unknown and it counts as stale until a sync confirms it",

@@ -347,3 +347,42 @@ func TestCheck_NoConfigDecided(t *testing.T) {
 		t.Fatalf("empty config: %+v, want no-beta and timeout (could not be evaluated)", v)
 	}
 }
+
+// CEL's cost model undercounts operations on dynamic values (config is a map of dyn: a string
+// concatenation there costs 1 whatever its length), so a comprehension over a hostile config
+// can do megabytes of work per iteration within the cost limit. The deadline must then stop it
+// at the next iteration, not after a hundred: with a 1 MiB string and a 500,000-element list
+// sent in one request body, a check interrupted every 100 iterations ran 2.5 s and allocated
+// 200 MB against a 100 ms deadline.
+func TestCheck_DeadlineStopsEveryIteration(t *testing.T) {
+	t.Parallel()
+	xs := make([]any, 50)
+	for i := range xs {
+		xs[i] = float64(i)
+	}
+	cfg := map[string]any{"xs": xs, "s": strings.Repeat("a", 64<<10)}
+	s := mustCompile(t, policy.Options{CostLimit: 1 << 62, Timeout: time.Nanosecond},
+		policy.Rule{Name: "concat", Deny: `config.xs.exists(a, (config.s + config.s).size() == 0)`})
+	v := s.Check(seedRuntime(t, "default"), cfg)
+	if len(v) != 1 || v[0].Outcome != health.VerdictError || !strings.Contains(v[0].Message, "deadline") {
+		t.Fatalf("verdicts = %+v, want the deadline to stop the comprehension before its 50 iterations ended", v)
+	}
+}
+
+// A regular expression is compiled when matches runs, inside one call that neither the cost
+// limit nor the deadline can interrupt: a 250 KB pattern sent in a request body took 0.56 s, a
+// 900 KB one 1.1 s, against a 100 ms deadline. A rule's pattern must therefore be a constant.
+func TestCompile_MatchesNeedsConstantPattern(t *testing.T) {
+	t.Parallel()
+	for _, deny := range []string{`config.model_id.matches(config.p)`, `matches(config.model_id, runtime.name)`, `runtime.id.matches("^" + config.p)`} {
+		_, err := policy.Compile([]policy.Rule{{Name: "re", Deny: deny}}, policy.Options{})
+		var re *policy.RuleError
+		if !errors.As(err, &re) || re.Field != "deny" || !strings.Contains(err.Error(), "pattern must be a constant") {
+			t.Errorf("%s: %v, want refused: the pattern must be a constant", deny, err)
+		}
+	}
+	s := mustCompile(t, policy.Options{}, policy.Rule{Name: "kubiya", Deny: `!config.model_id.matches("^kubiya/")`})
+	if v := s.Check(seedRuntime(t, "default"), map[string]any{"model_id": "openai/gpt-4"}); len(v) != 1 || v[0].Outcome != "deny" {
+		t.Fatalf("a constant pattern: %+v", v)
+	}
+}
