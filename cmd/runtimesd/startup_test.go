@@ -23,7 +23,10 @@ func TestStartup_HTTPAPIInitIsCheap(t *testing.T) {
 	}
 	m := regexp.MustCompile(`init github.com/runtimesd/runtimesd/httpapi @[0-9.]+ ms, [0-9.]+ ms clock, ([0-9]+) bytes, ([0-9]+) allocs`).FindSubmatch(out)
 	if m == nil {
-		t.Fatalf("no inittrace line for httpapi in:\n%s", out)
+		if !regexp.MustCompile(`(?m)^init [^ ]+ @`).Match(out) {
+			t.Fatalf("GODEBUG=inittrace=1 printed no init lines:\n%s", out)
+		}
+		return // no package-level initialisation work in httpapi at all
 	}
 	bytes, _ := strconv.Atoi(string(m[1]))
 	allocs, _ := strconv.Atoi(string(m[2]))
