@@ -380,44 +380,19 @@ func openChecked(path string, opts Options) (db *DB, err error) {
 		_ = bdb.Close()
 		return nil, err
 	}
-	// bbolt's page check and the load are both read transactions: they run side by side
-	// (the check was a fifth of an open at 10,000 runtimes), and the file is only used when
-	// both pass, as when they ran one after the other.
-	pages := make(chan error, 1)
-	go func() { pages <- db.checkPages() }()
-	loadErr := db.load()
-	if err := <-pages; err != nil {
+	if err := db.load(); err != nil {
 		_ = bdb.Close()
 		return nil, err
-	}
-	if loadErr != nil {
-		_ = bdb.Close()
-		return nil, loadErr
 	}
 	return db, nil
 }
 
-// checkPages runs bbolt's consistency check (every page reachable once, the freelist sound).
-func (db *DB) checkPages() (err error) {
-	defer func() {
-		// bbolt panics on some kinds of page corruption instead of returning an error (the
-		// recover in openChecked covers only its own goroutine).
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, r)
-		}
-	}()
-	return db.bolt.View(func(tx *bolt.Tx) error {
+// check runs bbolt's consistency check and verifies the schema version.
+func (db *DB) check() error {
+	err := db.bolt.View(func(tx *bolt.Tx) error {
 		for cerr := range tx.Check() {
 			return fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, cerr)
 		}
-		return nil
-	})
-}
-
-// check verifies the schema version (before anything is decoded: a newer file must be
-// refused as newer, not read as corrupt) and creates the buckets of a new file.
-func (db *DB) check() error {
-	err := db.bolt.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			return nil
