@@ -43,6 +43,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 echo "building..." >&2
 if [ -n "${BIN:-}" ]; then cp "$BIN" "$work/runtimesd"; else go build -o "$work/runtimesd" ./cmd/runtimesd; fi
 go build -o "$work/fakecp" ./bench/fakecp
@@ -232,4 +233,5 @@ for size in $SIZES; do
   printf '| %s: POST /v1/validate / drop-in list | %s | ≥ 0.9 |\n' "$size" "$(ratio "$(med "$size|identity|validate|rps")" "$rt")"
   printf '| %s: drop-in validate / drop-in list | %s | ≥ 0.95 |\n' "$size" "$(ratio "$(med "$size|identity|dropin-validate|rps")" "$rt")"
 done
-printf '\nload average at the end: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+# Other work on the machine moves every figure: say how busy it was, at both ends.
+printf '\nload average at the start: %s; at the end: %s\n' "$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)"

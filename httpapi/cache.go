@@ -383,9 +383,23 @@ var (
 )
 
 // smallInts are header values for the integers most headers carry (Age, short lengths).
+// They are built at package init, so from one string and one array (a slice and a string
+// per value made 8,000 allocations on every start of the binary).
 var smallInts = func() (v [4096][]string) {
+	var digits []byte
+	var ends [len(v)]int
 	for i := range v {
-		v[i] = []string{strconv.Itoa(i)}
+		digits = strconv.AppendInt(digits, int64(i), 10)
+		ends[i] = len(digits)
+	}
+	all, vals := string(digits), new([len(v)]string)
+	for i := range v {
+		from := 0
+		if i > 0 {
+			from = ends[i-1]
+		}
+		vals[i] = all[from:ends[i]]
+		v[i] = vals[i : i+1 : i+1]
 	}
 	return v
 }()

@@ -385,12 +385,13 @@ func featureKeys(features []string) []string {
 		n += len(f) + 2
 	}
 	all.Grow(n)
-	ends := make([]int, len(features))
-	for i, f := range features {
+	var endsBuf [16]int // on the stack for the usual handful of features
+	ends := endsBuf[:0]
+	for _, f := range features {
 		all.WriteByte(' ')
 		writeNormalizedFeature(&all, f)
 		all.WriteByte(' ')
-		ends[i] = all.Len()
+		ends = append(ends, all.Len())
 	}
 	joined := all.String()
 	keys := make([]string, len(features))

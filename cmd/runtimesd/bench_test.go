@@ -59,8 +59,14 @@ func cpuTicks(pid int) int64 {
 // GET /api/v1/runtimes, over a data file holding n runtimes, and its RSS then; ms-to-ready is
 // exec to the first 200 from /readyz (the listener is open and the snapshot loaded; bodies
 // are still being encoded in the background).
+//
+// RUNTIMESD_BENCH_BIN=/path/to/runtimesd measures another build (a base commit's, to
+// interleave runs of the two on a busy machine).
 func BenchmarkColdStart(b *testing.B) {
-	bin := buildBinary(b)
+	bin := os.Getenv("RUNTIMESD_BENCH_BIN")
+	if bin == "" {
+		bin = buildBinary(b)
+	}
 	for _, n := range benchSizes() {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			data := b.TempDir()
