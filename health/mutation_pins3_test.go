@@ -134,3 +134,25 @@ func TestSummarizeChanges_Bounds(t *testing.T) {
 		t.Fatalf("a record without fields got %v", got[0].Fields)
 	}
 }
+
+// A fallback past a runtime the policy denies says which rule, and its message when it has one
+// (fallback.go: v.Message != "").
+func TestResolve_DeniedReasonNamesRuleAndMessage(t *testing.T) {
+	t.Parallel()
+	for msg, want := range map[string]string{
+		"beta runtimes are not allowed": "denied by policy rule 'no-beta' (beta runtimes are not allowed)",
+		"":                              "denied by policy rule 'no-beta'",
+	} {
+		gate := health.GateFunc(func(rt *store.Runtime, _ map[string]any) []health.Verdict {
+			if rt.ID != "claude_code" {
+				return nil
+			}
+			return []health.Verdict{{Rule: "no-beta", Severity: health.SeverityError, Outcome: health.VerdictDeny, Message: msg, Blocking: true}}
+		})
+		a, snap, _ := gateAnswers(t, gate)
+		res, ok := a.Resolve(snap, "claude_code", nil)
+		if !ok || len(res.Tried) != 2 || res.Tried[0].Why != want || res.Tried[1].Why != "claude_code "+want+"; next in the fallback chain" {
+			t.Errorf("message %q: ok=%v tried %+v, want why %q", msg, ok, res.Tried, want)
+		}
+	}
+}
