@@ -4,6 +4,7 @@ package health_test
 // names the mutant it kills and asserts what a caller of the answer would notice.
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -153,6 +154,18 @@ func TestResolve_DeniedReasonNamesRuleAndMessage(t *testing.T) {
 		res, ok := a.Resolve(snap, "claude_code", nil)
 		if !ok || len(res.Tried) != 2 || res.Tried[0].Why != want || res.Tried[1].Why != "claude_code "+want+"; next in the fallback chain" {
 			t.Errorf("message %q: ok=%v tried %+v, want why %q", msg, ok, res.Tried, want)
+		}
+	}
+}
+
+// The byte 0x80 (utf8.RuneSelf) is not ASCII: alone it is invalid UTF-8 and encodes as
+// U+FFFD, as encoding/json does (jsonappend.go: c < utf8.RuneSelf).
+func TestAppendJSONString_RuneSelfByte(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"\x80", "a\x80b", "\x7f", "\u0080"} {
+		want, _ := json.Marshal(s)
+		if got := health.AppendJSONString(nil, s); string(got) != string(want) {
+			t.Errorf("AppendJSONString(%q) = %s, want %s", s, got, want)
 		}
 	}
 }
