@@ -169,3 +169,47 @@ func TestAppendJSONString_RuneSelfByte(t *testing.T) {
 		}
 	}
 }
+
+// A policy's config variable has one shape (policy_input.go PolicyInput): what the
+// configuration sets is kept, what it lacks gets its documented default.
+func TestPolicyInput_KeepsWhatIsSetAndDefaultsTheRest(t *testing.T) {
+	t.Parallel()
+	eu := map[string]any{"region": "eu"}
+	us := map[string]any{"region": "us"}
+	agent := map[string]any{"timeout": json.Number("30"), "environment": us, "features": []any{"x"}}
+	got := health.PolicyInput(map[string]any{"agent_config": agent, "environment": eu, "extra": true})
+	if a, _ := got["agent_config"].(map[string]any); a == nil || a["timeout"] != json.Number("30") {
+		t.Errorf("agent_config %v, want the configuration's", got["agent_config"])
+	}
+	if e, _ := got["environment"].(map[string]any); e == nil || e["region"] != "eu" {
+		t.Errorf("environment %v, want the configuration's own (eu)", got["environment"])
+	}
+	if f, _ := got["features"].([]any); len(f) != 1 || f[0] != "x" || got["extra"] != true || got["runtime_type"] != "" {
+		t.Errorf("features %v extra %v runtime_type %q", got["features"], got["extra"], got["runtime_type"])
+	}
+	if v, ok := got["model_id"]; !ok || v != nil {
+		t.Errorf("model_id %v (present %v), want null", v, ok)
+	}
+	got = health.PolicyInput(map[string]any{"agent_config": agent})
+	if e, _ := got["environment"].(map[string]any); e == nil || e["region"] != "us" {
+		t.Errorf("environment %v, want agent_config.environment (us)", got["environment"])
+	}
+	got = health.PolicyInput(map[string]any{"agent_config": map[string]any{"environment": map[string]any(nil)}, "environment": map[string]any(nil)})
+	if e, ok := got["environment"].(map[string]any); !ok || e == nil || len(e) != 0 {
+		t.Errorf("environment %#v, want {} for null environments", got["environment"])
+	}
+	got = health.PolicyInput(map[string]any{})
+	if a, ok := got["agent_config"].(map[string]any); !ok || a == nil || len(a) != 0 {
+		t.Errorf("agent_config %#v, want {}", got["agent_config"])
+	}
+}
+
+// Provenance's age is in whole seconds (provenance.go ProvenanceOf).
+func TestProvenanceOf_AgeSeconds(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_100, 0)
+	snap := &store.Snapshot{Revision: 3, Source: store.SourceUpstream, FetchedAt: now.Add(-90*time.Second - 400*time.Millisecond), Catalog: store.SeedCatalog()}
+	if p := health.ProvenanceOf(snap, now, time.Hour); p.AgeSeconds != 90 || p.Stale {
+		t.Fatalf("age_seconds %d stale %v, want 90 false", p.AgeSeconds, p.Stale)
+	}
+}
