@@ -13,6 +13,8 @@
 #   SINCE=<commit> bash bench/mutate.sh store  # only the package's files changed since <commit>
 #   BASELINE=bench/mutate-baseline bash bench/mutate.sh store health  # only files whose content
 #                                           # differs from the checksums of the last full run
+#   FILES="jsonobject.go errors.go" bash bench/mutate.sh httpapi  # only those files of the package
+#                                           # (a bounded figure for a slow package)
 #   bash bench/mutate.sh --record-baseline store health  # after a full run at >= 90 %: write
 #                                           # bench/mutate-baseline (sha256sum of each non-test file)
 #
@@ -81,8 +83,13 @@ for pkg in "${pkgs[@]}"; do
   limit=0
   for l in $TIME_LIMIT; do [ "${l%%=*}" = "$pkg" ] && limit=${l#*=}; done
   excl=()
-  if [ -n "${BASELINE:-}" ] || [ -n "${SINCE:-}" ]; then
-    if [ -n "${BASELINE:-}" ]; then
+  if [ -n "${BASELINE:-}" ] || [ -n "${SINCE:-}" ] || [ -n "${FILES:-}" ]; then
+    if [ -n "${FILES:-}" ]; then
+      # Only the named files of the package (a bounded measure of a slow package).
+      changed=$(for f in $FILES; do [ -f "$pkg/$f" ] && echo "$pkg/$f"; done || true)
+      [ -n "$changed" ] || { echo "mutate.sh: FILES=$FILES names no file of $pkg" >&2; exit 2; }
+      what="FILES (named)"
+    elif [ -n "${BASELINE:-}" ]; then
       # The files whose content differs from the baseline's checksum (or that it does not list):
       # no git history needed, so a shallow CI clone works.
       [ -r "$BASELINE" ] || { echo "mutate.sh: BASELINE=$BASELINE is not readable" >&2; exit 2; }
