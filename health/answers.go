@@ -46,25 +46,22 @@ func blocking(vs []Verdict) *Verdict {
 
 // PolicyDenial words a blocking verdict about runtime id: the rule named, then its message.
 func PolicyDenial(id string, v Verdict) string {
-	s := "policy rule '" + v.Rule + "' "
-	if v.Outcome == VerdictError {
-		s += "could not be evaluated for runtime '" + id + "' and denies on error"
-	} else {
-		s += "denies runtime '" + id + "'"
-	}
-	if v.Message != "" {
-		s += ": " + v.Message
-	}
-	return s
+	return verdictText(id, v, "' and denies on error", "denies runtime '"+id+"'")
 }
 
 // policyWarning words a verdict that does not block.
 func policyWarning(id string, v Verdict) string {
+	return verdictText(id, v, "'", "warns about runtime '"+id+"'")
+}
+
+// verdictText is "policy rule 'R' <what>: <message>", where what says the rule could not be
+// evaluated for runtime id (ending with errTail) or, when it was, denied.
+func verdictText(id string, v Verdict, errTail, denied string) string {
 	s := "policy rule '" + v.Rule + "' "
 	if v.Outcome == VerdictError {
-		s += "could not be evaluated for runtime '" + id + "'"
+		s += "could not be evaluated for runtime '" + id + errTail
 	} else {
-		s += "warns about runtime '" + id + "'"
+		s += denied
 	}
 	if v.Message != "" {
 		s += ": " + v.Message
