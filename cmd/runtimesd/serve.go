@@ -108,8 +108,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return errInterrupted
 	}
-	// Loading and encoding left garbage behind (the file's records, decode buffers): hand it
-	// back to the OS now rather than at the next GC cycles, so RSS reflects what is kept.
+	// Loading left garbage behind (the file's records, decode buffers): hand it back to the OS
+	// now rather than at the next GC cycles, so RSS reflects what is kept. (The encodings are
+	// primed in the background once the server listens.)
 	go debug.FreeOSMemory()
 	if err := m.serve(); err != nil {
 		return err
