@@ -1,6 +1,7 @@
 package health
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -80,31 +81,13 @@ func appendStrings(b []byte, list []string) []byte {
 }
 
 // appendCompact appends valid JSON with the whitespace between tokens removed, as encoding/json
-// writes a json.RawMessage.
+// writes a json.RawMessage (json.Compact, which escapes nothing, as with HTML escaping off).
 func appendCompact(b []byte, raw []byte) []byte {
-	inString, escaped := false, false
-	for _, c := range raw {
-		if inString {
-			b = append(b, c)
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case ' ', '\t', '\n', '\r':
-			continue
-		case '"':
-			inString = true
-		}
-		b = append(b, c)
+	buf := bytes.NewBuffer(b)
+	if json.Compact(buf, raw) != nil {
+		return append(b, raw...) // not reached: raw comes from a decoder that checked it
 	}
-	return b
+	return buf.Bytes()
 }
 
 // appendAny appends a value decoded from JSON (with UseNumber) or built by the answer layer:
