@@ -338,11 +338,15 @@ func writeJSON(c echo.Context, status int, v any) error {
 	return writeBody(c, status, b)
 }
 
-// writeBody writes a JSON answer's bytes.
+// writeBody writes a JSON answer's bytes. Its length is left to net/http, as for the cached
+// reads (finishRead): computed without the header map for an answer of at most 2 KiB, a larger
+// one chunked; a HEAD answer carries it.
 func writeBody(c echo.Context, status int, b []byte) error {
 	h := c.Response().Header()
 	h[echo.HeaderContentType] = hvJSON
-	h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)))
+	if c.Request().Method == http.MethodHead {
+		h[echo.HeaderContentLength] = []string{strconv.Itoa(len(b))}
+	}
 	c.Response().WriteHeader(status)
 	if _, err := c.Response().Write(b); err != nil && err != http.ErrBodyNotAllowed {
 		return err

@@ -179,10 +179,27 @@ func (s *Server) handleDropInValidate(c echo.Context) error {
 		return err
 	}
 	res := s.dyn().Validator.Validate(snap.Catalog, req)
-	return writeJSON(c, http.StatusOK, struct {
-		Valid  bool     `json:"valid"`
-		Errors []string `json:"errors"`
-	}{res.Valid, res.Errors})
+	return writeBody(c, http.StatusOK, appendDropInValidation(make([]byte, 0, 64), res.Valid, res.Errors))
+}
+
+// appendDropInValidation appends the control plane's validate answer, {"valid":…,"errors":[…]},
+// as encoding/json writes that struct (HTML escaping off; nil errors as null), without
+// reflection: the drop-in validate is answered per request.
+func appendDropInValidation(b []byte, valid bool, errs []string) []byte {
+	b = append(b, `{"valid":`...)
+	b = strconv.AppendBool(b, valid)
+	b = append(b, `,"errors":`...)
+	if errs == nil {
+		return append(b, "null}"...)
+	}
+	b = append(b, '[')
+	for i, e := range errs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = health.AppendJSONString(b, e)
+	}
+	return append(b, "]}"...)
 }
 
 // sanitizeHeader keeps a header value to one printable line of bounded length.
@@ -250,6 +267,12 @@ func decodeNativeValidate(body []byte) (nativeValidateRequest, error) {
 				return nil
 			}
 		}
+		if lp, ok := dst.(*[]string); ok {
+			if list, ok := stringList(raw); ok { // the same, for the features
+				*lp = list
+				return nil
+			}
+		}
 		if err := json.Unmarshal(raw, dst); err != nil {
 			return errorf(http.StatusBadRequest, "bad_field", "%s must be %s", name, what)
 		}
@@ -268,9 +291,8 @@ func decodeNativeValidate(body []byte) (nativeValidateRequest, error) {
 	}
 	out.ModelID = model
 	if raw, ok := out.Raw["agent_config"]; ok && string(raw) != "null" {
-		d := json.NewDecoder(bytes.NewReader(raw))
-		d.UseNumber()
-		if err := d.Decode(&out.AgentConfig); err != nil || out.AgentConfig == nil {
+		// raw is valid JSON (above): decoded as a json.Decoder with UseNumber would.
+		if out.AgentConfig, ok = decodeValue(raw).(map[string]any); !ok {
 			return out, errorf(http.StatusBadRequest, "bad_field", "agent_config must be a JSON object or null")
 		}
 		if path := outOfRange(out.AgentConfig, "agent_config"); path != "" {
@@ -304,8 +326,58 @@ func plainJSONString(raw []byte) (string, bool) {
 	return string(raw[1 : len(raw)-1]), true
 }
 
-// outOfRange returns the path of the first number in v that overflows float64, or "".
+// stringList decodes a JSON array as json.Unmarshal decodes it into a []string when it can
+// without an error: strings, and nulls as "" (ok is false for anything else: json.Unmarshal
+// then says what is wrong). raw is valid JSON and UTF-8 (decodeNativeValidate).
+func stringList(raw []byte) ([]string, bool) {
+	items, ok := decodeValue(raw).([]any)
+	if !ok {
+		return nil, false
+	}
+	list := make([]string, len(items))
+	for i, it := range items {
+		switch s := it.(type) {
+		case string:
+			list[i] = s
+		case nil:
+		default:
+			return nil, false
+		}
+	}
+	return list, true
+}
+
+// outOfRange returns the path of the first number in v that overflows float64, or "". The
+// paths are built only when there is one.
 func outOfRange(v any, path string) string {
+	if !hasOutOfRange(v) {
+		return ""
+	}
+	return outOfRangePath(v, path)
+}
+
+func hasOutOfRange(v any) bool {
+	switch t := v.(type) {
+	case json.Number:
+		_, err := strconv.ParseFloat(string(t), 64)
+		return err != nil
+	case map[string]any:
+		for _, child := range t {
+			if hasOutOfRange(child) {
+				return true
+			}
+		}
+	case []any:
+		for _, child := range t {
+			if hasOutOfRange(child) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func outOfRangePath(v any, path string) string {
 	switch t := v.(type) {
 	case json.Number:
 		if _, err := strconv.ParseFloat(string(t), 64); err != nil {
@@ -313,13 +385,13 @@ func outOfRange(v any, path string) string {
 		}
 	case map[string]any:
 		for k, child := range t {
-			if p := outOfRange(child, path+"."+k); p != "" {
+			if p := outOfRangePath(child, path+"."+k); p != "" {
 				return p
 			}
 		}
 	case []any:
 		for i, child := range t {
-			if p := outOfRange(child, fmt.Sprintf("%s[%d]", path, i)); p != "" {
+			if p := outOfRangePath(child, fmt.Sprintf("%s[%d]", path, i)); p != "" {
 				return p
 			}
 		}
