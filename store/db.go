@@ -401,15 +401,7 @@ func (db *DB) checkAndLoad() error {
 		return db.load()
 	}
 	checked := make(chan error, 1)
-	go func() {
-		defer func() {
-			// bbolt panics on some kinds of page corruption instead of returning an error.
-			if r := recover(); r != nil {
-				checked <- fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, r)
-			}
-		}()
-		checked <- db.check()
-	}()
+	go func() { checked <- db.checkRecovered() }()
 	var err error
 	func() {
 		// Wait for the check even when the load panics: the file is closed only once no
@@ -430,6 +422,17 @@ func (db *DB) checkAndLoad() error {
 }
 
 // check runs bbolt's consistency check and verifies the schema version.
+// checkRecovered is check on a goroutine of its own: bbolt panics on some kinds of page
+// corruption instead of returning an error, and the panic is the file's corruption.
+func (db *DB) checkRecovered() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, r)
+		}
+	}()
+	return db.check()
+}
+
 func (db *DB) check() error {
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		for cerr := range tx.Check() {
@@ -592,11 +595,11 @@ func decodeRecords(order []string, vals [][]byte) ([]*Runtime, error) {
 			rts[i] = rt
 		}
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(order)/decodeBatch+1)
+	n := len(order)
+	workers := min(runtime.GOMAXPROCS(0), n/decodeBatch+1)
 	var wg sync.WaitGroup
-	per := (len(order) + workers - 1) / workers
-	for lo := 0; lo < len(order); lo += per {
-		wg.Go(func() { decode(lo, min(lo+per, len(order))) })
+	for w := range workers {
+		wg.Go(func() { decode(w*n/workers, (w+1)*n/workers) })
 	}
 	wg.Wait()
 	for _, err := range errs {
