@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,10 +99,11 @@ func TestFinishRead_WireHeaders(t *testing.T) {
 type countingWriter struct {
 	h       http.Header
 	entries int
+	size    int
 }
 
 func (w *countingWriter) Header() http.Header         { return w.h }
-func (w *countingWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *countingWriter) Write(b []byte) (int, error) { w.size += len(b); return len(b), nil }
 func (w *countingWriter) WriteHeader(int)             { w.entries = len(w.h) }
 
 // A small cached read (no Accept-Encoding, as wrk and curl send) puts at most 8 entries in net/http's per-request header map: Go's small
@@ -111,11 +113,19 @@ func (w *countingWriter) WriteHeader(int)             { w.entries = len(w.h) }
 func TestFinishRead_SmallAnswerFitsTheSmallHeaderMap(t *testing.T) {
 	t.Parallel()
 	h := headerServer(t, 2).Handler()
-	// (The native list of two synthetic runtimes is over net/http's 2 KiB buffer: it carries
-	// its own Content-Length, a 9th entry.)
-	for _, path := range []string{"/api/v1/runtimes", "/v1/runtimes/rt-1", "/api/v1/runtimes/rt-1/requirements"} {
+	// Answers over net/http's 2 KiB buffer too (the native list of two synthetic runtimes, the
+	// lists of 50): they are sent chunked rather than with a 9th entry for their length.
+	big := headerServer(t, 50).Handler()
+	for _, path := range []string{"/api/v1/runtimes", "/v1/runtimes", "/v1/runtimes/rt-1", "/api/v1/runtimes/rt-1/requirements", "big /api/v1/runtimes", "big /v1/runtimes"} {
 		w := &countingWriter{h: http.Header{}}
-		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		if p, ok := strings.CutPrefix(path, "big "); ok {
+			big.ServeHTTP(w, httptest.NewRequest(http.MethodGet, p, nil))
+			if w.size <= 2048 {
+				t.Fatalf("%s: %d bytes, want a list over 2 KiB", path, w.size)
+			}
+		} else {
+			h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		}
 		if w.entries > 8 {
 			t.Errorf("%s: %d header map entries %v, want at most 8", path, w.entries, w.h)
 		}
