@@ -108,13 +108,20 @@ func (m *Main) Run(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return errInterrupted
 	}
-	// Loading left garbage behind (the file's records, decode buffers): hand it back to the OS
-	// now rather than at the next GC cycles, so RSS reflects what is kept. (The encodings are
-	// primed in the background once the server listens.)
-	go debug.FreeOSMemory()
 	if err := m.serve(); err != nil {
 		return err
 	}
+	// Loading and priming leave garbage behind (the file's records, decode and encode buffers):
+	// hand it back to the OS once the background priming is done rather than at the next GC
+	// cycles, so RSS reflects what is kept. Not before: a forced collection beside the start
+	// slowed the way to ready, and the pages it returned were faulted in again by the priming.
+	go func() {
+		select {
+		case <-m.API.Primed():
+			debug.FreeOSMemory()
+		case <-ctx.Done():
+		}
+	}()
 	m.reloader = &reloader{path: m.ConfigPath, overrides: m.overrides, getenv: m.Getenv, cur: m.Config,
 		level: m.level, poller: m.Poller, api: m.API, rules: m.Rules, logger: m.Logger}
 	return m.Poller.Start()
