@@ -51,6 +51,17 @@ func TestSplitObject_MatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestSplitObject_EmptyIsNotAnObject: outside its contract (valid JSON), an empty or blank
+// body is refused rather than read past its end.
+func TestSplitObject_EmptyIsNotAnObject(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{"", " \t\r\n"} {
+		if m, ok := splitObject([]byte(body)); ok || m != nil {
+			t.Errorf("%q: %v %v", body, m, ok)
+		}
+	}
+}
+
 func stringsOf(m map[string]json.RawMessage) map[string]string {
 	out := make(map[string]string, len(m))
 	for k, v := range m {
