@@ -360,7 +360,7 @@ func (p *pyParser) str() any {
 				b.WriteRune(r)
 				continue
 			default:
-				p.fail("Invalid \\escape: "+pyRepr(string(esc)), p.i)
+				p.fail("Invalid \\escape", p.i) // CPython's C scanner names no character
 				return nil
 			}
 			p.i += 2
@@ -470,12 +470,4 @@ func (p *pyParser) array() any {
 		p.i++
 		p.skipWS()
 	}
-}
-
-// pyRepr quotes a short string the way Python's repr does for simple cases.
-func pyRepr(s string) string {
-	if strings.Contains(s, "'") && !strings.Contains(s, `"`) {
-		return `"` + s + `"`
-	}
-	return "'" + strings.ReplaceAll(s, "'", `\'`) + "'"
 }
