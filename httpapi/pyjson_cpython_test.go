@@ -8,9 +8,11 @@ import (
 	"testing"
 )
 
-// pyCases are json.loads's outcomes on CPython 3.11 (recorded with parse_int, parse_float and
+// pyCases are CPython json.loads's outcomes, recorded on 3.11 and 3.12 (identical; 3.13 words a
+// trailing comma "Illegal trailing comma before end of ...", which this parser, like the
+// control plane's 3.12 recordings in pyjson_test.go, does not), with parse_int, parse_float and
 // parse_constant hooks that keep each number as "#num:" and its text, and lone surrogates shown
-// as U+FFFD): "ok" and the value as JSON, a JSONDecodeError's message and character position,
+// as U+FFFD: "ok" and the value as JSON, a JSONDecodeError's message and character position,
 // or "fail" for any other exception (FastAPI's 400). Inputs aim at the grammar's edges:
 // numbers, escapes, surrogates, delimiters, literals, and the byte encodings json.loads detects.
 var pyCases = []struct {
