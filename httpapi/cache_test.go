@@ -228,8 +228,8 @@ func TestCache_RefreshRateLimited(t *testing.T) {
 	if a := do(t, "GET", h.url+"/v1/runtimes/default", "", "Cache-Control", "no-cache"); a.status != 200 {
 		t.Errorf("the limit is per resource: %d", a.status)
 	}
-	if got := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "no-cache"); got.header.Get("Retry-After") == "" {
-		t.Error("429 without Retry-After")
+	if got := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "no-cache"); got.header.Get("Retry-After") != "100" {
+		t.Errorf("429 with Retry-After %q, want the bucket's refill interval at 0.01/s: 100", got.header.Get("Retry-After"))
 	}
 }
 
@@ -314,6 +314,51 @@ func TestCache_BlockingReads(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// requirementsOf returns a compact requirements object of exactly size bytes.
+func requirementsOf(t *testing.T, size int) string {
+	t.Helper()
+	const head, tail = `{"model_requirement":{"description":"`, `","supported_providers":[],"supported_families":[],"examples":[]},"required_config_fields":[],"recommended_config_fields":[],"max_history_length":null,"requires_system_prompt":false,"requires_tools":false}`
+	pad := size - len(head) - len(tail)
+	if pad < 0 {
+		t.Fatalf("no requirements object of %d bytes", size)
+	}
+	return head + strings.Repeat("x", pad) + tail
+}
+
+// TestCache_ReadEdges: gzip starts at exactly 1024 bytes (and Vary with it, only to a request
+// that named its encodings); seed data has no Last-Modified, so If-Modified-Since never makes
+// it a 304; the shortest blocking wait answers.
+func TestCache_ReadEdges(t *testing.T) {
+	t.Parallel()
+	cat := fmt.Sprintf(`[{"id":"r1023","status":"available","requirements":%s},{"id":"r1024","status":"available","requirements":%s}]`,
+		requirementsOf(t, 1023), requirementsOf(t, 1024))
+	h := newHarness(t, fakecp.Options{Catalog: []byte(cat)})
+
+	future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	if a := do(t, "GET", h.url+"/api/v1/runtimes", "", "If-Modified-Since", future); a.status != 200 || a.header.Get("Last-Modified") != "" {
+		t.Errorf("seed data with If-Modified-Since: %d, Last-Modified %q", a.status, a.header.Get("Last-Modified"))
+	}
+	h.sync(t)
+	for _, tc := range []struct {
+		id   string
+		gzip bool
+	}{{"r1023", false}, {"r1024", true}} {
+		path := h.url + "/api/v1/runtimes/" + tc.id + "/requirements"
+		plain := do(t, "GET", path, "")
+		if plain.status != 200 || plain.header.Get("Vary") != "" || plain.header.Get("Content-Encoding") != "" {
+			t.Fatalf("%s without Accept-Encoding: %d, Vary %q", tc.id, plain.status, plain.header.Get("Vary"))
+		}
+		a := do(t, "GET", path, "", "Accept-Encoding", "gzip")
+		if got := a.header.Get("Content-Encoding") == "gzip"; got != tc.gzip || (a.header.Get("Vary") != "") != tc.gzip {
+			t.Errorf("%s (%d bytes): gzip %v, Vary %q", tc.id, len(plain.body), got, a.header.Get("Vary"))
+		}
+	}
+	rev := h.live.Load().Revision
+	if a := do(t, "GET", fmt.Sprintf("%s/v1/runtimes?index=%d&wait=1ns", h.url, rev), ""); a.status != 200 {
+		t.Errorf("wait=1ns: %d %s", a.status, a.body)
+	}
 }
 
 // waitParked returns once n blocking reads are parked on api (it fails the test after 30 s).
