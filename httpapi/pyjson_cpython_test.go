@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -393,5 +394,40 @@ func TestPyLoads_DepthLimit(t *testing.T) {
 		if _, err := pyLoads([]byte("[" + strings.Repeat(nest(1)+",", pyMaxDepth+5) + "1]")); err != nil {
 			t.Errorf("siblings: %v", err)
 		}
+	}
+}
+
+// TestPyNumber: numbers JSON cannot carry (NaN, ±Infinity, beyond float64) are answered as
+// strings, every other as written; Float64 reads them as CPython's float() does.
+func TestPyNumber(t *testing.T) {
+	t.Parallel()
+	for n, want := range map[pyNumber]string{
+		"NaN": `"NaN"`, "Infinity": `"Infinity"`, "-Infinity": `"-Infinity"`, "1e999": `"1e999"`, "-1e999": `"-1e999"`,
+		"1.5e3": `1.5e3`, "-0": `-0`, "12": `12`,
+	} {
+		b, err := json.Marshal(n)
+		if err != nil || string(b) != want {
+			t.Errorf("%s: %s %v, want %s", n, b, err, want)
+		}
+		if n.String() != string(n) {
+			t.Errorf("%s: String() %q", n, n.String())
+		}
+	}
+	for n, want := range map[pyNumber]float64{"Infinity": math.Inf(1), "-Infinity": math.Inf(-1), "2.5": 2.5, "-1e3": -1000} {
+		if got, err := n.Float64(); err != nil || got != want {
+			t.Errorf("%s: %v %v, want %v", n, got, err, want)
+		}
+	}
+	if got, err := pyNumber("NaN").Float64(); err != nil || !math.IsNaN(got) {
+		t.Errorf("NaN: %v %v", got, err)
+	}
+	if got, err := pyNumber("1e999").Float64(); err == nil || !math.IsInf(got, 1) {
+		t.Errorf("1e999: %v %v, want +Inf with a range error", got, err)
+	}
+	if got, err := pyNumber("12").Int64(); err != nil || got != 12 {
+		t.Errorf("12: %v %v", got, err)
+	}
+	if _, err := pyNumber("1.5").Int64(); err == nil {
+		t.Error("1.5 read as an integer")
 	}
 }
