@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -9,6 +10,9 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
+
+	"github.com/runtimesd/runtimesd/store"
 )
 
 // TestParseCacheControl: the directives honoured (max-age, stale-if-error, no-cache and
@@ -175,5 +179,64 @@ func TestRetryAfter(t *testing.T) {
 		if got := (&rateLimitedError{every: every}).retryAfterSeconds(); got != want {
 			t.Errorf("every %v: Retry-After %d, want %d", every, got, want)
 		}
+	}
+}
+
+// TestLimiter_Bounded: the forced-refresh buckets stay bounded whatever ids a catalog sheds:
+// at 2×catalog+64 buckets, those of runtimes the catalog no longer has and those full (the
+// same as a new one) are dropped; a bucket with tokens spent is kept, so nobody gets a fresh
+// set by sweeping.
+func TestLimiter_Bounded(t *testing.T) {
+	t.Parallel()
+	s := &Server{opts: Options{RefreshRate: 0.001, RefreshBurst: 2}, limiters: map[string]*rate.Limiter{}}
+	snap := &store.Snapshot{Catalog: store.SeedCatalog()}
+	bound := 2*snap.Catalog.Len() + 64
+	known := snap.Catalog.Runtimes()[0].ID
+	spent := s.limiter("list", snap)
+	spent.Allow() // one of two tokens spent: kept
+	full := s.limiter("runtime:"+known, snap)
+	s.limiter("runtime:"+snap.Catalog.Runtimes()[1].ID, snap).Allow()
+	for i := 0; len(s.limiters) < bound; i++ {
+		s.limiter(fmt.Sprintf("runtime:gone-%d", i), snap)
+	}
+	if s.limiter("list", snap) != spent || s.limiter("runtime:"+known, snap) != full {
+		t.Fatal("an existing bucket was replaced below the bound")
+	}
+	if len(s.limiters) != bound {
+		t.Fatalf("%d buckets, want the bound %d", len(s.limiters), bound)
+	}
+	s.limiter("runtime:gone-new", snap) // at the bound: prune, then add
+	if len(s.limiters) != 3 {
+		t.Fatalf("after pruning at %d buckets: %d left, want 3 (list, the spent runtime bucket, the new one)", bound, len(s.limiters))
+	}
+	if s.limiter("list", snap) != spent {
+		t.Error("a bucket with tokens spent was dropped: sweeping would refill it")
+	}
+	if _, ok := s.limiters["runtime:"+known]; ok {
+		t.Error("a full bucket was kept")
+	}
+}
+
+// TestSnapHeaders_MemoBounded: the per-snapshot memos of ETags and Content-Length values keep
+// at most 100,000 and 4,096 entries; values beyond are still right, only not kept.
+func TestSnapHeaders_MemoBounded(t *testing.T) {
+	t.Parallel()
+	h := &snapHeaders{snap: &store.Snapshot{Revision: 7}, items: map[string]etagPair{}, lengths: map[int][]string{}}
+	for i := range 100001 {
+		h.itemETag(strconv.Itoa(i), []byte(strconv.Itoa(i)))
+	}
+	if len(h.items) != 100000 {
+		t.Errorf("%d ETags kept, want 100000", len(h.items))
+	}
+	if e := h.itemETag("x", []byte("x")); e.id[0] != revETag(weakETag([]byte("x")), h.snap) {
+		t.Errorf("an ETag beyond the memo: %q", e.id)
+	}
+	for n := 4096; n < 4096+4097; n++ {
+		if v := h.length(n); v[0] != strconv.Itoa(n) {
+			t.Fatalf("length(%d) = %q", n, v)
+		}
+	}
+	if len(h.lengths) != 4096 {
+		t.Errorf("%d lengths kept, want 4096", len(h.lengths))
 	}
 }
