@@ -508,3 +508,57 @@ func TestWatch_HistoryGone(t *testing.T) {
 		t.Fatalf("resume from 4 with history from 5: %+v", evs)
 	}
 }
+
+// TestCache_RefreshEdges: with sync disabled a forced refresh fails saying why, and seed data
+// (no age) is never fresh enough for stale-if-error; a refresh while a sync runs joins it
+// without spending a token of the rate limit.
+func TestCache_RefreshEdges(t *testing.T) {
+	t.Parallel()
+	t.Run("SyncDisabled", func(t *testing.T) {
+		t.Parallel()
+		live := store.NewLive(&store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()})
+		api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := api.Listen("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		api.Serve()
+		t.Cleanup(func() { api.Shutdown() })
+		for _, cc := range []string{"max-age=0", "max-age=0, stale-if-error=2147483647"} {
+			a := do(t, "GET", "http://"+api.Addr()+"/v1/runtimes", "", "Cache-Control", cc)
+			if a.status != 504 || !strings.Contains(string(a.body), "sync is disabled: no API key") || !strings.Contains(string(a.body), "never-fetched (seed) old") {
+				t.Errorf("%s: %d %s", cc, a.status, a.body)
+			}
+		}
+	})
+	t.Run("JoinsRunningSync", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, fakecp.Options{}, func(o *httpapi.Options, _ *rsync.Client) {
+			o.RefreshRate, o.RefreshBurst, o.PollInterval = 0.001, 1, time.Minute
+			o.Now = func() time.Time { return time.Now().Add(30 * time.Minute) }
+		})
+		h.sync(t)
+		for i, want := range []int{200, 429} {
+			if a := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "no-cache"); a.status != want {
+				t.Fatalf("forced refresh %d: %d, want %d", i, a.status, want)
+			}
+		}
+		h.fake.SetDelay(time.Second) // long enough for the read below to find it running
+		done := make(chan struct{})
+		go func() { defer close(done); _, _ = h.poller.SyncNow(context.Background(), rsync.TriggerManual) }()
+		deadline := time.Now().Add(10 * time.Second)
+		for !h.poller.Status().Running {
+			if time.Now().After(deadline) {
+				t.Fatal("the sync did not start")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		a := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "no-cache")
+		if a.status != 200 || a.header.Get("X-Cache") != "REVALIDATED" {
+			t.Errorf("a forced refresh during a sync: %d %s (joined, no token needed)", a.status, a.header.Get("X-Cache"))
+		}
+		<-done
+	})
+}
