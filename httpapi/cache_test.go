@@ -545,7 +545,7 @@ func TestCache_RefreshEdges(t *testing.T) {
 				t.Fatalf("forced refresh %d: %d, want %d", i, a.status, want)
 			}
 		}
-		h.fake.SetDelay(time.Second) // long enough for the read below to find it running
+		h.fake.SetDelay(700 * time.Millisecond) // under the client's 1 s timeout; long enough to find it running
 		done := make(chan struct{})
 		go func() { defer close(done); _, _ = h.poller.SyncNow(context.Background(), rsync.TriggerManual) }()
 		deadline := time.Now().Add(10 * time.Second)
