@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -561,4 +562,35 @@ func TestCache_RefreshEdges(t *testing.T) {
 		}
 		<-done
 	})
+}
+
+// TestCache_RateLimitedReloadBoundary: a rate-limited forced refresh of data younger than the
+// poll interval is answered from the cache (a browser reload); at exactly the poll interval's
+// age it is a 429. The clock is injected so the ages are exact.
+func TestCache_RateLimitedReloadBoundary(t *testing.T) {
+	t.Parallel()
+	var at atomic.Pointer[time.Time]
+	h := newHarness(t, fakecp.Options{}, func(o *httpapi.Options, _ *rsync.Client) {
+		o.RefreshRate, o.RefreshBurst, o.PollInterval = 0.001, 1, time.Minute
+		o.Now = func() time.Time {
+			if p := at.Load(); p != nil {
+				return *p
+			}
+			return time.Now()
+		}
+	})
+	h.sync(t)
+	if a := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "no-cache"); a.status != 200 {
+		t.Fatalf("the one token: %d %s", a.status, a.body)
+	}
+	for _, tc := range []struct {
+		age    time.Duration
+		status int
+	}{{time.Minute - time.Nanosecond, 200}, {time.Minute, 429}} {
+		now := h.live.Load().FetchedAt.Add(tc.age)
+		at.Store(&now)
+		if a := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "no-cache"); a.status != tc.status {
+			t.Errorf("rate-limited reload at age %v: %d, want %d", tc.age, a.status, tc.status)
+		}
+	}
 }
