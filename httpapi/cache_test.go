@@ -534,6 +534,30 @@ func TestCache_RefreshEdges(t *testing.T) {
 			}
 		}
 	})
+	t.Run("WhatRefreshes", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, fakecp.Options{}, withHealth(defaultRules()), func(o *httpapi.Options, _ *rsync.Client) {
+			o.RefreshRate, o.RefreshBurst = 100, 100
+		})
+		h.sync(t)
+		for _, tc := range []struct {
+			path   string
+			status int
+			calls  int
+		}{
+			{"/v1/runtimes/default", 200, 1}, // a known runtime
+			{"/v1/runtimes/nope", 404, 0},    // an unknown id never reaches the control plane
+			{"/v1/resolve/nope", 200, 1},     // resolve answers unknown ids (a fallback): the list's refresh
+			{"/v1/resolve/default", 200, 1},  //
+			{"/v1/runtimes", 200, 1},         // the list
+		} {
+			n := h.fake.Count("/api/v1/runtimes")
+			a := do(t, "GET", h.url+tc.path, "", "Cache-Control", "no-cache")
+			if a.status != tc.status || h.fake.Count("/api/v1/runtimes")-n != tc.calls {
+				t.Errorf("%s: %d, %d upstream calls; want %d, %d", tc.path, a.status, h.fake.Count("/api/v1/runtimes")-n, tc.status, tc.calls)
+			}
+		}
+	})
 	t.Run("JoinsRunningSync", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t, fakecp.Options{}, func(o *httpapi.Options, _ *rsync.Client) {
