@@ -375,7 +375,9 @@ func (p *pyParser) str() any {
 }
 
 func (p *pyParser) hex4(at int) (rune, bool) {
-	if at+4 > len(p.data) {
+	// CPython's scanner wants a character after the four digits (the string's closing quote at
+	// least): "\u1234 at the very end is an invalid escape there, not an unterminated string.
+	if at+4 >= len(p.data) {
 		return 0, false
 	}
 	v, err := strconv.ParseUint(string(p.data[at:at+4]), 16, 32)

@@ -180,6 +180,25 @@ var pyCases = []struct {
 	{"\"\\/\"", "ok", "\"/\"", 0},
 	{"[\"\\ud800\\udc00x\"]", "ok", "[\"\\ud800\\udc00x\"]", 0},
 	{"09999999999", "Extra data", "", 1},
+	{"\"\\u1234", "Invalid \\uXXXX escape", "", 2},
+	{"\"\\ud83e\\udd16", "Invalid \\uXXXX escape", "", 8},
+	{"\"\\ud83e\\udd1", "Invalid \\uXXXX escape", "", 8},
+	{"\"\\u12", "Invalid \\uXXXX escape", "", 2},
+	{"\"\\udc00\\udc00\"", "ok", "\"\\ufffd\\ufffd\"", 0},
+	{"\"\\udbff\\udc00\"", "ok", "\"\\udbff\\udc00\"", 0},
+	{"\"\\ud800\\udbff\"", "ok", "\"\\ufffd\\ufffd\"", 0},
+	{"\"\\u", "Invalid \\uXXXX escape", "", 2},
+	{"\"\\", "Unterminated string starting at", "", 0},
+	{"[1.5", "Expecting ',' delimiter", "", 4},
+	{"[1e5", "Expecting ',' delimiter", "", 4},
+	{"[-", "Expecting value", "", 1},
+	{"{\"a\":-", "Expecting value", "", 5},
+	{"[0", "Expecting ',' delimiter", "", 2},
+	{"{\"a\":tru}", "Expecting value", "", 5},
+	{"[nul]", "Expecting value", "", 1},
+	{"[1,2", "Expecting ',' delimiter", "", 4},
+	{"{\"a\":1", "Expecting ',' delimiter", "", 6},
+	{"{\"a\"", "Expecting ':' delimiter", "", 4},
 	{"{\x00}\x00", "ok", "{}", 0},
 	{"\x00{\x00}", "ok", "{}", 0},
 	{"{\x00\x00\x00}\x00\x00\x00", "ok", "{}", 0},
@@ -281,6 +300,10 @@ var pyCases = []struct {
 	{"\"\xed\xa0\xc0\"", "fail", "", 0}, // UnicodeDecodeError
 	{"\"\xed\xa0\"", "fail", "", 0},     // UnicodeDecodeError
 	{"\"\xed\"", "fail", "", 0},         // UnicodeDecodeError
+	{"\"\xed\xa0", "fail", "", 0},       // UnicodeDecodeError
+	{"\"\xed", "fail", "", 0},           // UnicodeDecodeError
+	{"\xed\xa0", "fail", "", 0},         // UnicodeDecodeError
+	{"\"a\xed\xbf", "fail", "", 0},      // UnicodeDecodeError
 	{"\"\xff\"", "fail", "", 0},         // UnicodeDecodeError
 	{"\"\xc3\"", "fail", "", 0},         // UnicodeDecodeError
 	{"\"\xc3\xa9\"", "ok", "\"\\u00e9\"", 0},
