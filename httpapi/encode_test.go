@@ -204,6 +204,18 @@ func TestEncoded_FilterMemoBudget(t *testing.T) {
 			t.Errorf("the lists went with the alias: %d + %d bytes", e.listBytes, e.aliasBytes)
 		}
 		check(t, e)
+		// Room for exactly two lists, the first with an alias: the second list evicts the
+		// alias only, the two lists fill the budget to the byte.
+		e2 := fresh(2 * cost)
+		e2.filter(raw, key, f, snap)
+		if _, ok := e2.memoFilter(raw); !ok {
+			t.Fatal("the alias of the first list was not kept")
+		}
+		e2.filter("", key1, f1, snap)
+		if _, ok := e2.memoFilter(raw); ok || !memoised(e2, 0) || !memoised(e2, 1) || e2.listBytes != 2*cost {
+			t.Errorf("two lists filling the budget exactly: alias kept %v, a0 %v a1 %v, %d bytes", ok, memoised(e2, 0), memoised(e2, 1), e2.listBytes)
+		}
+		check(t, e2)
 		// A third list: no room left, the lists go too (the new one is kept).
 		key2, f2 := filterFor(2)
 		e.filter("", key2, f2, snap)
