@@ -341,6 +341,13 @@ func TestCache_ReadEdges(t *testing.T) {
 	if a := do(t, "GET", h.url+"/api/v1/runtimes", "", "If-Modified-Since", future); a.status != 200 || a.header.Get("Last-Modified") != "" {
 		t.Errorf("seed data with If-Modified-Since: %d, Last-Modified %q", a.status, a.header.Get("Last-Modified"))
 	}
+	// Seed data has no age (it was never fetched), and an answer without a failed refresh has
+	// no Warning.
+	for _, k := range []string{"Age", "Warning"} {
+		if v, ok := do(t, "GET", h.url+"/v1/runtimes", "").header[k]; ok {
+			t.Errorf("seed answer with %s %q", k, v)
+		}
+	}
 	h.sync(t)
 	for _, tc := range []struct {
 		id   string
