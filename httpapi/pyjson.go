@@ -380,8 +380,9 @@ func (p *pyParser) hex4(at int) (rune, bool) {
 	if at+4 >= len(p.data) {
 		return 0, false
 	}
+	// With base 16, ParseUint takes no sign, 0x prefix or underscore: four hex digits only.
 	v, err := strconv.ParseUint(string(p.data[at:at+4]), 16, 32)
-	if err != nil || strings.ContainsAny(string(p.data[at:at+4]), "+-xX_") {
+	if err != nil {
 		return 0, false
 	}
 	return rune(v), true
