@@ -92,3 +92,40 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestListen_HostAndOriginEdges: the Host and Origin checks at their edges — a name with the
+// root's trailing dot, a bracketed IPv6 literal without port, no Host at all (HTTP/1.0);
+// reads are never refused for their Origin; Sec-Fetch-Site "none" (typed in the address bar)
+// is same-origin; an older browser's https Origin is compared with the Host; a "*" CORS origin
+// lets every site through.
+func TestListen_HostAndOriginEdges(t *testing.T) {
+	t.Parallel()
+	addr := listening(t, httpapi.Options{})
+	_, port, _ := strings.Cut(addr, ":")
+	star := listening(t, httpapi.Options{CORSOrigins: []string{"*"}})
+	req := func(method, path, host string, headers ...string) string {
+		return method + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\nContent-Length: 0\r\n" + strings.Join(headers, "") + "\r\n"
+	}
+	for name, tc := range map[string]struct {
+		addr, raw string
+		want      int
+	}{
+		"TrailingDot":      {addr, req("GET", "/v1/health", "localhost.:"+port), 200},
+		"IPv6NoPort":       {addr, req("GET", "/v1/health", "[::1]"), 200},
+		"NoHost":           {addr, "GET /v1/health HTTP/1.0\r\n\r\n", 200},
+		"ReadCrossSite":    {addr, req("GET", "/v1/health", "localhost", "Origin: http://evil.example\r\nSec-Fetch-Site: cross-site\r\n"), 200},
+		"HeadCrossSite":    {addr, req("HEAD", "/v1/health", "localhost", "Origin: http://evil.example\r\n"), 200},
+		"OptionsCrossSite": {addr, req("OPTIONS", "/v1/sync", "localhost", "Origin: http://evil.example\r\n"), 204},
+		"AddressBar":       {addr, req("POST", "/v1/sync", "localhost", "Sec-Fetch-Site: none\r\n"), 409},
+		"OldBrowserHTTPS":  {addr, req("POST", "/v1/sync", "localhost:"+port, "Origin: https://LOCALHOST:"+port+"\r\n"), 409},
+		"OldBrowserOther":  {addr, req("POST", "/v1/sync", "localhost:"+port, "Origin: https://localhost:1\r\n"), 403},
+		"OldBrowserScheme": {addr, req("POST", "/v1/sync", "localhost:"+port, "Origin: ftp://localhost:"+port+"\r\n"), 403},
+		"StarOrigin":       {star, req("POST", "/v1/sync", "localhost", "Origin: http://evil.example\r\nSec-Fetch-Site: cross-site\r\n"), 409},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if status, _, body := rawExchange(t, tc.addr, tc.raw); status != tc.want {
+				t.Fatalf("%d %.300s, want %d", status, body, tc.want)
+			}
+		})
+	}
+}
