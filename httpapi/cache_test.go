@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +38,7 @@ var readRoutes = []string{
 }
 
 func TestCache_HeadersOnEveryRead(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakecp.Options{}, withHealth(defaultRules()))
 	h.sync(t)
 	for _, path := range readRoutes {
@@ -90,6 +92,7 @@ func TestCache_HeadersOnEveryRead(t *testing.T) {
 func defaultRules() health.FallbackRules { return health.FallbackRules{Default: "default"} }
 
 func TestCache_Gzip(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakecp.Options{Catalog: fakecp.SyntheticCatalog(200)})
 	h.sync(t)
 	for _, path := range []string{"/api/v1/runtimes", "/v1/runtimes", "/v1/runtimes?status=beta", "/v1/matrix?format=csv"} {
@@ -188,6 +191,9 @@ func TestCache_RefreshSlowIsBounded(t *testing.T) {
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("the refresh wait was not bounded: %v", took)
 	}
+	// Let the first refresh finish (joining it): the next read then starts its own slow one
+	// instead of joining the tail of this one, whatever the machine's load.
+	h.sync(t)
 	a = do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "max-age=0, stale-if-error=60")
 	if a.status != 200 || a.header.Get("X-Cache") != "STALE" {
 		t.Errorf("slow refresh with stale-if-error: %d %s", a.status, a.header.Get("X-Cache"))
@@ -220,11 +226,13 @@ func TestCache_RefreshRateLimited(t *testing.T) {
 	if a := do(t, "GET", h.url+"/v1/runtimes/default", "", "Cache-Control", "no-cache"); a.status != 200 {
 		t.Errorf("the limit is per resource: %d", a.status)
 	}
-	if got := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "no-cache"); got.header.Get("Retry-After") == "" {
-		t.Error("429 without Retry-After")
+	if got := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "no-cache"); got.header.Get("Retry-After") != "100" {
+		t.Errorf("429 with Retry-After %q, want the bucket's refill interval at 0.01/s: 100", got.header.Get("Retry-After"))
 	}
 }
 
+// Not parallel: a thousand parked connections starve parallel tests whose upstream calls have
+// the harness client's 1 s timeout.
 func TestCache_BlockingReads(t *testing.T) {
 	h := newHarness(t, fakecp.Options{})
 	h.sync(t)
@@ -232,12 +240,7 @@ func TestCache_BlockingReads(t *testing.T) {
 	t.Run("WokenByChange", func(t *testing.T) {
 		done := make(chan answer, 1)
 		go func() { done <- do(t, "GET", h.url+"/api/v1/runtimes?index=1&wait=30s", "") }()
-		time.Sleep(100 * time.Millisecond)
-		select {
-		case <-done:
-			t.Fatal("returned before any change")
-		default:
-		}
+		waitParked(t, h.api, 1)
 		h.sync(t) // unchanged: must not wake it for good
 		time.Sleep(100 * time.Millisecond)
 		select {
@@ -301,13 +304,7 @@ func TestCache_BlockingReads(t *testing.T) {
 				}
 			}()
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for h.api.Waiting() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d of %d waiters parked", h.api.Waiting(), n)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitParked(t, h.api, n)
 		h.fake.PutRuntime([]byte(`{"id":"thousand","status":"beta"}`))
 		h.sync(t)
 		wg.Wait()
@@ -316,6 +313,70 @@ func TestCache_BlockingReads(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// requirementsOf returns a compact requirements object of exactly size bytes.
+func requirementsOf(t *testing.T, size int) string {
+	t.Helper()
+	const head, tail = `{"model_requirement":{"description":"`, `","supported_providers":[],"supported_families":[],"examples":[]},"required_config_fields":[],"recommended_config_fields":[],"max_history_length":null,"requires_system_prompt":false,"requires_tools":false}`
+	pad := size - len(head) - len(tail)
+	if pad < 0 {
+		t.Fatalf("no requirements object of %d bytes", size)
+	}
+	return head + strings.Repeat("x", pad) + tail
+}
+
+// TestCache_ReadEdges: gzip starts at exactly 1024 bytes (and Vary with it, only to a request
+// that named its encodings); seed data has no Last-Modified, so If-Modified-Since never makes
+// it a 304; the shortest blocking wait answers.
+func TestCache_ReadEdges(t *testing.T) {
+	t.Parallel()
+	cat := fmt.Sprintf(`[{"id":"r1023","status":"available","requirements":%s},{"id":"r1024","status":"available","requirements":%s}]`,
+		requirementsOf(t, 1023), requirementsOf(t, 1024))
+	h := newHarness(t, fakecp.Options{Catalog: []byte(cat)})
+
+	future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	if a := do(t, "GET", h.url+"/api/v1/runtimes", "", "If-Modified-Since", future); a.status != 200 || a.header.Get("Last-Modified") != "" {
+		t.Errorf("seed data with If-Modified-Since: %d, Last-Modified %q", a.status, a.header.Get("Last-Modified"))
+	}
+	// Seed data has no age (it was never fetched), and an answer without a failed refresh has
+	// no Warning.
+	for _, k := range []string{"Age", "Warning"} {
+		if v, ok := do(t, "GET", h.url+"/v1/runtimes", "").header[k]; ok {
+			t.Errorf("seed answer with %s %q", k, v)
+		}
+	}
+	h.sync(t)
+	for _, tc := range []struct {
+		id   string
+		gzip bool
+	}{{"r1023", false}, {"r1024", true}} {
+		path := h.url + "/api/v1/runtimes/" + tc.id + "/requirements"
+		plain := do(t, "GET", path, "")
+		if plain.status != 200 || plain.header.Get("Vary") != "" || plain.header.Get("Content-Encoding") != "" {
+			t.Fatalf("%s without Accept-Encoding: %d, Vary %q", tc.id, plain.status, plain.header.Get("Vary"))
+		}
+		a := do(t, "GET", path, "", "Accept-Encoding", "gzip")
+		if got := a.header.Get("Content-Encoding") == "gzip"; got != tc.gzip || (a.header.Get("Vary") != "") != tc.gzip {
+			t.Errorf("%s (%d bytes): gzip %v, Vary %q", tc.id, len(plain.body), got, a.header.Get("Vary"))
+		}
+	}
+	rev := h.live.Load().Revision
+	if a := do(t, "GET", fmt.Sprintf("%s/v1/runtimes?index=%d&wait=1ns", h.url, rev), ""); a.status != 200 {
+		t.Errorf("wait=1ns: %d %s", a.status, a.body)
+	}
+}
+
+// waitParked returns once n blocking reads are parked on api (it fails the test after 30 s).
+func waitParked(t *testing.T, api *httpapi.Server, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for api.Waiting() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d waiters parked", api.Waiting(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // sseEvent is one Server-Sent Event.
@@ -366,6 +427,7 @@ func openWatch(t *testing.T, ctx context.Context, url string, headers ...string)
 }
 
 func TestWatch(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakecp.Options{}, func(o *httpapi.Options, _ *rsync.Client) { o.Heartbeat = 100 * time.Millisecond })
 	h.sync(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -411,6 +473,7 @@ func TestWatch(t *testing.T) {
 // Last-Event-ID set to the last revision it received: the stream resumes from there, not from
 // the URL's since, so no change is delivered twice.
 func TestWatch_LastEventIDWinsOverSince(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakecp.Options{})
 	h.sync(t)
 	h.fake.PutRuntime([]byte(`{"id":"w1","status":"beta"}`))
@@ -427,6 +490,7 @@ func TestWatch_LastEventIDWinsOverSince(t *testing.T) {
 }
 
 func TestWatch_HistoryGone(t *testing.T) {
+	t.Parallel()
 	// A catalog whose change log starts at revision 5: revisions before are gone.
 	live := store.NewLive(&store.Snapshot{Revision: 6, Source: store.SourceCache, Catalog: store.SeedCatalog(),
 		Changes: []store.Change{{Revision: 5}, {Revision: 6}}})
@@ -448,5 +512,114 @@ func TestWatch_HistoryGone(t *testing.T) {
 	r = openWatch(t, ctx, "http://"+api.Addr()+"/v1/watch", "Last-Event-ID", "4")
 	if evs := readEvents(t, r, 3)[1:]; evs[0].id != "5" || evs[1].id != "6" {
 		t.Fatalf("resume from 4 with history from 5: %+v", evs)
+	}
+}
+
+// TestCache_RefreshEdges: with sync disabled a forced refresh fails saying why, and seed data
+// (no age) is never fresh enough for stale-if-error; a refresh while a sync runs joins it
+// without spending a token of the rate limit.
+func TestCache_RefreshEdges(t *testing.T) {
+	// Not parallel with the package's other tests: JoinsRunningSync needs a sync that takes
+	// 700 ms to finish under the harness client's 1 s timeout, which a loaded machine can miss.
+	t.Run("SyncDisabled", func(t *testing.T) {
+		t.Parallel()
+		live := store.NewLive(&store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()})
+		api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := api.Listen("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		api.Serve()
+		t.Cleanup(func() { api.Shutdown() })
+		for _, cc := range []string{"max-age=0", "max-age=0, stale-if-error=2147483647"} {
+			a := do(t, "GET", "http://"+api.Addr()+"/v1/runtimes", "", "Cache-Control", cc)
+			if a.status != 504 || !strings.Contains(string(a.body), "sync is disabled: no API key") || !strings.Contains(string(a.body), "never-fetched (seed) old") {
+				t.Errorf("%s: %d %s", cc, a.status, a.body)
+			}
+		}
+	})
+	t.Run("WhatRefreshes", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, fakecp.Options{}, withHealth(defaultRules()), func(o *httpapi.Options, _ *rsync.Client) {
+			o.RefreshRate, o.RefreshBurst = 100, 100
+		})
+		h.sync(t)
+		for _, tc := range []struct {
+			path   string
+			status int
+			calls  int
+		}{
+			{"/v1/runtimes/default", 200, 1}, // a known runtime
+			{"/v1/runtimes/nope", 404, 0},    // an unknown id never reaches the control plane
+			{"/v1/resolve/nope", 200, 1},     // resolve answers unknown ids (a fallback): the list's refresh
+			{"/v1/resolve/default", 200, 1},  //
+			{"/v1/runtimes", 200, 1},         // the list
+		} {
+			n := h.fake.Count("/api/v1/runtimes")
+			a := do(t, "GET", h.url+tc.path, "", "Cache-Control", "no-cache")
+			if a.status != tc.status || h.fake.Count("/api/v1/runtimes")-n != tc.calls {
+				t.Errorf("%s: %d, %d upstream calls; want %d, %d", tc.path, a.status, h.fake.Count("/api/v1/runtimes")-n, tc.status, tc.calls)
+			}
+		}
+	})
+	t.Run("JoinsRunningSync", func(t *testing.T) {
+		h := newHarness(t, fakecp.Options{}, func(o *httpapi.Options, _ *rsync.Client) {
+			o.RefreshRate, o.RefreshBurst, o.PollInterval = 0.001, 1, time.Minute
+			o.Now = func() time.Time { return time.Now().Add(30 * time.Minute) }
+		})
+		h.sync(t)
+		for i, want := range []int{200, 429} {
+			if a := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "no-cache"); a.status != want {
+				t.Fatalf("forced refresh %d: %d, want %d", i, a.status, want)
+			}
+		}
+		h.fake.SetDelay(700 * time.Millisecond) // under the client's 1 s timeout; long enough to find it running
+		done := make(chan struct{})
+		go func() { defer close(done); _, _ = h.poller.SyncNow(context.Background(), rsync.TriggerManual) }()
+		deadline := time.Now().Add(10 * time.Second)
+		for !h.poller.Status().Running {
+			if time.Now().After(deadline) {
+				t.Fatal("the sync did not start")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		a := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "no-cache")
+		if a.status != 200 || a.header.Get("X-Cache") != "REVALIDATED" {
+			t.Errorf("a forced refresh during a sync: %d %s (joined, no token needed)", a.status, a.header.Get("X-Cache"))
+		}
+		<-done
+	})
+}
+
+// TestCache_RateLimitedReloadBoundary: a rate-limited forced refresh of data younger than the
+// poll interval is answered from the cache (a browser reload); at exactly the poll interval's
+// age it is a 429. The clock is injected so the ages are exact.
+func TestCache_RateLimitedReloadBoundary(t *testing.T) {
+	t.Parallel()
+	var at atomic.Pointer[time.Time]
+	h := newHarness(t, fakecp.Options{}, func(o *httpapi.Options, _ *rsync.Client) {
+		o.RefreshRate, o.RefreshBurst, o.PollInterval = 0.001, 1, time.Minute
+		o.Now = func() time.Time {
+			if p := at.Load(); p != nil {
+				return *p
+			}
+			return time.Now()
+		}
+	})
+	h.sync(t)
+	if a := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "no-cache"); a.status != 200 {
+		t.Fatalf("the one token: %d %s", a.status, a.body)
+	}
+	for _, tc := range []struct {
+		age    time.Duration
+		status int
+	}{{time.Minute - time.Nanosecond, 200}, {time.Minute, 429}} {
+		now := h.live.Load().FetchedAt.Add(tc.age)
+		at.Store(&now)
+		if a := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "no-cache"); a.status != tc.status {
+			t.Errorf("rate-limited reload at age %v: %d, want %d", tc.age, a.status, tc.status)
+		}
 	}
 }

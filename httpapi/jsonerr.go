@@ -24,10 +24,7 @@ func jsonProblem(err error) string {
 	case errors.As(err, &se):
 		return fmt.Sprintf("invalid JSON at byte %d: %s", se.Offset, se.Error())
 	}
-	msg := strings.TrimPrefix(err.Error(), "json: ")
-	if name, ok := strings.CutPrefix(msg, "unknown field "); ok {
-		return "unknown field " + name
-	}
+	msg := strings.TrimPrefix(err.Error(), "json: ") // "unknown field \"x\"" among others
 	if msg == "EOF" || msg == "unexpected EOF" {
 		return "the JSON ends too early"
 	}
@@ -69,10 +66,8 @@ func jsonValueName(v string) string {
 		return "an " + v
 	case v == "string" || v == "bool":
 		return "a " + strings.Replace(v, "bool", "boolean", 1)
-	case strings.HasPrefix(v, "number"):
-		return v
 	}
-	return v
+	return v // "number", "number 1.5"
 }
 
 // noQuery refuses query parameters on a route that takes its input in the body: a client

@@ -360,7 +360,7 @@ func (p *pyParser) str() any {
 				b.WriteRune(r)
 				continue
 			default:
-				p.fail("Invalid \\escape: "+pyRepr(string(esc)), p.i)
+				p.fail("Invalid \\escape", p.i) // CPython's C scanner names no character
 				return nil
 			}
 			p.i += 2
@@ -375,11 +375,14 @@ func (p *pyParser) str() any {
 }
 
 func (p *pyParser) hex4(at int) (rune, bool) {
-	if at+4 > len(p.data) {
+	// CPython's scanner wants a character after the four digits (the string's closing quote at
+	// least): "\u1234 at the very end is an invalid escape there, not an unterminated string.
+	if at+4 >= len(p.data) {
 		return 0, false
 	}
+	// With base 16, ParseUint takes no sign, 0x prefix or underscore: four hex digits only.
 	v, err := strconv.ParseUint(string(p.data[at:at+4]), 16, 32)
-	if err != nil || strings.ContainsAny(string(p.data[at:at+4]), "+-xX_") {
+	if err != nil {
 		return 0, false
 	}
 	return rune(v), true
@@ -470,12 +473,4 @@ func (p *pyParser) array() any {
 		p.i++
 		p.skipWS()
 	}
-}
-
-// pyRepr quotes a short string the way Python's repr does for simple cases.
-func pyRepr(s string) string {
-	if strings.Contains(s, "'") && !strings.Contains(s, `"`) {
-		return `"` + s + `"`
-	}
-	return "'" + strings.ReplaceAll(s, "'", `\'`) + "'"
 }

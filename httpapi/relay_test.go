@@ -1,11 +1,13 @@
 package httpapi_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/runtimesd/runtimesd/httpapi"
+	"github.com/runtimesd/runtimesd/store"
 	rsync "github.com/runtimesd/runtimesd/sync"
 )
 
@@ -47,5 +49,33 @@ func TestRelayHeaders(t *testing.T) {
 		if a := do(t, "GET", h.url+"/api/v1/runtimes", "", httpapi.HeaderFollower, bad); a.status != 400 || !strings.Contains(string(a.body), httpapi.HeaderFollower) {
 			t.Errorf("follower %.20q: %d %s", bad, a.status, a.body)
 		}
+	}
+}
+
+// TestRelayHeaders_Edges: a follower name of exactly 256 bytes is accepted; seed data (never
+// fetched from the control plane) carries the chain but no fetched-at; without a NodeName the
+// chain names this runtimesd by host name and bound address.
+func TestRelayHeaders_Edges(t *testing.T) {
+	t.Parallel()
+	live := store.NewLive(&store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog(), Relays: []string{"up-1"}})
+	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	api.Serve()
+	t.Cleanup(func() { api.Shutdown() })
+	host, _ := os.Hostname()
+	a := do(t, "GET", "http://"+api.Addr()+"/api/v1/runtimes", "", httpapi.HeaderFollower, strings.Repeat("n", 256))
+	if a.status != 200 {
+		t.Fatalf("a 256-byte follower name: %d %s", a.status, a.body)
+	}
+	if got, want := a.header.Get(httpapi.HeaderRelayChain), "up-1,"+strings.ReplaceAll(host, ",", "_")+"/"+api.Addr(); got != want {
+		t.Errorf("chain %q, want %q", got, want)
+	}
+	if _, ok := a.header[httpapi.HeaderFetchedAt]; ok {
+		t.Errorf("seed data has no fetched-at, got %q", a.header.Get(httpapi.HeaderFetchedAt))
 	}
 }

@@ -1,0 +1,71 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+// TestSplitObject_MatchesEncodingJSON: for every valid JSON body, splitObject finds the members
+// json.Unmarshal into map[string]json.RawMessage finds (values verbatim, the last duplicate
+// wins, escaped keys decoded), and refuses exactly the bodies that are not objects.
+func TestSplitObject_MatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`{}`,
+		" \t\r\n{ \t\r\n} \t\r\n",
+		`{"a":1}`,
+		`{"a":1,"b":2}`,
+		" {\n\t\"a\" :\r 1 ,\t\"b\"\n:\n[1, {\"c\":\"}\"}] , \"d\" : {} }\n",
+		`{"a":"x","a":"y"}`,
+		`{"a\"b":1,"\u0061":2,"a":3,"\\":4}`,
+		`{"k":"va\\\"lue","l":"\\\\","m":"}]"}`,
+		`{"n":[[],[[]],{"x":[{}]}],"o":{"p":{"q":"]}"}}}`,
+		`{"num":-1.5e+3,"t":true,"f":false,"z":null}`,
+		`{"z":null }`,
+		`{"t":true}`,
+		`{"s":"é\u00e9🤖"}`,
+		`{"":0}`,
+		`{"arr":[1,2,3],"last":"x"}`,
+		`[]`, `[{"a":1}]`, `"x"`, `1`, `null`, `true`, ` "{}" `,
+	} {
+		if !json.Valid([]byte(body)) {
+			t.Fatalf("test body %q is not valid JSON", body)
+		}
+		var want map[string]json.RawMessage
+		wantErr := json.Unmarshal([]byte(body), &want)
+		got, ok := splitObject([]byte(body))
+		if wantErr != nil || want == nil {
+			if ok {
+				t.Errorf("%q is not an object, splitObject took it: %v", body, got)
+			}
+			continue
+		}
+		if !ok {
+			t.Errorf("%q: refused, encoding/json reads %v", body, want)
+			continue
+		}
+		if !reflect.DeepEqual(stringsOf(got), stringsOf(want)) {
+			t.Errorf("%q:\n got %q\nwant %q", body, stringsOf(got), stringsOf(want))
+		}
+	}
+}
+
+// TestSplitObject_EmptyIsNotAnObject: outside its contract (valid JSON), an empty or blank
+// body is refused rather than read past its end.
+func TestSplitObject_EmptyIsNotAnObject(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{"", " \t\r\n"} {
+		if m, ok := splitObject([]byte(body)); ok || m != nil {
+			t.Errorf("%q: %v %v", body, m, ok)
+		}
+	}
+}
+
+func stringsOf(m map[string]json.RawMessage) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = string(v)
+	}
+	return out
+}

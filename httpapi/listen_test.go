@@ -1,0 +1,131 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runtimesd/runtimesd/httpapi"
+	"github.com/runtimesd/runtimesd/store"
+)
+
+// rawGet sends one GET on conn and reads the answer.
+func rawGet(t *testing.T, conn net.Conn, path string) (*http.Response, string) {
+	t.Helper()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, "GET "+path+" HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+// TestListen_ConnectionCap: up to max_connections connections are served; the next
+// ProbeSlots are accepted for /healthz and /readyz only (503 too_many_connections otherwise,
+// and closed); beyond those a connection gets the canned 503 at once; a closed connection
+// frees its slot.
+func TestListen_ConnectionCap(t *testing.T) {
+	t.Parallel()
+	live := store.NewLive(&store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()})
+	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}, MaxConnections: 2, ProbeSlots: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	api.Serve()
+	t.Cleanup(func() { api.Shutdown() })
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", api.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// Two served connections (the second answers, so both were accepted, in order).
+	c1 := dial()
+	if resp, body := rawGet(t, dial(), "/v1/runtimes/default"); resp.StatusCode != 200 {
+		t.Fatalf("second connection under the cap: %d %s", resp.StatusCode, body)
+	}
+	// The third takes the probe slot; with it idle, the fourth gets the canned 503 at once.
+	c3 := dial()
+	resp, body := rawGet(t, dial(), "/healthz")
+	if resp.StatusCode != 503 || !strings.Contains(body, "too_many_connections") || resp.Header.Get("Retry-After") != "1" || !resp.Close {
+		t.Fatalf("beyond the cap and the probe slots: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	// On the probe slot, a read is refused (and the connection closed); a probe answers.
+	if resp, body := rawGet(t, c3, "/v1/runtimes"); resp.StatusCode != 503 || !strings.Contains(body, "too_many_connections") || !resp.Close {
+		t.Fatalf("a read on the probe slot: %d close %v %s", resp.StatusCode, resp.Close, body)
+	}
+	waitFor(t, "a probe on the probe slot", func() bool {
+		resp, _ := rawGet(t, dial(), "/readyz") // 503 while c3's close is not yet counted
+		return resp.StatusCode == 200
+	})
+	// A slot freed by a close serves again.
+	c1.Close()
+	waitFor(t, "a read after a served connection closed", func() bool {
+		resp, _ := rawGet(t, dial(), "/v1/runtimes/default")
+		return resp.StatusCode == 200
+	})
+}
+
+// waitFor retries ok until it holds, failing the test after 10 s.
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10 s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestListen_HostAndOriginEdges: the Host and Origin checks at their edges — a name with the
+// root's trailing dot, a bracketed IPv6 literal without port, no Host at all (HTTP/1.0);
+// reads are never refused for their Origin; Sec-Fetch-Site "none" (typed in the address bar)
+// is same-origin; an older browser's https Origin is compared with the Host; a "*" CORS origin
+// lets every site through.
+func TestListen_HostAndOriginEdges(t *testing.T) {
+	t.Parallel()
+	addr := listening(t, httpapi.Options{})
+	_, port, _ := strings.Cut(addr, ":")
+	star := listening(t, httpapi.Options{CORSOrigins: []string{"*"}})
+	req := func(method, path, host string, headers ...string) string {
+		return method + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\nContent-Length: 0\r\n" + strings.Join(headers, "") + "\r\n"
+	}
+	for name, tc := range map[string]struct {
+		addr, raw string
+		want      int
+	}{
+		"TrailingDot":      {addr, req("GET", "/v1/health", "localhost.:"+port), 200},
+		"IPv6NoPort":       {addr, req("GET", "/v1/health", "[::1]"), 200},
+		"NoHost":           {addr, "GET /v1/health HTTP/1.0\r\n\r\n", 200},
+		"ReadCrossSite":    {addr, req("GET", "/v1/health", "localhost", "Origin: http://evil.example\r\nSec-Fetch-Site: cross-site\r\n"), 200},
+		"HeadCrossSite":    {addr, req("HEAD", "/v1/health", "localhost", "Origin: http://evil.example\r\n"), 200},
+		"OptionsCrossSite": {addr, req("OPTIONS", "/v1/sync", "localhost", "Origin: http://evil.example\r\n"), 204},
+		"AddressBar":       {addr, req("POST", "/v1/sync", "localhost", "Sec-Fetch-Site: none\r\n"), 409},
+		"OldBrowserHTTPS":  {addr, req("POST", "/v1/sync", "localhost:"+port, "Origin: https://LOCALHOST:"+port+"\r\n"), 409},
+		"OldBrowserOther":  {addr, req("POST", "/v1/sync", "localhost:"+port, "Origin: https://localhost:1\r\n"), 403},
+		"OldBrowserScheme": {addr, req("POST", "/v1/sync", "localhost:"+port, "Origin: ftp://localhost:"+port+"\r\n"), 403},
+		"StarOrigin":       {star, req("POST", "/v1/sync", "localhost", "Origin: http://evil.example\r\nSec-Fetch-Site: cross-site\r\n"), 409},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if status, _, body := rawExchange(t, tc.addr, tc.raw); status != tc.want {
+				t.Fatalf("%d %.300s, want %d", status, body, tc.want)
+			}
+		})
+	}
+}
