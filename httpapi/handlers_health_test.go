@@ -43,3 +43,24 @@ func TestDashboard_CSPAllowsItsOwnScriptAndStyle(t *testing.T) {
 		}
 	}
 }
+
+// TestRoot_RefreshDigits: GET / keeps ?refresh= of one to five ASCII digits, at both ends of
+// the range, and drops anything else (six digits, the characters just outside '0'-'9', empty).
+func TestRoot_RefreshDigits(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, fakecp.Options{})
+	for refresh, location := range map[string]string{
+		"90000":  "/dashboard?refresh=90000",
+		"9":      "/dashboard?refresh=9",
+		"0":      "/dashboard?refresh=0",
+		"123456": "/dashboard",
+		"1/":     "/dashboard",
+		"1:":     "/dashboard",
+		"":       "/dashboard",
+	} {
+		a := do(t, "GET", h.url+"/?refresh="+refresh, "", "Accept", "text/html;q=0.001")
+		if a.status != 302 || a.header.Get("Location") != location {
+			t.Errorf("GET /?refresh=%s: %d Location %q, want 302 %q", refresh, a.status, a.header.Get("Location"), location)
+		}
+	}
+}
