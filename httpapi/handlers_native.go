@@ -112,7 +112,7 @@ func (s *Server) handleRuntimeList(c echo.Context) error {
 				}
 				return &Error{Status: http.StatusBadRequest, Code: code, Message: strings.TrimPrefix(err.Error(), health.ErrBadFilter.Error()+": ")}
 			}
-			if f.Status != "" || f.Type != "" || f.Provider != "" || len(f.Features) > 0 || f.Where != nil {
+			if f.Status != "" || f.Type != "" || f.Provider != "" || len(f.Features) != 0 || f.Where != nil {
 				// The list is that of the normalised filter, so every variant of one filter
 				// shares one memo entry and one ETag.
 				key := filterKey(f, h)
