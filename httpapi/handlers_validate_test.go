@@ -107,4 +107,12 @@ func TestValidate_NativeBadBodiesNamed(t *testing.T) {
 			t.Errorf("%s: %d %s", body, a.status, a.body)
 		}
 	}
+	// Escapes in the string fields are decoded once, whatever else the string holds.
+	for lit, want := range map[string]string{`"\\\\"`: `\\`, `"a\"b"`: `a"b`, `"tab\there"`: "tab\there", `"plain é"`: "plain é"} {
+		a := do(t, "POST", h.url+"/v1/validate", `{"runtime_type":"default","model_id":`+lit+`}`)
+		vc, _ := a.json(t)["validated_config"].(map[string]any)
+		if a.status != 200 || vc["model_id"] != want {
+			t.Errorf("model_id %s: %d, validated_config.model_id %q, want %q", lit, a.status, vc["model_id"], want)
+		}
+	}
 }
