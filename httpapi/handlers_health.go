@@ -104,13 +104,11 @@ var dashboardHTML []byte
 // requests to this server; nothing else loads or runs.
 var dashboardCSP = func() string {
 	hashOf := func(open, close string) string {
-		s := string(dashboardHTML)
-		i := strings.Index(s, open)
-		j := strings.Index(s, close)
-		if i < 0 || j < i {
-			panic("httpapi: dashboard.html lacks " + open) // a build defect, caught by tests
+		_, rest, opened := strings.Cut(string(dashboardHTML), open)
+		body, _, closed := strings.Cut(rest, close)
+		if !opened || !closed {
+			panic("httpapi: dashboard.html lacks " + open + " or " + close) // a build defect, caught by tests
 		}
-		body := s[i+len(open) : j]
 		sum := sha256.Sum256([]byte(body))
 		return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 	}

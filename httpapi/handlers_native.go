@@ -112,7 +112,7 @@ func (s *Server) handleRuntimeList(c echo.Context) error {
 				}
 				return &Error{Status: http.StatusBadRequest, Code: code, Message: strings.TrimPrefix(err.Error(), health.ErrBadFilter.Error()+": ")}
 			}
-			if f.Status != "" || f.Type != "" || f.Provider != "" || len(f.Features) > 0 || f.Where != nil {
+			if f.Status != "" || f.Type != "" || f.Provider != "" || len(f.Features) != 0 || f.Where != nil {
 				// The list is that of the normalised filter, so every variant of one filter
 				// shares one memo entry and one ETag.
 				key := filterKey(f, h)
@@ -348,8 +348,8 @@ func writeBody(c echo.Context, status int, b []byte) error {
 		h[echo.HeaderContentLength] = []string{strconv.Itoa(len(b))}
 	}
 	c.Response().WriteHeader(status)
-	if _, err := c.Response().Write(b); err != nil && err != http.ErrBodyNotAllowed {
-		return err
-	}
+	// The answer is committed: a failed write (the client gone; a HEAD answer, whose body
+	// net/http drops) can not be answered any more, and handleError ignores committed answers.
+	_, _ = c.Response().Write(b)
 	return nil
 }

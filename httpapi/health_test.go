@@ -17,6 +17,7 @@ func withHealth(rules health.FallbackRules) func(*httpapi.Options, *rsync.Client
 }
 
 func TestHealthEndpoint(t *testing.T) {
+	t.Parallel()
 	rules := health.FallbackRules{Chains: map[string][]string{"claude_code": {"default"}}, Default: "default"}
 	h := newHarness(t, fakecp.Options{Catalog: catalogWithStrict(t)}, withHealth(rules))
 
@@ -87,6 +88,7 @@ func TestHealthEndpoint(t *testing.T) {
 }
 
 func TestHealthEndpoint_BreakerOpen(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakecp.Options{}, withHealth(health.FallbackRules{}))
 	h.sync(t)
 	h.fake.SetFault(fakecp.Fault500)

@@ -13,6 +13,7 @@ import (
 // data age after each run, the breaker transitions, the recent changes with their fields,
 // failed and skipped runs counted apart, and bounded lists.
 func TestHealthHistory(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakecp.Options{}, withHealth(health.FallbackRules{}))
 	type report struct {
 		Sync struct {

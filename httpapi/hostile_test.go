@@ -39,6 +39,7 @@ func rawExchange(t *testing.T, addr, raw string) (int, http.Header, []byte) {
 // TestHostileInputs sends inputs meant to break a server. Every one gets a 4xx in the JSON
 // error shape of its surface: never a 5xx, never a dropped connection, never a panic.
 func TestHostileInputs(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakecp.Options{})
 	h.sync(t)
 	addr := strings.TrimPrefix(h.url, "http://")

@@ -230,6 +230,7 @@ func TestDropIn(t *testing.T) {
 }
 
 func TestNative(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakecp.Options{})
 	h.sync(t)
 

@@ -134,16 +134,16 @@ func newHTTPMetrics(reg prometheus.Registerer, waiting func() float64) (*httpMet
 // ids cannot blow up the number of series; the series of a 200 answer are resolved once.
 func (s *Server) observeRoute(route string) echo.MiddlewareFunc {
 	var ok [3]atomic.Pointer[series] // 200 answers to GET, HEAD, POST
-	slot := func(method string) int {
+	slot := func(method string) (int, bool) {
 		switch method {
 		case http.MethodGet:
-			return 0
+			return 0, true
 		case http.MethodHead:
-			return 1
+			return 1, true
 		case http.MethodPost:
-			return 2
+			return 2, true
 		}
-		return -1
+		return 0, false
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -155,7 +155,7 @@ func (s *Server) observeRoute(route string) echo.MiddlewareFunc {
 			took := time.Since(start)
 			method, code := c.Request().Method, c.Response().Status
 			if m := s.metrics; m != nil {
-				if i := slot(method); code == http.StatusOK && i >= 0 {
+				if i, known := slot(method); code == http.StatusOK && known {
 					sr := ok[i].Load()
 					if sr == nil {
 						sr = m.seriesFor(route, metricMethod(method), code)

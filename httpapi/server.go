@@ -417,10 +417,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if p := r.URL.Path; len(p) > 1 && p[len(p)-1] == '/' && strings.HasSuffix(r.URL.EscapedPath(), "/") {
 		u := *r.URL
-		u.Path = strings.TrimRight(p, "/")
-		if u.Path == "" {
-			u.Path = "/"
-		}
+		u.Path = strings.TrimRight(p, "/") // "" for "//": made "/" below
 		u.RawPath = ""
 		if r.URL.RawPath != "" {
 			u.RawPath = strings.TrimRight(r.URL.RawPath, "/")
