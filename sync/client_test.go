@@ -9,10 +9,12 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	stdsync "sync"
 	"testing"
 	"time"
 
@@ -69,4 +71,32 @@ func selfSignedCA(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// Retries are never back to back: even with a retry base of a nanosecond each waits at least a
+// millisecond, so a control plane failing fast is not hit with a burst.
+func TestClient_RetriesNeverBackToBack(t *testing.T) {
+	t.Parallel()
+	var mu stdsync.Mutex
+	var at []time.Time
+	u := newUpstream(t, false, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		at = append(at, time.Now())
+		mu.Unlock()
+		w.WriteHeader(http.StatusBadGateway)
+	})
+	c := newPinClient(t, rsync.ClientOptions{BaseURL: u.srv.URL, APIKey: pinKey, Retries: 3, RetryBase: time.Nanosecond, RetryMax: time.Nanosecond})
+	if _, err := c.ListRuntimes(context.Background()); errKind(err) != rsync.KindServer {
+		t.Fatalf("err %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(at) != 4 {
+		t.Fatalf("%d calls, want 4 (3 retries)", len(at))
+	}
+	for i := 1; i < len(at); i++ {
+		if gap := at[i].Sub(at[i-1]); gap < time.Millisecond {
+			t.Fatalf("retry %d came %s after the call before it, want at least 1ms", i, gap)
+		}
+	}
 }
