@@ -100,3 +100,83 @@ func TestClient_RetriesNeverBackToBack(t *testing.T) {
 		}
 	}
 }
+
+// A list answered with an ETag is revalidated: the next call sends If-None-Match, and the
+// control plane's 304 gives the body kept from the 200. An answer without an ETag is fetched
+// whole again.
+func TestClient_ETagRevalidation(t *testing.T) {
+	t.Parallel()
+	const body = `[{"id":"a","name":"A","status":"available"}]`
+	var mu stdsync.Mutex
+	var conditional []string
+	etag := `"v1"`
+	u := newUpstream(t, false, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		conditional = append(conditional, r.Header.Get("If-None-Match"))
+		if etag != "" {
+			w.Header().Set("ETag", etag)
+			if r.Header.Get("If-None-Match") == etag {
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+		}
+		_, _ = w.Write([]byte(body))
+	})
+	c := newPinClient(t, rsync.ClientOptions{BaseURL: u.srv.URL, APIKey: pinKey, Retries: -1})
+	for i := range 2 {
+		items, err := c.ListRuntimes(context.Background())
+		if err != nil || len(items) != 1 || !strings.Contains(string(items[0]), `"id":"a"`) {
+			t.Fatalf("call %d: %q %v", i+1, items, err)
+		}
+	}
+	mu.Lock()
+	if strings.Join(conditional, "|") != `|"v1"` {
+		t.Fatalf("If-None-Match sent: %q, want none then \"v1\"", conditional)
+	}
+	conditional, etag = nil, ""
+	mu.Unlock()
+	c2 := newPinClient(t, rsync.ClientOptions{BaseURL: u.srv.URL, APIKey: pinKey, Retries: -1})
+	for range 2 {
+		if _, err := c2.ListRuntimes(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(conditional, "|") != "|" {
+		t.Fatalf("without an ETag, If-None-Match sent: %q, want none", conditional)
+	}
+}
+
+// A body cut short (the connection closed before Content-Length bytes) is a bad answer that
+// says how much arrived; a body that stalls until the call's timeout is a timeout.
+func TestClient_BodyCutShortOrStalled(t *testing.T) {
+	t.Parallel()
+	t.Run("CutShort", func(t *testing.T) {
+		t.Parallel()
+		u := newUpstream(t, false, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "1000")
+			_, _ = w.Write([]byte(`[{"id":"a"}`))
+		})
+		c := newPinClient(t, rsync.ClientOptions{BaseURL: u.srv.URL, APIKey: pinKey, Retries: -1})
+		_, err := c.ListRuntimes(context.Background())
+		if errKind(err) != rsync.KindBadResponse || !strings.Contains(err.Error(), "body cut short after 11 bytes") || !strings.Contains(err.Error(), "HTTP 200") {
+			t.Fatalf("err %v (%s), want a bad response cut short after 11 bytes", err, errKind(err))
+		}
+	})
+	t.Run("Stalled", func(t *testing.T) {
+		t.Parallel()
+		u := newUpstream(t, false, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "1000")
+			_, _ = w.Write([]byte(`[{"id":"a"}`))
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		})
+		c := newPinClient(t, rsync.ClientOptions{BaseURL: u.srv.URL, APIKey: pinKey, Retries: -1, Timeout: 200 * time.Millisecond})
+		_, err := c.ListRuntimes(context.Background())
+		if errKind(err) != rsync.KindTimeout || strings.Contains(err.Error(), "cut short") {
+			t.Fatalf("err %v (%s), want a timeout", err, errKind(err))
+		}
+	})
+}
