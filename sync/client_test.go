@@ -2,6 +2,7 @@ package sync_test
 
 import (
 	"context"
+	"errors"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -179,4 +180,35 @@ func TestClient_BodyCutShortOrStalled(t *testing.T) {
 			t.Fatalf("err %v (%s), want a timeout", err, errKind(err))
 		}
 	})
+}
+
+// Retry-After as a hostile or odd control plane sends it: more digits than any duration holds
+// is the cap (said so), an HTTP date asks for the time until then, a date past or a word asks
+// for nothing.
+func TestClient_RetryAfterForms(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, header string
+		min, max     time.Duration
+		capped       bool
+	}{
+		{"ManyDigits", "99999999999999999999999", 5 * time.Minute, 5 * time.Minute, true},
+		{"DateAhead", time.Now().Add(2 * time.Minute).UTC().Format(http.TimeFormat), 2*time.Minute - 5*time.Second, 2 * time.Minute, false},
+		{"DatePast", time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat), 0, 0, false},
+		{"Word", "soon", 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			u := newUpstream(t, false, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", tc.header)
+				status(429, `{}`)(w, r)
+			})
+			c := newPinClient(t, rsync.ClientOptions{BaseURL: u.srv.URL, APIKey: pinKey, Retries: -1, MaxRetryAfter: 5 * time.Minute})
+			_, err := c.ListRuntimes(context.Background())
+			var ue *rsync.Error
+			if !errors.As(err, &ue) || ue.Kind != rsync.KindRateLimited || ue.RetryAfter < tc.min || ue.RetryAfter > tc.max || ue.RetryAfterCapped != tc.capped {
+				t.Fatalf("Retry-After %q: %+v, want a wait in [%s, %s], capped %v", tc.header, ue, tc.min, tc.max, tc.capped)
+			}
+		})
+	}
 }
