@@ -193,21 +193,28 @@ func TestClient_RetryAfterForms(t *testing.T) {
 		capped       bool
 	}{
 		{"ManyDigits", "99999999999999999999999", 5 * time.Minute, 5 * time.Minute, true},
-		{"DateAhead", time.Now().Add(2 * time.Minute).UTC().Format(http.TimeFormat), 2*time.Minute - 5*time.Second, 2 * time.Minute, false},
-		{"DatePast", time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat), 0, 0, false},
+		{"DateAhead", "+2m", 2*time.Minute - 5*time.Second, 2 * time.Minute, false}, // the date is written when sent
+		{"DatePast", "-1h", 0, 0, false},
 		{"Word", "soon", 0, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			u := newUpstream(t, false, func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Retry-After", tc.header)
+				v := tc.header
+				if d, err := time.ParseDuration(v); err == nil && (v[0] == '+' || v[0] == '-') {
+					v = time.Now().Add(d).UTC().Format(http.TimeFormat)
+				}
+				w.Header().Set("Retry-After", v)
 				status(429, `{}`)(w, r)
 			})
 			c := newPinClient(t, rsync.ClientOptions{BaseURL: u.srv.URL, APIKey: pinKey, Retries: -1, MaxRetryAfter: 5 * time.Minute})
 			_, err := c.ListRuntimes(context.Background())
 			var ue *rsync.Error
-			if !errors.As(err, &ue) || ue.Kind != rsync.KindRateLimited || ue.RetryAfter < tc.min || ue.RetryAfter > tc.max || ue.RetryAfterCapped != tc.capped {
-				t.Fatalf("Retry-After %q: %+v, want a wait in [%s, %s], capped %v", tc.header, ue, tc.min, tc.max, tc.capped)
+			if !errors.As(err, &ue) {
+				t.Fatalf("err %v", err)
+			}
+			if ue.Kind != rsync.KindRateLimited || ue.RetryAfter < tc.min || ue.RetryAfter > tc.max || ue.RetryAfterCapped != tc.capped {
+				t.Fatalf("Retry-After %q: %v: wait %s capped %v, want a wait in [%s, %s], capped %v", tc.header, err, ue.RetryAfter, ue.RetryAfterCapped, tc.min, tc.max, tc.capped)
 			}
 		})
 	}
