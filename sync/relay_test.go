@@ -765,7 +765,18 @@ func newRelays(t *testing.T, o rsync.RelayOptions) *rsync.Relays {
 	return r
 }
 
-const listCall = "GET /api/v1/runtimes"
+// lists is the number of list calls (GET /api/v1/runtimes) the relay got.
+func (s *scriptedRelay) lists() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, g := range s.got {
+		if g == "GET /api/v1/runtimes" {
+			n++
+		}
+	}
+	return n
+}
 
 // Start names the relay a follower prefers: it asks that one first and the others after it in
 // the operator's order, and reports them in that order.
@@ -777,8 +788,8 @@ func TestNewRelays_StartIsThePreferredRelay(t *testing.T) {
 	if _, err := r.ListRuntimes(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if a.count(listCall) != 0 || b.count(listCall) != 1 || c.count(listCall) != 0 {
-		t.Fatalf("start 1: list calls a=%d b=%d c=%d, want only b", a.count(listCall), b.count(listCall), c.count(listCall))
+	if a.lists() != 0 || b.lists() != 1 || c.lists() != 0 {
+		t.Fatalf("start 1: list calls a=%d b=%d c=%d, want only b", a.lists(), b.lists(), c.lists())
 	}
 	var urls []string
 	for _, e := range r.RelayStatus().Relays {
@@ -807,9 +818,9 @@ func TestNewRelays_FailoverIsTheRetry(t *testing.T) {
 			if _, err := r.ListRuntimes(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if n := sick.count(listCall); n != tc.want || good.count(listCall) != 1 {
+			if n := sick.lists(); n != tc.want || good.lists() != 1 {
 				t.Fatalf("retries %d: the failing relay got %d list calls (want %d), the next one %d (want 1)",
-					tc.retries, n, tc.want, good.count(listCall))
+					tc.retries, n, tc.want, good.lists())
 			}
 		})
 	}
@@ -988,7 +999,7 @@ func TestRelays_WatchFailureMovesToNextRelay(t *testing.T) {
 	if f.following() != a.srv.URL {
 		t.Fatalf("following %s, want the first relay", f.following())
 	}
-	lists := a.count(listCall)
+	lists := a.lists()
 	clock.Add(time.Minute) // on the first relay for longer than WayBack
 	a.set(func(s *scriptedRelay) { s.status = http.StatusInternalServerError })
 	a.release()
@@ -996,7 +1007,7 @@ func TestRelays_WatchFailureMovesToNextRelay(t *testing.T) {
 	if f.following() != b.srv.URL {
 		t.Fatalf("following %s, want the second relay", f.following())
 	}
-	if n := a.count(listCall); n != lists {
+	if n := a.lists(); n != lists {
 		t.Fatalf("the run after the failover asked the failed relay again (%d list calls, had %d)", n, lists)
 	}
 	if r := f.poller.Status().LastRuns; len(r) == 0 || r[len(r)-1].Outcome == health.OutcomeFailed {
@@ -1071,9 +1082,9 @@ func TestRelays_RefusedRelayIsAskedLast(t *testing.T) {
 		t.Fatalf("relay errors %q, %q: want the refusal on the older relay", st.Relays[0].LastError, st.Relays[1].LastError)
 	}
 	fresh.set(func(s *scriptedRelay) { s.status = 0 })
-	asked := old.count(listCall)
-	if r := f.syncNow(t); r.Outcome != health.OutcomeUnchanged || old.count(listCall) != asked {
-		t.Fatalf("run after the refusal: %+v; the older relay got %d more list calls, want none", r, old.count(listCall)-asked)
+	asked := old.lists()
+	if r := f.syncNow(t); r.Outcome != health.OutcomeUnchanged || old.lists() != asked {
+		t.Fatalf("run after the refusal: %+v; the older relay got %d more list calls, want none", r, old.lists()-asked)
 	}
 }
 
@@ -1163,5 +1174,25 @@ func TestRelays_BlockingReadDeadline(t *testing.T) {
 	}
 	if st := f.poller.Status().Relay; !strings.HasPrefix(st.Relays[0].LastError, "HEAD") || !strings.Contains(st.Relays[0].LastError, "timed out") {
 		t.Fatalf("relay error %q, want the blocking read's timeout", st.Relays[0].LastError)
+	}
+}
+
+// A relay answering the data served, as the control plane gave it earlier than the copy served
+// (a relay that lags), confirms it: the run is unchanged and fetched_at does not go back.
+func TestRelays_OlderUnchangedAnswerKeepsFetchedAt(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Now()}
+	given := clock.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)
+	fresh, lagging := newScriptedRelay(t, given), newScriptedRelay(t, given.Add(-time.Hour))
+	f := newFollower(t, rsync.RelayOptions{URLs: []string{fresh.srv.URL, lagging.srv.URL}, Now: clock.Now})
+	if r := f.syncNow(t); r.Outcome != health.OutcomeChanged {
+		t.Fatalf("first run %+v", r)
+	}
+	fresh.set(func(s *scriptedRelay) { s.status = http.StatusServiceUnavailable })
+	if r := f.syncNow(t); r.Outcome != health.OutcomeUnchanged || lagging.lists() != 1 {
+		t.Fatalf("run through the lagging relay: %+v", r)
+	}
+	if s := f.live.Load(); !s.FetchedAt.Equal(given) || s.Source != store.SourceRelay {
+		t.Fatalf("fetched_at %s source %s, want %s (not moved back an hour) and relay", s.FetchedAt, s.Source, given)
 	}
 }
