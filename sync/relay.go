@@ -249,12 +249,21 @@ func (r *Relays) succeeded(i int, org Origin) {
 	defer r.mu.Unlock()
 	if r.cur != i {
 		r.opts.Logger.Info("following relay", "relay", r.eps[i].url, "chain", strings.Join(org.Chain, " -> "))
-		if r.cur != 0 {
-			r.preferAt = r.opts.Now().Add(r.opts.WayBack)
-		}
+		r.moveLocked(i)
 	}
-	r.cur, r.origin, r.hasOrigin = i, org, true
+	r.origin, r.hasOrigin = org, true
 	r.eps[i].lastOK = r.opts.Now()
+}
+
+// moveLocked makes relay i the one in use. Moving off the preferred relay starts the way
+// back: the preferred one is tried first again WayBack from now, not at the very next run
+// (a relay that just failed, or hangs until the timeout, would cost that run first). r.mu is
+// held.
+func (r *Relays) moveLocked(i int) {
+	if i != 0 {
+		r.preferAt = r.opts.Now().Add(r.opts.WayBack)
+	}
+	r.cur = i
 }
 
 func (r *Relays) failed(ep *relayEndpoint, err error) {
@@ -407,8 +416,8 @@ func (r *Relays) RelayStatus() *health.RelayStatus {
 func (r *Relays) follow(ctx context.Context, sync func()) {
 	var (
 		rev     uint64
-		watched = -3 // the relay whose revision rev is
-		fails   int  // watch failures in a row
+		watched *relayEndpoint // the relay whose revision rev is; nil: none yet
+		fails   int            // watch failures in a row
 		backoff time.Duration
 	)
 	defer r.setPush(false)
@@ -427,14 +436,11 @@ func (r *Relays) follow(ctx context.Context, sync func()) {
 			}
 			continue
 		}
-		r.mu.Lock()
-		cur := r.cur
-		r.mu.Unlock()
-		if cur < 0 { // no relay has answered a run yet, or the control plane is used directly
-			cur = 0
-		}
+		// No relay has answered a run yet (-2), or the control plane is used directly (-1):
+		// watch the preferred relay.
+		cur := max(r.current(), 0)
 		ep := r.eps[cur]
-		first := watched != cur
+		first := watched != ep
 		got, err := r.blockingRead(ctx, ep, rev, !first)
 		if ctx.Err() != nil {
 			return
@@ -442,11 +448,11 @@ func (r *Relays) follow(ctx context.Context, sync func()) {
 		if err != nil {
 			r.setPush(false)
 			r.failed(ep, err)
-			watched = -3
+			watched = nil
 			fails++
 			r.mu.Lock()
-			if r.cur == cur || r.cur < 0 {
-				r.cur = (cur + 1) % len(r.eps)
+			if r.cur == cur || r.cur < 0 { // unless a run has moved on meanwhile
+				r.moveLocked((cur + 1) % len(r.eps))
 				r.hasOrigin = false
 			}
 			r.mu.Unlock()
@@ -466,7 +472,7 @@ func (r *Relays) follow(ctx context.Context, sync func()) {
 		fails, backoff = 0, 0
 		r.setPush(true)
 		if first || got != rev {
-			rev, watched = got, cur
+			rev, watched = got, ep
 			sync()
 		}
 	}
@@ -516,7 +522,7 @@ func (r *Relays) setPush(on bool) {
 // nextBackoff doubles the wait from 100ms up to 5s, with full jitter.
 func (r *Relays) nextBackoff(b *time.Duration) time.Duration {
 	*b = min(max(*b*2, 100*time.Millisecond), 5*time.Second)
-	return *b/2 + rand.N(*b/2+1)
+	return *b/2 + rand.N(*b/2)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

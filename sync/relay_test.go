@@ -2,6 +2,7 @@ package sync_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,7 @@ type nodeSpec struct {
 	holdRepeats int
 	initial     *store.Snapshot
 	relayNow    func() time.Time // the relays' clock (way back, refusals)
+	relayLog    *slog.Logger
 }
 
 func startNode(t *testing.T, sp nodeSpec) *fleetNode {
@@ -69,7 +71,7 @@ func startNode(t *testing.T, sp nodeSpec) *fleetNode {
 		}
 		up = c
 	case len(sp.relays) > 0:
-		ro := rsync.RelayOptions{URLs: sp.relays, Name: sp.name, Wait: 5 * time.Second, Now: sp.relayNow,
+		ro := rsync.RelayOptions{URLs: sp.relays, Name: sp.name, Wait: 5 * time.Second, Now: sp.relayNow, Logger: sp.relayLog,
 			Client: rsync.ClientOptions{APIKey: "relay-token", Timeout: 2 * time.Second}}
 		if sp.direct != "" {
 			c, err := rsync.NewClient(rsync.ClientOptions{BaseURL: sp.direct, APIKey: testKey, Timeout: 2 * time.Second})
@@ -246,6 +248,12 @@ func TestRelays_FailoverAndFailStatic(t *testing.T) {
 	}
 
 	r2.stop()
+	// The push run that published the change may still be finishing (its snapshot is served
+	// before its record is written): a first SyncNow can join it and report "changed". It
+	// settles that run; the run checked is the next one, made with every relay gone.
+	if r := f.syncNow(t); r.Trigger == rsync.TriggerPush && r.Outcome != health.OutcomeFailed {
+		t.Logf("joined the push run still in flight: %+v", r)
+	}
 	before := f.live.Load()
 	r := f.syncNow(t)
 	if r.Outcome != health.OutcomeFailed || !strings.Contains(r.Error, "every relay failed") {
@@ -594,7 +602,13 @@ func TestRelays_NonBlockingRelayDoesNotSpin(t *testing.T) {
 		_, _ = w.Write([]byte(`[{"id":"pushed","name":"P","status":"available"}]`))
 	}))
 	defer srv.Close()
-	f := startNode(t, nodeSpec{name: "sidecar-spin", relays: []string{srv.URL}})
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	f := startNode(t, nodeSpec{name: "sidecar-spin", relays: []string{srv.URL}, relayLog: logger})
 	if err := f.poller.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -610,5 +624,581 @@ func TestRelays_NonBlockingRelayDoesNotSpin(t *testing.T) {
 	// each triggers a sync (a list and one requirements call).
 	if h > 10 || g > 20 {
 		t.Fatalf("in two seconds the follower sent %d blocking reads and %d list reads to a relay that answers at once", h, g)
+	}
+	// The operator is told, once (at most once a minute), with the likely causes.
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(logs.String(), "following is slowed to one read a second"); n != 1 || !strings.Contains(logs.String(), "drops ?index&wait") {
+		t.Fatalf("%d warnings about the throttled reads in two seconds, want 1:\n%s", n, logs.String())
+	}
+}
+
+// scriptedRelay is a relay runtimesd's HTTP surface written by hand: the test decides each
+// answer (status, provenance headers, revision, list, requirements) and reads back every
+// request. A blocking read (HEAD with ?index) reports its query on parked and is held until
+// the follower gives up or the test ends.
+type scriptedRelay struct {
+	srv    *httptest.Server
+	parked chan string
+	done   chan struct{}
+	kick   chan struct{} // closed (and replaced) by release: the parked reads answer
+
+	mu        stdsync.Mutex
+	status    int // 0: 200
+	source    string
+	fetchedAt time.Time
+	rev       uint64
+	chain     string
+	list      string
+	reqs      map[string]string // runtime id -> requirements object (404 when absent)
+	got       []string          // "METHOD /path?query" of each request
+	followers []string          // X-Runtimes-Follower of each request
+	auths     []string          // Authorization of each request
+	hold      time.Duration     // a blocking read answers (unchanged) after hold; 0: when released
+	noBlock   bool              // blocking reads answer at once (a proxy dropping ?index&wait)
+}
+
+const scriptedList = `[{"id":"a","name":"A","status":"available"}]`
+
+func newScriptedRelay(t *testing.T, fetchedAt time.Time) *scriptedRelay {
+	t.Helper()
+	s := &scriptedRelay{parked: make(chan string, 64), done: make(chan struct{}), kick: make(chan struct{}), source: "upstream",
+		fetchedAt: fetchedAt, rev: 5, chain: "relay-s", list: scriptedList, reqs: map[string]string{}}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.got = append(s.got, r.Method+" "+r.URL.RequestURI())
+		s.followers = append(s.followers, r.Header.Get(rsync.HeaderFollower))
+		s.auths = append(s.auths, r.Header.Get("Authorization"))
+		status, rev, list, kick, hold, noBlock := s.status, s.rev, s.list, s.kick, s.hold, s.noBlock
+		h := map[string]string{rsync.HeaderSource: s.source, rsync.HeaderFetchedAt: s.fetchedAt.Format(time.RFC3339Nano),
+			rsync.HeaderRevision: fmt.Sprint(s.rev), rsync.HeaderRelayChain: s.chain}
+		req, haveReq := s.reqs[strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/api/v1/runtimes/"), "/requirements")]
+		s.mu.Unlock()
+		if status != 0 {
+			w.WriteHeader(status)
+			return
+		}
+		for k, v := range h {
+			w.Header().Set(k, v)
+		}
+		switch {
+		case r.Method == http.MethodHead && r.URL.Query().Get("index") == fmt.Sprint(rev) && !noBlock:
+			s.parked <- r.URL.RawQuery
+			var held <-chan time.Time
+			if hold > 0 {
+				held = time.After(hold)
+			}
+			select { // a blocking read: held until released, or the follower gives up
+			case <-r.Context().Done():
+			case <-s.done:
+			case <-held:
+			case <-kick:
+				s.mu.Lock()
+				status, rev := s.status, s.rev
+				s.mu.Unlock()
+				if status != 0 {
+					w.WriteHeader(status)
+				}
+				w.Header().Set(rsync.HeaderRevision, fmt.Sprint(rev))
+			}
+		case r.Method == http.MethodHead:
+		case r.URL.Path == "/api/v1/runtimes":
+			_, _ = w.Write([]byte(list))
+		case strings.HasSuffix(r.URL.Path, "/requirements") && haveReq:
+			_, _ = w.Write([]byte(req))
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	t.Cleanup(s.srv.Close)
+	t.Cleanup(func() { close(s.done) }) // runs first: parked reads return, then the server closes
+	return s
+}
+
+func (s *scriptedRelay) set(f func(*scriptedRelay)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s)
+}
+
+// release answers the blocking reads parked now (with the status set by then).
+func (s *scriptedRelay) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.kick)
+	s.kick = make(chan struct{})
+}
+
+// waitParked waits until a blocking read parks on the relay and returns its query.
+func (s *scriptedRelay) waitParked(t *testing.T, what string) string {
+	t.Helper()
+	select {
+	case q := <-s.parked:
+		return q
+	case <-time.After(10 * time.Second):
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		t.Fatalf("%s: no blocking read parked within 10s; requests: %q", what, s.got)
+		return ""
+	}
+}
+
+// count is the number of requests whose "METHOD /path?query" starts with prefix.
+func (s *scriptedRelay) count(prefix string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, g := range s.got {
+		if strings.HasPrefix(g, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func newRelays(t *testing.T, o rsync.RelayOptions) *rsync.Relays {
+	t.Helper()
+	if o.Name == "" {
+		o.Name = "sidecar-s"
+	}
+	if o.Client.Timeout == 0 {
+		o.Client.Timeout = 2 * time.Second
+	}
+	r, err := rsync.NewRelays(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// lists is the number of list calls (GET /api/v1/runtimes) the relay got.
+func (s *scriptedRelay) lists() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, g := range s.got {
+		if g == "GET /api/v1/runtimes" {
+			n++
+		}
+	}
+	return n
+}
+
+// Start names the relay a follower prefers: it asks that one first and the others after it in
+// the operator's order, and reports them in that order.
+func TestNewRelays_StartIsThePreferredRelay(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	a, b, c := newScriptedRelay(t, now), newScriptedRelay(t, now), newScriptedRelay(t, now)
+	r := newRelays(t, rsync.RelayOptions{URLs: []string{a.srv.URL, b.srv.URL, c.srv.URL}, Start: 1})
+	if _, err := r.ListRuntimes(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if a.lists() != 0 || b.lists() != 1 || c.lists() != 0 {
+		t.Fatalf("start 1: list calls a=%d b=%d c=%d, want only b", a.lists(), b.lists(), c.lists())
+	}
+	var urls []string
+	for _, e := range r.RelayStatus().Relays {
+		urls = append(urls, e.URL)
+	}
+	if want := []string{b.srv.URL, c.srv.URL, a.srv.URL}; !slices.Equal(urls, want) {
+		t.Fatalf("relays in order of preference %v, want %v", urls, want)
+	}
+	if _, err := rsync.NewRelays(rsync.RelayOptions{URLs: []string{a.srv.URL, a.srv.URL + "/"}, Name: "s"}); err == nil || !strings.Contains(err.Error(), "listed twice") {
+		t.Fatalf("the same relay twice: %v", err)
+	}
+}
+
+// Failing over to the next relay is the retry: a relay answering 500 is asked once per run,
+// not retried like the control plane, unless the operator asks for retries.
+func TestNewRelays_FailoverIsTheRetry(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ retries, want int }{{0, 1}, {1, 2}} {
+		t.Run(fmt.Sprint(tc.retries), func(t *testing.T) {
+			t.Parallel()
+			now := time.Now()
+			sick, good := newScriptedRelay(t, now), newScriptedRelay(t, now)
+			sick.set(func(s *scriptedRelay) { s.status = http.StatusInternalServerError })
+			r := newRelays(t, rsync.RelayOptions{URLs: []string{sick.srv.URL, good.srv.URL},
+				Client: rsync.ClientOptions{Retries: tc.retries, RetryBase: time.Millisecond}})
+			if _, err := r.ListRuntimes(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if n := sick.lists(); n != tc.want || good.lists() != 1 {
+				t.Fatalf("retries %d: the failing relay got %d list calls (want %d), the next one %d (want 1)",
+					tc.retries, n, tc.want, good.lists())
+			}
+		})
+	}
+}
+
+// A name of exactly 256 bytes is allowed; DEL (0x7f) is no printable character.
+func TestValidNodeName_Bounds(t *testing.T) {
+	t.Parallel()
+	if err := rsync.ValidNodeName(strings.Repeat("x", 256)); err != nil {
+		t.Errorf("256 bytes: %v", err)
+	}
+	for _, bad := range []string{"a\x7fb", "a\x1fb", "~\x80"} {
+		if rsync.ValidNodeName(bad) == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if err := rsync.ValidNodeName("~!#$%&'()*+-./:;<=>?@[]^_`{|}"); err != nil {
+		t.Errorf("printable ASCII refused: %v", err)
+	}
+}
+
+// A relay's fetched_at may run ahead of this machine's clock by store.ClockSkewTolerance
+// exactly, not a nanosecond more; a relay chain may name 16 runtimesds, not 17.
+func TestRelays_ProvenanceLimitsExactly(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name   string
+		ahead  time.Duration
+		chain  string
+		reject string
+	}{
+		{"SkewAtTolerance", store.ClockSkewTolerance, "relay-s", ""},
+		{"SkewPastTolerance", store.ClockSkewTolerance + time.Nanosecond, "relay-s", "ahead of this machine's clock"},
+		{"Chain16", 0, strings.TrimSuffix(strings.Repeat("h,", rsync.MaxRelayChain), ","), ""},
+		{"Chain17", 0, strings.TrimSuffix(strings.Repeat("h,", rsync.MaxRelayChain+1), ","), "at most 16 hops"},
+		{"ChainSpaces", 0, " relay-a , relay-b ", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newScriptedRelay(t, now.Add(tc.ahead))
+			s.set(func(s *scriptedRelay) { s.chain = tc.chain })
+			r := newRelays(t, rsync.RelayOptions{URLs: []string{s.srv.URL}, Now: func() time.Time { return now }})
+			items, err := r.ListRuntimes(context.Background())
+			if tc.reject != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.reject) {
+					t.Fatalf("err %v, want %q", err, tc.reject)
+				}
+				return
+			}
+			if err != nil || len(items) != 1 {
+				t.Fatalf("items %d err %v", len(items), err)
+			}
+			st := r.RelayStatus()
+			wantChain := strings.Split(strings.ReplaceAll(tc.chain, " ", ""), ",")
+			if !slices.Equal(st.Chain, wantChain) || st.OriginFetchedAt == nil || !st.OriginFetchedAt.Equal(now.Add(tc.ahead)) {
+				t.Fatalf("status chain %v fetched_at %v, want %v %s", st.Chain, st.OriginFetchedAt, wantChain, now.Add(tc.ahead))
+			}
+		})
+	}
+}
+
+// A header value quoted in an error is cut after 64 bytes, with an ellipsis; one of 64 bytes
+// is quoted whole.
+func TestRelays_ErrorQuotesAreClipped(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{64, 65} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			t.Parallel()
+			s := newScriptedRelay(t, time.Now())
+			s.set(func(s *scriptedRelay) { s.source = strings.Repeat("b", n) })
+			r := newRelays(t, rsync.RelayOptions{URLs: []string{s.srv.URL}})
+			_, err := r.ListRuntimes(context.Background())
+			want := `"` + strings.Repeat("b", 64) + `" is not one of`
+			if n > 64 {
+				want = `"` + strings.Repeat("b", 64) + `…" is not one of`
+			}
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("err %v, want it to quote %s", err, want)
+			}
+		})
+	}
+}
+
+// follower is a poller following relays (schedule an hour away: what arrives, arrives by push).
+type follower struct {
+	relays *rsync.Relays
+	poller *rsync.Poller
+	live   *store.Live
+}
+
+func startFollower(t *testing.T, o rsync.RelayOptions) *follower {
+	t.Helper()
+	f := newFollower(t, o)
+	if err := f.poller.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// newFollower is a follower not started: it syncs only when the test says (no watch).
+func newFollower(t *testing.T, o rsync.RelayOptions) *follower {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "runtimesd.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	f := &follower{relays: newRelays(t, o), live: store.NewLive(&store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()})}
+	f.poller, err = rsync.NewPoller(rsync.Options{Upstream: f.relays, DB: db, Live: f.live, Schedule: "@every 1h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.poller.Close() })
+	return f
+}
+
+func (f *follower) syncNow(t *testing.T) health.Run {
+	t.Helper()
+	return (&fleetNode{poller: f.poller}).syncNow(t)
+}
+
+func (f *follower) following() string { return f.poller.Status().Relay.Following }
+
+func (f *follower) waitFor(t *testing.T, within time.Duration, what string, cond func(*store.Snapshot) bool) *store.Snapshot {
+	t.Helper()
+	return (&fleetNode{live: f.live, poller: f.poller}).waitFor(t, within, what, cond)
+}
+
+// The follower's watch is a blocking read on the relay's revision, waiting relay_wait (60s by
+// default); a revision that moves is a push: the change is served without the schedule.
+func TestRelays_FollowParksOnTheRelaysRevision(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		wait time.Duration
+		want string
+	}{{0, "index=5&wait=60s"}, {7 * time.Second, "index=5&wait=7s"}} {
+		t.Run(tc.want, func(t *testing.T) {
+			t.Parallel()
+			s := newScriptedRelay(t, time.Now())
+			f := startFollower(t, rsync.RelayOptions{URLs: []string{s.srv.URL}, Wait: tc.wait, Client: rsync.ClientOptions{APIKey: "relay-token"}})
+			if q := s.waitParked(t, "first watch"); q != tc.want {
+				t.Fatalf("blocking read ?%s, want ?%s", q, tc.want)
+			}
+			if got := f.waitFor(t, 5*time.Second, "the relay's copy", hasRuntime("a")); got.Source != store.SourceRelay {
+				t.Fatalf("source %s", got.Source)
+			}
+			s.set(func(s *scriptedRelay) {
+				s.rev, s.list = 6, `[{"id":"a","name":"A","status":"available"},{"id":"b","name":"B","status":"available"}]`
+			})
+			s.release()
+			f.waitFor(t, 5*time.Second, "the pushed change", hasRuntime("b"))
+			if q := s.waitParked(t, "watch after the push"); !strings.HasPrefix(q, "index=6&") {
+				t.Fatalf("after the push the watch waits on ?%s, want index=6", q)
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			for i, name := range s.followers {
+				if name != "sidecar-s" || s.auths[i] != "Bearer relay-token" {
+					t.Fatalf("%s: follower %q, authorization %q; want sidecar-s and the relay token", s.got[i], name, s.auths[i])
+				}
+			}
+		})
+	}
+}
+
+// A watch that fails moves to the next relay at once, and the run it triggers asks that relay
+// first: the relay that just failed is tried first again only WayBack later (it may hang until
+// the timeout), however long the follower had been on it.
+func TestRelays_WatchFailureMovesToNextRelay(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Now()}
+	a, b := newScriptedRelay(t, clock.Now()), newScriptedRelay(t, clock.Now())
+	f := startFollower(t, rsync.RelayOptions{URLs: []string{a.srv.URL, b.srv.URL}, Now: clock.Now})
+	a.waitParked(t, "watch on the first relay")
+	if f.following() != a.srv.URL {
+		t.Fatalf("following %s, want the first relay", f.following())
+	}
+	lists := a.lists()
+	clock.Add(time.Minute) // on the first relay for longer than WayBack
+	a.set(func(s *scriptedRelay) { s.status = http.StatusInternalServerError })
+	a.release()
+	b.waitParked(t, "watch on the second relay after the first failed")
+	if f.following() != b.srv.URL {
+		t.Fatalf("following %s, want the second relay", f.following())
+	}
+	if n := a.lists(); n != lists {
+		t.Fatalf("the run after the failover asked the failed relay again (%d list calls, had %d)", n, lists)
+	}
+	if r := f.poller.Status().LastRuns; len(r) == 0 || r[len(r)-1].Outcome == health.OutcomeFailed {
+		t.Fatalf("runs %+v", r)
+	}
+}
+
+// A watch failing on a relay the runs have already left (a run went back to the preferred
+// relay meanwhile) does not move the runs off the relay they chose.
+func TestRelays_WatchFailureAfterRunMovedOn(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Now()}
+	a, b, c := newScriptedRelay(t, clock.Now()), newScriptedRelay(t, clock.Now()), newScriptedRelay(t, clock.Now())
+	a.set(func(s *scriptedRelay) { s.status = http.StatusInternalServerError })
+	f := startFollower(t, rsync.RelayOptions{URLs: []string{a.srv.URL, b.srv.URL, c.srv.URL}, Now: clock.Now})
+	b.waitParked(t, "watch on the second relay while the first fails")
+	a.set(func(s *scriptedRelay) { s.status = 0 })
+	clock.Add(31 * time.Second) // the way back is due
+	if r := f.syncNow(t); r.Outcome == health.OutcomeFailed || f.following() != a.srv.URL {
+		t.Fatalf("run after the way back: %+v, following %s", r, f.following())
+	}
+	b.set(func(s *scriptedRelay) { s.status = http.StatusInternalServerError })
+	b.release()
+	a.waitParked(t, "watch back on the first relay")
+	if f.following() != a.srv.URL || c.count("") != 0 {
+		t.Fatalf("following %s, %d requests to the third relay: want the first relay, none", f.following(), c.count(""))
+	}
+}
+
+// With its only relay lost while following, the follower runs once at once: with the direct
+// fallback it serves the control plane's data without waiting for its schedule.
+func TestRelays_EveryRelayLostRunsOnce(t *testing.T) {
+	t.Parallel()
+	cp := startCP(t)
+	direct, err := rsync.NewClient(rsync.ClientOptions{BaseURL: cp.URL(), APIKey: testKey, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newScriptedRelay(t, time.Now())
+	s.set(func(s *scriptedRelay) { s.list = string(cp.Catalog()) }) // the relay has the control plane's data
+	f := startFollower(t, rsync.RelayOptions{URLs: []string{s.srv.URL}, Direct: direct})
+	s.waitParked(t, "watch on the relay")
+	f.waitFor(t, 5*time.Second, "the relay's copy", func(s *store.Snapshot) bool { return s.Source == store.SourceRelay })
+	putRuntime(t, cp, "only_upstream")
+	s.set(func(s *scriptedRelay) { s.status = http.StatusBadGateway })
+	s.release()
+	got := f.waitFor(t, 5*time.Second, "the control plane's data after the relay was lost", hasRuntime("only_upstream"))
+	if got.Source != store.SourceUpstream || f.following() != "direct" {
+		t.Fatalf("source %s following %s", got.Source, f.following())
+	}
+}
+
+// A relay that answered data older than what is served is asked last for a while: the next
+// run asks the other relay first instead of being refused again.
+func TestRelays_RefusedRelayIsAskedLast(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Now()}
+	fresh, old := newScriptedRelay(t, clock.Now().Add(-time.Minute)), newScriptedRelay(t, clock.Now().Add(-time.Hour))
+	old.set(func(s *scriptedRelay) {
+		s.list = `[{"id":"a","name":"A","status":"available"},{"id":"gone_since","name":"G","status":"available"}]`
+	})
+	f := newFollower(t, rsync.RelayOptions{URLs: []string{fresh.srv.URL, old.srv.URL}, Now: clock.Now})
+	if r := f.syncNow(t); r.Outcome != health.OutcomeChanged {
+		t.Fatalf("first run %+v", r)
+	}
+	fresh.set(func(s *scriptedRelay) { s.status = http.StatusServiceUnavailable })
+	if r := f.syncNow(t); r.Outcome != health.OutcomeFailed || !strings.Contains(r.Error, "not followed backwards") {
+		t.Fatalf("run against the older relay: %+v", r)
+	}
+	st := f.poller.Status().Relay
+	if !strings.Contains(st.Relays[1].LastError, "older than the data served") || strings.Contains(st.Relays[0].LastError, "older") {
+		t.Fatalf("relay errors %q, %q: want the refusal on the older relay", st.Relays[0].LastError, st.Relays[1].LastError)
+	}
+	fresh.set(func(s *scriptedRelay) { s.status = 0 })
+	asked := old.lists()
+	if r := f.syncNow(t); r.Outcome != health.OutcomeUnchanged || old.lists() != asked {
+		t.Fatalf("run after the refusal: %+v; the older relay got %d more list calls, want none", r, old.lists()-asked)
+	}
+}
+
+// Requirements come from where this run's list came from: the relay answering (the first or
+// another), or the control plane when the run fell back to it; before any list, nowhere.
+func TestRelays_RequirementsFromTheListsSource(t *testing.T) {
+	t.Parallel()
+	cp, err := fakecp.Start(fakecp.Options{APIKey: testKey, NoInline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cp.Close() })
+	direct, err := rsync.NewClient(rsync.ClientOptions{BaseURL: cp.URL(), APIKey: testKey, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	a, b := newScriptedRelay(t, now), newScriptedRelay(t, now)
+	a.set(func(s *scriptedRelay) { s.reqs["x"] = `{"max_history_length":1}` })
+	b.set(func(s *scriptedRelay) { s.reqs["x"] = `{"max_history_length":2}` })
+	r := newRelays(t, rsync.RelayOptions{URLs: []string{a.srv.URL, b.srv.URL}, Direct: direct})
+	ctx := context.Background()
+	_, err = r.GetRequirements(ctx, "x/y")
+	if err == nil || !strings.Contains(err.Error(), "GET /api/v1/runtimes/x%2Fy/requirements") || !strings.Contains(err.Error(), "no relay answers") {
+		t.Fatalf("before any list: %v", err)
+	}
+	reqFrom := func(want string) {
+		t.Helper()
+		if _, err := r.ListRuntimes(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.GetRequirements(ctx, "x")
+		if err != nil || string(got) != want {
+			t.Fatalf("requirements %s (%v), want %s", got, err, want)
+		}
+	}
+	reqFrom(`{"max_history_length":1}`)
+	a.set(func(s *scriptedRelay) { s.status = http.StatusInternalServerError })
+	reqFrom(`{"max_history_length":2}`)
+	if _, err := r.GetRequirements(ctx, "missing"); !errors.Is(err, rsync.ErrNoRequirements) {
+		t.Fatalf("a relay's 404: %v", err)
+	}
+	b.set(func(s *scriptedRelay) { s.status = http.StatusInternalServerError })
+	if _, err := r.ListRuntimes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var listed []struct{ ID string }
+	if err := json.Unmarshal(cp.Catalog(), &listed); err != nil || len(listed) == 0 {
+		t.Fatalf("control plane catalog: %v", err)
+	}
+	id := listed[0].ID
+	got, err := r.GetRequirements(ctx, id)
+	if err != nil || !strings.HasPrefix(string(got), "{") || cp.Count("/api/v1/runtimes/"+id+"/requirements") != 1 {
+		t.Fatalf("direct fallback: requirements of %s %.40s (%v), control plane asked %d times", id, got, err, cp.Count("/api/v1/runtimes/"+id+"/requirements"))
+	}
+	if n := a.count("GET /api/v1/runtimes/") + b.count("GET /api/v1/runtimes/x"); n != 2 {
+		t.Fatalf("relays asked %d times for requirements, want 2 (one each)", n)
+	}
+}
+
+// A blocking read lasts the relay's wait plus the spread it adds (up to 1/16): a relay holding it
+// that long is not failed over; one that holds it longer than that and the call timeout is
+// given up and watched again.
+func TestRelays_BlockingReadDeadline(t *testing.T) {
+	t.Parallel()
+	const wait = 2 * time.Second
+	s := newScriptedRelay(t, time.Now())
+	s.set(func(s *scriptedRelay) { s.hold = wait + wait/16 })
+	f := startFollower(t, rsync.RelayOptions{URLs: []string{s.srv.URL}, Wait: wait, Client: rsync.ClientOptions{Timeout: 200 * time.Millisecond}})
+	s.waitParked(t, "first blocking read")
+	s.set(func(s *scriptedRelay) { s.hold = time.Hour }) // the next read hangs
+	s.waitParked(t, "blocking read after one held for wait + wait/16")
+	if n := s.count("HEAD /api/v1/runtimes?"); n != 2 || s.count("HEAD") != 3 {
+		t.Fatalf("reads %d blocking of %d: want the first read, then blocking reads only (no failure, no re-watch)", n, s.count("HEAD"))
+	}
+	if st := f.poller.Status().Relay; strings.HasPrefix(st.Relays[0].LastError, "HEAD") {
+		t.Fatalf("a relay holding the read for wait + wait/16 counted as failed: %s", st.Relays[0].LastError)
+	}
+	// The hanging read is given up after timeout + wait + wait/16, and the relay watched again.
+	deadline := time.After(10 * time.Second)
+	for s.count("HEAD /api/v1/runtimes?") == s.count("HEAD")-1 {
+		select {
+		case <-deadline:
+			t.Fatal("a hanging blocking read was not given up within 10s (wait 2s)")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if st := f.poller.Status().Relay; !strings.HasPrefix(st.Relays[0].LastError, "HEAD") || !strings.Contains(st.Relays[0].LastError, "timed out") {
+		t.Fatalf("relay error %q, want the blocking read's timeout", st.Relays[0].LastError)
+	}
+}
+
+// A relay answering the data served, as the control plane gave it earlier than the copy served
+// (a relay that lags), confirms it: the run is unchanged and fetched_at does not go back.
+func TestRelays_OlderUnchangedAnswerKeepsFetchedAt(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Now()}
+	given := clock.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)
+	fresh, lagging := newScriptedRelay(t, given), newScriptedRelay(t, given.Add(-time.Hour))
+	f := newFollower(t, rsync.RelayOptions{URLs: []string{fresh.srv.URL, lagging.srv.URL}, Now: clock.Now})
+	if r := f.syncNow(t); r.Outcome != health.OutcomeChanged {
+		t.Fatalf("first run %+v", r)
+	}
+	fresh.set(func(s *scriptedRelay) { s.status = http.StatusServiceUnavailable })
+	if r := f.syncNow(t); r.Outcome != health.OutcomeUnchanged || lagging.lists() != 1 {
+		t.Fatalf("run through the lagging relay: %+v", r)
+	}
+	if s := f.live.Load(); !s.FetchedAt.Equal(given) || s.Source != store.SourceRelay {
+		t.Fatalf("fetched_at %s source %s, want %s (not moved back an hour) and relay", s.FetchedAt, s.Source, given)
 	}
 }
