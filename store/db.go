@@ -421,7 +421,6 @@ func (db *DB) checkAndLoad() error {
 	return err
 }
 
-// check runs bbolt's consistency check and verifies the schema version.
 // checkRecovered is check on a goroutine of its own: bbolt panics on some kinds of page
 // corruption instead of returning an error, and the panic is the file's corruption.
 func (db *DB) checkRecovered() (err error) {
@@ -433,6 +432,7 @@ func (db *DB) checkRecovered() (err error) {
 	return db.check()
 }
 
+// check runs bbolt's consistency check and verifies the schema version.
 func (db *DB) check() error {
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		for cerr := range tx.Check() {
