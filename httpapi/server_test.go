@@ -305,8 +305,15 @@ func TestServer_ShutdownBoundsAStalledRequest(t *testing.T) {
 	if a := do(t, "GET", "http://"+api.Addr()+"/healthz", ""); a.status != 200 {
 		t.Fatalf("healthz %d", a.status)
 	}
-	if err := api.Shutdown(); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Shutdown with a stalled request: %v, want the deadline exceeded", err)
+	// Shutdown says the deadline passed when the stalled request was in its handler by then; a
+	// request still unread at that moment is refused with the listener, and Shutdown returns
+	// nil. Either way it returns within ShutdownTimeout (not the 30 s read timeout).
+	start := time.Now()
+	if err := api.Shutdown(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown with a stalled request: %v, want nil or the deadline exceeded", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Shutdown with a stalled request took %v; ShutdownTimeout is 100 ms", took)
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.ReadAll(conn); errors.Is(err, os.ErrDeadlineExceeded) {
