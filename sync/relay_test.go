@@ -530,7 +530,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 func TestRelays_DirectFallbackDoesNotStampede(t *testing.T) {
 	t.Parallel()
 	cp := startCP(t)
-	dead := []string{"http://" + closedAddr(t), "http://" + closedAddr(t)}
+	dead := closedURLs(t, 2)
 	f := startNode(t, nodeSpec{name: "sidecar", relays: dead, direct: cp.URL()})
 	if err := f.poller.Start(); err != nil {
 		t.Fatal(err)
@@ -563,15 +563,21 @@ func TestRelays_DirectFallbackDoesNotStampede(t *testing.T) {
 	}
 }
 
-func closedAddr(t *testing.T) string {
+// closedURLs returns n distinct loopback URLs nothing listens on. The listeners are all
+// open while the ports are taken, so the kernel cannot hand the same free port out twice (two
+// one-at-a-time picks once did, and the relay list was refused as listing one relay twice).
+func closedURLs(t *testing.T, n int) []string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var urls []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		urls = append(urls, "http://"+ln.Addr().String())
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return urls
 }
 
 // A relay URL whose blocking reads answer at once (a proxy that drops ?index&wait, or two relays
