@@ -524,15 +524,7 @@ func TestCache_RefreshEdges(t *testing.T) {
 	t.Run("SyncDisabled", func(t *testing.T) {
 		t.Parallel()
 		live := store.NewLive(&store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()})
-		api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := api.Listen("127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		api.Serve()
-		t.Cleanup(func() { api.Shutdown() })
+		api := serveLoopback(t, httpapi.Options{Live: live, Syncer: noSync{}})
 		for _, cc := range []string{"max-age=0", "max-age=0, stale-if-error=2147483647"} {
 			a := do(t, "GET", "http://"+api.Addr()+"/v1/runtimes", "", "Cache-Control", cc)
 			if a.status != 504 || !strings.Contains(string(a.body), "sync is disabled: no API key") || !strings.Contains(string(a.body), "never-fetched (seed) old") {

@@ -17,15 +17,7 @@ func TestErrors_CountedOnce(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
 	live := store.NewLive(&store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()})
-	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}, Registerer: reg, Gatherer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := api.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	api.Serve()
-	t.Cleanup(func() { api.Shutdown() })
+	api := serveLoopback(t, httpapi.Options{Live: live, Syncer: noSync{}, Registerer: reg, Gatherer: reg})
 	url := "http://" + api.Addr()
 
 	count := func(route, code string) float64 {

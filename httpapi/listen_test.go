@@ -36,15 +36,7 @@ func rawGet(t *testing.T, conn net.Conn, path string) (*http.Response, string) {
 func TestListen_ConnectionCap(t *testing.T) {
 	t.Parallel()
 	live := store.NewLive(&store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog()})
-	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}, MaxConnections: 2, ProbeSlots: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := api.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	api.Serve()
-	t.Cleanup(func() { api.Shutdown() })
+	api := serveLoopback(t, httpapi.Options{Live: live, Syncer: noSync{}, MaxConnections: 2, ProbeSlots: 1})
 	dial := func() net.Conn {
 		t.Helper()
 		c, err := net.Dial("tcp", api.Addr())

@@ -58,15 +58,7 @@ func TestRelayHeaders(t *testing.T) {
 func TestRelayHeaders_Edges(t *testing.T) {
 	t.Parallel()
 	live := store.NewLive(&store.Snapshot{Source: store.SourceSeed, Catalog: store.SeedCatalog(), Relays: []string{"up-1"}})
-	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := api.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	api.Serve()
-	t.Cleanup(func() { api.Shutdown() })
+	api := serveLoopback(t, httpapi.Options{Live: live, Syncer: noSync{}})
 	host, _ := os.Hostname()
 	a := do(t, "GET", "http://"+api.Addr()+"/api/v1/runtimes", "", httpapi.HeaderFollower, strings.Repeat("n", 256))
 	if a.status != 200 {

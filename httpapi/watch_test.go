@@ -17,15 +17,7 @@ func TestWatch_HeadAndResumeForms(t *testing.T) {
 	t.Parallel()
 	live := store.NewLive(&store.Snapshot{Revision: 3, Source: store.SourceCache, Catalog: store.SeedCatalog(),
 		Changes: []store.Change{{Revision: 2, Added: []string{"two"}}, {Revision: 3, Added: []string{"three"}}}})
-	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := api.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	api.Serve()
-	t.Cleanup(func() { api.Shutdown() })
+	api := serveLoopback(t, httpapi.Options{Live: live, Syncer: noSync{}})
 	url := "http://" + api.Addr() + "/v1/watch"
 
 	head := do(t, "HEAD", url, "")
