@@ -182,16 +182,7 @@ func listening(t *testing.T, opts httpapi.Options) string {
 	if opts.Syncer == nil {
 		opts.Syncer = noSync{}
 	}
-	api, err := httpapi.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := api.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	api.Serve()
-	t.Cleanup(func() { api.Shutdown() })
-	return api.Addr()
+	return serveLoopback(t, opts).Addr()
 }
 
 // TestTrust_HostAndCrossSite: names the sidecar does not know (DNS rebinding) are refused;
