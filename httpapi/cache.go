@@ -379,7 +379,9 @@ var (
 	hvHit         = []string{cacheHit}
 	hvStale       = []string{cacheStale}
 	hvRevalidated = []string{cacheRevalidated}
-	hvMiss        = []string{cacheMiss}
+	// HeaderValidatedBy is canonical (textproto), so it can be set as a map key.
+	hvValidatedLocal = []string{ValidateLocal}
+	hvMiss           = []string{cacheMiss}
 )
 
 // smallInts are header values for the integers most headers carry (Age, short lengths).

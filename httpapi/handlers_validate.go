@@ -72,7 +72,7 @@ func readBody(c echo.Context) ([]byte, error) {
 // isJSONContentType applies FastAPI's rule: no Content-Type, or application/json, or
 // application/*+json (parameters such as charset ignored).
 func isJSONContentType(ct string) bool {
-	if ct == "" {
+	if ct == "" || ct == echo.MIMEApplicationJSON {
 		return true
 	}
 	mt, _, err := mime.ParseMediaType(ct)
@@ -90,18 +90,13 @@ func parseDropInValidate(body []byte, contentType string) (store.ValidationReque
 	if len(body) == 0 {
 		return req, unprocessable(pydanticItem("missing", []any{"body"}, "Field required", nil))
 	}
-	var v any = string(body)
-	if isJSONContentType(contentType) {
+	var v any
+	if !isJSONContentType(contentType) {
+		v = string(body) // FastAPI reads a body of another type as text
+	} else {
 		parsed, err := pyLoads(body)
-		var de *pyDecodeError
-		switch {
-		case errors.As(err, &de):
-			item := pydanticError{Type: "json_invalid", Loc: []any{"body", de.pos}, Msg: "JSON decode error",
-				Input: map[string]any{}, Ctx: map[string]any{"error": de.msg}}
-			return req, unprocessable(item)
-		case err != nil:
-			return req, &Error{Status: http.StatusBadRequest, Code: "unparsable_body",
-				Message: "There was an error parsing the body: " + err.Error(), Detail: "There was an error parsing the body"}
+		if err != nil {
+			return req, pyLoadsError(err)
 		}
 		v = parsed
 	}
@@ -147,6 +142,19 @@ func parseDropInValidate(body []byte, contentType string) (store.ValidationReque
 	return req, nil
 }
 
+// pyLoadsError is FastAPI's answer to a body json.loads refused: 422 json_invalid for a
+// JSONDecodeError (with its message and character position), 400 for any other exception.
+func pyLoadsError(err error) error {
+	var de *pyDecodeError
+	if errors.As(err, &de) {
+		item := pydanticError{Type: "json_invalid", Loc: []any{"body", de.pos}, Msg: "JSON decode error",
+			Input: map[string]any{}, Ctx: map[string]any{"error": de.msg}}
+		return unprocessable(item)
+	}
+	return &Error{Status: http.StatusBadRequest, Code: "unparsable_body",
+		Message: "There was an error parsing the body: " + err.Error(), Detail: "There was an error parsing the body"}
+}
+
 // handleDropInValidate is POST /api/v1/runtimes/validate: the control plane's request, rules,
 // sentences and error answers, from the cache (or forwarded, in upstream mode).
 func (s *Server) handleDropInValidate(c echo.Context) error {
@@ -169,7 +177,7 @@ func (s *Server) handleDropInValidate(c echo.Context) error {
 		}
 		h.Set("X-Runtimes-Validation-Fallback", sanitizeHeader(reason))
 	}
-	h.Set(HeaderValidatedBy, ValidateLocal)
+	h[HeaderValidatedBy] = hvValidatedLocal
 	req, err := parseDropInValidate(body, ct)
 	if err != nil {
 		return err
@@ -179,7 +187,7 @@ func (s *Server) handleDropInValidate(c echo.Context) error {
 		return err
 	}
 	res := s.dyn().Validator.Validate(snap.Catalog, req)
-	return writeBody(c, http.StatusOK, appendDropInValidation(make([]byte, 0, 64), res.Valid, res.Errors))
+	return writeBody(c, http.StatusOK, appendDropInValidation(make([]byte, 0, 256), res.Valid, res.Errors))
 }
 
 // appendDropInValidation appends the control plane's validate answer, {"valid":…,"errors":[…]},

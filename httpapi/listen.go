@@ -131,7 +131,7 @@ func (s *Server) serveListener(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength == 0 && len(r.TransferEncoding) == 0 || r.Body == nil || r.Body == http.NoBody {
 		_ = rc.SetReadDeadline(time.Time{})
 	} else {
-		r.Body = &deadlineBody{ReadCloser: r.Body, clear: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+		r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
 	}
 	s.ServeHTTP(w, r)
 }
@@ -139,15 +139,15 @@ func (s *Server) serveListener(w http.ResponseWriter, r *http.Request) {
 // deadlineBody clears the connection's read deadline once the body is read to its end.
 type deadlineBody struct {
 	io.ReadCloser
-	clear func()
-	done  bool
+	rc   *http.ResponseController
+	done bool
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err == io.EOF && !b.done {
 		b.done = true
-		b.clear()
+		_ = b.rc.SetReadDeadline(time.Time{})
 	}
 	return n, err
 }

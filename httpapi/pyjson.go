@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
-	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -309,43 +308,69 @@ func (p *pyParser) number() any {
 }
 
 func (p *pyParser) str() any {
+	s := p.strValue(false)
+	if p.err != nil {
+		return nil
+	}
+	return s
+}
+
+// strValue reads the string whose opening quote is at p.i (p.err says whether it could). A
+// string without escapes, the common case, costs one allocation: its bytes between the quotes.
+// An object key (key) that names a field of the validate request costs none.
+func (p *pyParser) strValue(key bool) string {
 	start := p.i
 	p.i++ // opening quote
-	var b strings.Builder
+	for p.i < len(p.data) {
+		c := p.data[p.i]
+		if c == '"' {
+			b := p.data[start+1 : p.i]
+			p.i++
+			if key {
+				return internKey(b)
+			}
+			return string(b)
+		}
+		if c == '\\' || c < 0x20 {
+			break
+		}
+		p.i++
+	}
+	b := append([]byte(nil), p.data[start+1:p.i]...)
 	for {
 		if p.i >= len(p.data) {
 			p.fail("Unterminated string starting at", start)
-			return nil
+			return ""
 		}
 		c := p.data[p.i]
 		switch {
 		case c == '"':
 			p.i++
-			return b.String()
+			return string(b)
 		case c == '\\':
 			if p.i+1 >= len(p.data) {
 				p.fail("Unterminated string starting at", start)
-				return nil
+				return ""
 			}
 			esc := p.data[p.i+1]
 			switch esc {
 			case '"', '\\', '/':
-				b.WriteByte(esc)
+				b = append(b, esc)
 			case 'b':
-				b.WriteByte('\b')
+				b = append(b, '\b')
 			case 'f':
-				b.WriteByte('\f')
+				b = append(b, '\f')
 			case 'n':
-				b.WriteByte('\n')
+				b = append(b, '\n')
 			case 'r':
-				b.WriteByte('\r')
+				b = append(b, '\r')
 			case 't':
-				b.WriteByte('\t')
+				b = append(b, '\t')
 			case 'u':
 				r, ok := p.hex4(p.i + 2)
 				if !ok {
 					p.fail("Invalid \\uXXXX escape", p.i+1)
-					return nil
+					return ""
 				}
 				p.i += 6
 				if utf16.IsSurrogate(r) && r < 0xdc00 && p.hasPrefix(`\u`) {
@@ -357,21 +382,37 @@ func (p *pyParser) str() any {
 				if utf16.IsSurrogate(r) {
 					r = utf8.RuneError // a lone surrogate cannot be UTF-8; Python keeps it, then fails to encode
 				}
-				b.WriteRune(r)
+				b = utf8.AppendRune(b, r)
 				continue
 			default:
 				p.fail("Invalid \\escape", p.i) // CPython's C scanner names no character
-				return nil
+				return ""
 			}
 			p.i += 2
 		case c < 0x20:
 			p.fail("Invalid control character at", p.i)
-			return nil
+			return ""
 		default:
-			b.WriteByte(c)
+			b = append(b, c)
 			p.i++
 		}
 	}
+}
+
+// internKey is the key as a string; the validate request's field names (every drop-in
+// validate body has some) are constants, not a copy each.
+func internKey(b []byte) string {
+	switch string(b) {
+	case "runtime_type":
+		return "runtime_type"
+	case "model_id":
+		return "model_id"
+	case "agent_config":
+		return "agent_config"
+	case "system_prompt":
+		return "system_prompt"
+	}
+	return string(b)
 }
 
 func (p *pyParser) hex4(at int) (rune, bool) {
@@ -413,7 +454,7 @@ func (p *pyParser) object() any {
 			p.fail("Expecting property name enclosed in double quotes", p.i)
 			return nil
 		}
-		key, _ := p.str().(string)
+		key := p.strValue(true)
 		if p.err != nil {
 			return nil
 		}
