@@ -45,13 +45,17 @@ func gcFloorApplies(getenv func(string) string) bool {
 
 // startGCFloor sets GOGC=400 and a memory limit sized to the live heap when neither GOGC nor
 // GOMEMLIMIT is set, and re-sizes the limit after every collection until the returned stop is
-// called (stop restores the previous settings). It runs before the data file is loaded, so
-// the load collects less too: until the first collection, the limit allows for a live heap
-// the size of dataFile (the catalog about to be decoded).
-func startGCFloor(getenv func(string) string, logger *slog.Logger, dataFile string) (stop func()) {
+// called (stop restores the previous settings). It runs before the data file is loaded, and
+// until loaded is called only the limit paces the GC (GOGC off): the load keeps nearly all it
+// allocates, so a collection during it finds little garbage and costs the start its marking
+// (15 interleaved cold starts at 10,000 runtimes: 36.5 -> 33.3 ms median to ready; peak RSS
+// 81.9 -> 85.2 MB, the same once serving). Until the first collection the limit allows for a
+// live heap the size of dataFile (the catalog about to be decoded), so a load still collects
+// before it outgrows three times the file.
+func startGCFloor(getenv func(string) string, logger *slog.Logger, dataFile string) (loaded, stop func()) {
 	if !gcFloorApplies(getenv) {
 		logger.Info("GOGC or GOMEMLIMIT is set: the GC runs as they say")
-		return func() {}
+		return func() {}, func() {}
 	}
 	var hint uint64
 	if fi, err := os.Stat(dataFile); err == nil && fi.Size() > 0 {
@@ -77,7 +81,7 @@ func startGCFloor(getenv func(string) string, logger *slog.Logger, dataFile stri
 	// first start saves them and the last stop restores them.
 	gcFloorMu.Lock()
 	if gcFloorUsers++; gcFloorUsers == 1 {
-		gcFloorPrevPercent = debug.SetGCPercent(gcFloorPercent)
+		gcFloorPrevPercent = debug.SetGCPercent(-1)
 		gcFloorPrevLimit = debug.SetMemoryLimit(-1)
 	}
 	gcFloorMu.Unlock()
@@ -92,7 +96,14 @@ func startGCFloor(getenv func(string) string, logger *slog.Logger, dataFile stri
 		resize()
 		return true
 	})
-	return func() {
+	loaded = func() {
+		gcFloorMu.Lock()
+		defer gcFloorMu.Unlock()
+		if !stopped.Load() {
+			debug.SetGCPercent(gcFloorPercent)
+		}
+	}
+	return loaded, func() {
 		stopped.Store(true)
 		gcFloorMu.Lock()
 		defer gcFloorMu.Unlock()

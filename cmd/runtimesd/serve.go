@@ -90,8 +90,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.loadConfig(); err != nil {
 		return err
 	}
-	m.stopGC = startGCFloor(m.Getenv, m.Logger, filepath.Join(m.Config.DataDir, dbFile))
-	if err := m.openStore(ctx); err != nil {
+	var loaded func()
+	loaded, m.stopGC = startGCFloor(m.Getenv, m.Logger, filepath.Join(m.Config.DataDir, dbFile))
+	err := m.openStore(ctx)
+	loaded()
+	if err != nil {
 		return err
 	}
 	initial, err := m.initialSnapshot()
