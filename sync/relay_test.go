@@ -1159,13 +1159,15 @@ func TestRelays_RequirementsFromTheListsSource(t *testing.T) {
 
 // A blocking read lasts the relay's wait plus the spread it adds (up to 1/16): a relay holding it
 // that long is not failed over; one that holds it longer than that and the call timeout is
-// given up and watched again.
+// given up and watched again. The timeout (300 ms) is the slack a loaded machine has to answer
+// the held read in time; it stays under wait/8 (400 ms), so a deadline that took the spread off
+// instead of adding it would end before the held read does.
 func TestRelays_BlockingReadDeadline(t *testing.T) {
 	t.Parallel()
-	const wait = 2 * time.Second
+	const wait = 3200 * time.Millisecond
 	s := newScriptedRelay(t, time.Now())
 	s.set(func(s *scriptedRelay) { s.hold = wait + wait/16 })
-	f := startFollower(t, rsync.RelayOptions{URLs: []string{s.srv.URL}, Wait: wait, Client: rsync.ClientOptions{Timeout: 200 * time.Millisecond}})
+	f := startFollower(t, rsync.RelayOptions{URLs: []string{s.srv.URL}, Wait: wait, Client: rsync.ClientOptions{Timeout: 300 * time.Millisecond}})
 	s.waitParked(t, "first blocking read")
 	s.set(func(s *scriptedRelay) { s.hold = time.Hour }) // the next read hangs
 	s.waitParked(t, "blocking read after one held for wait + wait/16")
@@ -1180,7 +1182,7 @@ func TestRelays_BlockingReadDeadline(t *testing.T) {
 	for s.count("HEAD /api/v1/runtimes?") == s.count("HEAD")-1 {
 		select {
 		case <-deadline:
-			t.Fatal("a hanging blocking read was not given up within 10s (wait 2s)")
+			t.Fatal("a hanging blocking read was not given up within 10s (wait 3.2s)")
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
