@@ -494,7 +494,7 @@ func (c *Client) getWithHeader(ctx context.Context, kind, path string) ([]byte, 
 			return body, h, err
 		}
 		// Full jitter: a random wait up to base*2^attempt, capped.
-		wait := rand.N(min(c.opts.RetryBase<<attempt, c.opts.RetryMax)) + time.Millisecond
+		wait := rand.N(backoffCeiling(c.opts.RetryBase, c.opts.RetryMax, attempt)) + time.Millisecond
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -507,6 +507,16 @@ func (c *Client) getWithHeader(ctx context.Context, kind, path string) ([]byte, 
 
 // retryable reports whether a failed GET may succeed if tried again soon: upstream-side
 // failures, but not a rate limit (its Retry-After is honoured by the poller instead).
+// backoffCeiling is base*2^attempt capped at most (both positive), without overflowing: a
+// library caller's Retries may be large, and base<<attempt wraps to zero or below from about
+// the 33rd attempt of a 1 s base (rand.N panics on that). most>>attempt is 0 from attempt 63 on.
+func backoffCeiling(base, most time.Duration, attempt int) time.Duration {
+	if base > most>>attempt {
+		return most
+	}
+	return base << attempt
+}
+
 func retryable(err error) bool {
 	var ue *Error
 	if !errors.As(err, &ue) {
