@@ -46,22 +46,26 @@ func blocking(vs []Verdict) *Verdict {
 
 // PolicyDenial words a blocking verdict about runtime id: the rule named, then its message.
 func PolicyDenial(id string, v Verdict) string {
-	return verdictText(id, v, "' and denies on error", "denies runtime '"+id+"'")
+	return verdictText(id, v, "denies runtime '"+id+"'")
 }
 
 // policyWarning words a verdict that does not block.
 func policyWarning(id string, v Verdict) string {
-	return verdictText(id, v, "'", "warns about runtime '"+id+"'")
+	return verdictText(id, v, "warns about runtime '"+id+"'")
 }
 
-// verdictText is "policy rule 'R' <what>: <message>", where what says the rule could not be
-// evaluated for runtime id (ending with errTail) or, when it was, denied.
-func verdictText(id string, v Verdict, errTail, denied string) string {
+// verdictText is "policy rule 'R' <what>: <message>" for a rule that fired (what says it
+// denied or warned). A rule that could not be evaluated has a message that already names it,
+// its on_error and the cause (Verdict.Message), so it is "runtime 'X': <message>".
+func verdictText(id string, v Verdict, what string) string {
+	if v.Outcome == VerdictError && v.Message != "" {
+		return "runtime '" + id + "': " + v.Message
+	}
 	s := "policy rule '" + v.Rule + "' "
 	if v.Outcome == VerdictError {
-		s += "could not be evaluated for runtime '" + id + errTail
+		s += "could not be evaluated for runtime '" + id + "'"
 	} else {
-		s += denied
+		s += what
 	}
 	if v.Message != "" {
 		s += ": " + v.Message

@@ -15,7 +15,9 @@ type Verdict struct {
 	Rule     string `json:"rule"`
 	Severity string `json:"severity"` // SeverityError or SeverityWarning
 	Outcome  string `json:"outcome"`  // VerdictDeny or VerdictError
-	Message  string `json:"message"`
+	// Message is, for VerdictDeny, the rule's message; for VerdictError, a sentence naming the
+	// rule, what its on_error makes of the error, and the cause (the answers quote it whole).
+	Message string `json:"message"`
 	// Blocking reports whether the verdict makes the runtime ineligible and the configuration
 	// invalid: a denying error-severity rule, or a rule that could not be evaluated while its
 	// on_error is deny.

@@ -147,4 +147,33 @@ func TestAnswers_Gate(t *testing.T) {
 			t.Fatalf("default: %v %+v", err, ans)
 		}
 	})
+	// A rule that could not be evaluated: its message (health/policy's sentence naming the rule,
+	// its on_error and the cause) is quoted once, after the runtime, in the 403 and in warnings.
+	t.Run("ErroredRuleWordedOnce", func(t *testing.T) {
+		t.Parallel()
+		a, snap, now := gateAnswers(t, health.GateFunc(func(rt *store.Runtime, _ map[string]any) []health.Verdict {
+			deny := rt.ID == "claude_code"
+			word := "on_error: allow, so it allows"
+			if deny {
+				word = "on_error: deny, so it denies"
+			}
+			return []health.Verdict{{Rule: "broken", Severity: health.SeverityError, Outcome: health.VerdictError, Blocking: deny,
+				Message: `policy rule "broken" could not be evaluated (` + word + `): no such key: max_tokens`}}
+		}))
+		_, err := a.BuildConfig(snap, now, "claude_code", store.ConfigOverrides{})
+		if want := `runtime 'claude_code': policy rule "broken" could not be evaluated (on_error: deny, so it denies): no such key: max_tokens`; err == nil || err.Error() != want {
+			t.Fatalf("403 text %v, want %q", err, want)
+		}
+		ans, err := a.BuildConfig(snap, now, "default", store.ConfigOverrides{})
+		if want := `runtime 'default': policy rule "broken" could not be evaluated (on_error: allow, so it allows): no such key: max_tokens`; err != nil || len(ans.Warnings) == 0 || ans.Warnings[len(ans.Warnings)-1] != want {
+			t.Fatalf("warnings %q (err %v), want the last %q", ans.Warnings, err, want)
+		}
+		// A gate that gives no message still names the rule and the runtime.
+		a.Gate = health.GateFunc(func(*store.Runtime, map[string]any) []health.Verdict {
+			return []health.Verdict{{Rule: "silent", Severity: health.SeverityError, Outcome: health.VerdictError, Blocking: true}}
+		})
+		if _, err := a.BuildConfig(snap, now, "claude_code", store.ConfigOverrides{}); err == nil || err.Error() != "policy rule 'silent' could not be evaluated for runtime 'claude_code'" {
+			t.Fatalf("without a message: %v", err)
+		}
+	})
 }
