@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	stdsync "sync"
 	"testing"
@@ -260,5 +261,62 @@ func TestPoller_HoldRepeatsOneDropsLostRequirementsQuietly(t *testing.T) {
 	defer mu.Unlock()
 	if strings.Contains(buf.String(), "repeated") {
 		t.Errorf("log claims upstream repeated the loss: %s", buf.String())
+	}
+}
+
+// A restart into requirements_mode inline does not take requirements fetched earlier for ones
+// the object carries inline: the object carries none, so they are lost (held, degraded, as any
+// loss) although the object is byte for byte the same (poller.go:689 survivor).
+func TestPoller_InlineModeDoesNotReuseFetchedRequirements(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{fake: fakecp.Options{NoInline: true, Catalog: catalogJSON(rtJSON("a", ""))}})
+	e.sync(t)
+	if a, _ := e.live.Load().Catalog.Get("a"); a.Requirements == nil {
+		t.Fatal("auto mode: requirements not fetched")
+	}
+	p, err := rsync.NewPoller(rsync.Options{Upstream: e.client, DB: e.db, Live: e.live, RequirementsMode: rsync.ModeInline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, err := p.SyncNow(ctx, rsync.TriggerManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := e.live.Load().Catalog.Get("a"); !strings.Contains(a.Degraded, "no longer gives requirements") {
+		t.Fatalf("inline mode, object without requirements: run %s, degraded %q; want the loss held and shown", r.Outcome, a.Degraded)
+	}
+}
+
+// A run's log line names the runtimes it left degraded, and a run with none says nothing of
+// degradation (poller.go:755 survivors).
+func TestPoller_RunLogNamesDegradedRuntimes(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	var mu stdsync.Mutex
+	e := newEnv(t, setup{fake: fakecp.Options{NoInline: true, Catalog: catalogJSON(rtJSON("a", ""), rtJSON("b", ""))},
+		poller: rsync.Options{Logger: slog.New(slog.NewTextHandler(lockedWriter{&buf, &mu}, nil))}})
+	runLine := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+		buf.Reset()
+		for i := len(lines) - 1; i >= 0; i-- {
+			if strings.Contains(lines[i], `msg="sync run"`) {
+				return lines[i]
+			}
+		}
+		return ""
+	}
+	e.sync(t)
+	if l := runLine(); l == "" || strings.Contains(l, "degraded") {
+		t.Fatalf("clean run logged %q; want a sync run line without degraded", l)
+	}
+	e.fake.FailRequirements("b", http.StatusInternalServerError)
+	e.sync(t)
+	if l := runLine(); !strings.Contains(l, "degraded=[b]") {
+		t.Fatalf("run with b degraded logged %q; want degraded=[b]", l)
 	}
 }
