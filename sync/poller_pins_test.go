@@ -320,3 +320,26 @@ func TestPoller_RunLogNamesDegradedRuntimes(t *testing.T) {
 		t.Fatalf("run with b degraded logged %q; want degraded=[b]", l)
 	}
 }
+
+// Reload: an invalid schedule is refused and changes nothing; a new one replaces the running
+// schedule (the next run and the longest gap follow it). Not covered by a sync test before
+// (poller.go:184, 189, 191, gremlins' "not covered").
+func TestPoller_ReloadSchedule(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{poller: rsync.Options{Schedule: "0 9 * * 1,2"}}) // Mondays and Tuesdays
+	if err := e.poller.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.poller.Reload(rsync.Tunables{Schedule: "every now and then"}); err == nil || !strings.Contains(err.Error(), `"every now and then"`) {
+		t.Fatalf("invalid schedule: err %v, want it refused and named", err)
+	}
+	if st := e.poller.Status(); st.Schedule != "0 9 * * 1,2" || st.Interval != 6*24*time.Hour {
+		t.Fatalf("after a refused reload: schedule %q interval %s, want the old one kept", st.Schedule, st.Interval)
+	}
+	if err := e.poller.Reload(rsync.Tunables{Schedule: "0 9 * * *"}); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.poller.Status(); st.Schedule != "0 9 * * *" || st.Interval != 24*time.Hour || !st.Scheduled {
+		t.Fatalf("after reloading a daily schedule: schedule %q interval %s scheduled %v, want daily, running", st.Schedule, st.Interval, st.Scheduled)
+	}
+}
