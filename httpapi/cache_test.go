@@ -483,6 +483,10 @@ func TestWatch(t *testing.T) {
 
 	h.fake.RemoveRuntime("w1")
 	h.sync(t)
+	// The stream outlives its heartbeats: the next change still arrives on it (watch.go:101).
+	if ev := readEvents(t, r, 1)[0]; ev.event != "change" || ev.id != "3" || !strings.Contains(ev.data, `"removed":["w1"]`) {
+		t.Fatalf("change after a heartbeat %+v", ev)
+	}
 	resumed := openWatch(t, ctx, h.url+"/v1/watch", "Last-Event-ID", "1")
 	evs := readEvents(t, resumed, 3)
 	if evs[0].event != "hello" || evs[0].id != "1" || !strings.Contains(evs[0].data, `"since":1`) {
