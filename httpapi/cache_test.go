@@ -495,6 +495,12 @@ func TestWatch(t *testing.T) {
 	if evs = evs[1:]; evs[0].id != "2" || evs[1].id != "3" || !strings.Contains(evs[1].data, `"removed":["w1"]`) {
 		t.Fatalf("resume from 1: %+v", evs)
 	}
+	// After its catch-up a resumed stream goes on with the live changes (watch.go:81).
+	h.fake.PutRuntime([]byte(`{"id":"w2","status":"beta"}`))
+	h.sync(t)
+	if ev := readEvents(t, resumed, 1)[0]; ev.event != "change" || ev.id != "4" || !strings.Contains(ev.data, `"added":["w2"]`) {
+		t.Fatalf("a change after the catch-up: %+v", ev)
+	}
 
 	ahead := openWatch(t, ctx, h.url+"/v1/watch?since=42")
 	if ev := readEvents(t, ahead, 2)[1]; ev.event != "reset" || !strings.Contains(ev.data, "replaced") {
