@@ -367,6 +367,38 @@ func TestCache_ReadEdges(t *testing.T) {
 	}
 }
 
+// A blocking read that nothing wakes returns after its wait plus at most 1/16 of it (the
+// spread that keeps a fleet of waiters out of lockstep), not many times later; once answered
+// it no longer counts as waiting (runtimesd_blocking_reads_waiting back to 0). cache.go:269
+// and 273 survivors: a spread up to 16 times the wait, a waiter counted up on its way out.
+func TestCache_BlockingReadWaitBound(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, fakecp.Options{})
+	h.sync(t)
+	rev := h.live.Load().Revision
+	const readers = 8
+	took := make(chan time.Duration, readers)
+	for range readers {
+		go func() {
+			start := time.Now()
+			a := do(t, "GET", fmt.Sprintf("%s/v1/runtimes?index=%d&wait=1s", h.url, rev), "")
+			if a.status != 200 {
+				t.Errorf("blocking read: %d %s", a.status, a.body)
+			}
+			took <- time.Since(start)
+		}()
+	}
+	for range readers {
+		// 1 s + 1/16 s, and 2 s of slack for a busy machine.
+		if d := <-took; d < time.Second || d > 3*time.Second+time.Second/16 {
+			t.Errorf("a read with wait=1s answered after %v", d)
+		}
+	}
+	if n := h.api.Waiting(); n != 0 {
+		t.Errorf("%d blocking reads still counted as waiting after all were answered", n)
+	}
+}
+
 // waitParked returns once n blocking reads are parked on api (it fails the test after 30 s).
 func waitParked(t *testing.T, api *httpapi.Server, n int64) {
 	t.Helper()
@@ -451,6 +483,10 @@ func TestWatch(t *testing.T) {
 
 	h.fake.RemoveRuntime("w1")
 	h.sync(t)
+	// The stream outlives its heartbeats: the next change still arrives on it (watch.go:101).
+	if ev := readEvents(t, r, 1)[0]; ev.event != "change" || ev.id != "3" || !strings.Contains(ev.data, `"removed":["w1"]`) {
+		t.Fatalf("change after a heartbeat %+v", ev)
+	}
 	resumed := openWatch(t, ctx, h.url+"/v1/watch", "Last-Event-ID", "1")
 	evs := readEvents(t, resumed, 3)
 	if evs[0].event != "hello" || evs[0].id != "1" || !strings.Contains(evs[0].data, `"since":1`) {
@@ -458,6 +494,12 @@ func TestWatch(t *testing.T) {
 	}
 	if evs = evs[1:]; evs[0].id != "2" || evs[1].id != "3" || !strings.Contains(evs[1].data, `"removed":["w1"]`) {
 		t.Fatalf("resume from 1: %+v", evs)
+	}
+	// After its catch-up a resumed stream goes on with the live changes (watch.go:81).
+	h.fake.PutRuntime([]byte(`{"id":"w2","status":"beta"}`))
+	h.sync(t)
+	if ev := readEvents(t, resumed, 1)[0]; ev.event != "change" || ev.id != "4" || !strings.Contains(ev.data, `"added":["w2"]`) {
+		t.Fatalf("a change after the catch-up: %+v", ev)
 	}
 
 	ahead := openWatch(t, ctx, h.url+"/v1/watch?since=42")

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -34,6 +35,9 @@ func TestWarnLoweredCap(t *testing.T) {
 			t.Errorf("probe slots %d, max %d: logged %q", tc.probe, tc.max, got)
 		case tc.want != "" && (!strings.Contains(got, tc.want) || !strings.Contains(got, "http.max_connections lowered to fit the open-file limit")):
 			t.Errorf("probe slots %d, max %d: logged %q, want %s", tc.probe, tc.max, got, tc.want)
+		case tc.want != "" && !strings.Contains(got, fmt.Sprintf("open_file_limit=%d reserved=%d", fds, fdReserve+tc.probe)):
+			// The numbers an operator needs: the limit and what is kept from it (listen.go:59).
+			t.Errorf("probe slots %d: logged %q, want open_file_limit=%d reserved=%d", tc.probe, got, fds, fdReserve+tc.probe)
 		}
 	}
 }

@@ -121,3 +121,37 @@ func TestListen_HostAndOriginEdges(t *testing.T) {
 		})
 	}
 }
+
+// TestListen_ReadTimeoutBoundsABody: a request whose body stalls is cut at the read timeout
+// (the answer or the closed connection comes within seconds), while a request without a body
+// keeps no read deadline, so a blocking read outlasts the read timeout. listen.go:131 and 148
+// survivors: the deadline cleared for every request, or after the first bytes of a body.
+func TestListen_ReadTimeoutBoundsABody(t *testing.T) {
+	t.Parallel()
+	api := serveLoopback(t, httpapi.Options{Live: store.NewLive(&store.Snapshot{Revision: 1, Source: store.SourceSeed, Catalog: store.SeedCatalog()}),
+		Syncer: noSync{}, ReadHeaderTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond})
+	for _, body := range []string{"", `{"runtime_type"`} { // nothing of the body, then its first bytes
+		conn, err := net.Dial("tcp", api.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		start := time.Now()
+		_ = conn.SetDeadline(start.Add(5 * time.Second))
+		if _, err := io.WriteString(conn, "POST /v1/validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"+body); err != nil {
+			t.Fatal(err)
+		}
+		_, err = io.ReadAll(conn) // an answer, then the close; or the close alone
+		if err != nil || time.Since(start) > 4*time.Second {
+			t.Errorf("a body stalled after %d of 100 bytes: connection still open after %v (%v); want it cut at the 300 ms read timeout", len(body), time.Since(start), err)
+		}
+	}
+	conn, err := net.Dial("tcp", api.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if resp, _ := rawGet(t, conn, "/v1/runtimes?index=1&wait=1s"); resp.StatusCode != 200 {
+		t.Errorf("a blocking read of 1 s under a 300 ms read timeout: %d, want 200", resp.StatusCode)
+	}
+}

@@ -35,6 +35,8 @@ func TestRenderTable_Widths(t *testing.T) {
 		// A cell exactly its column's width keeps its inner spaces; a wrapped one is re-spaced.
 		{"ExactCellKeepsSpaces", 80, []string{"a  b|x"}, "a  b  x\n"},
 		{"WrappedCellWords", 12, []string{"aa bb cc dd|x"}, "aa bb cc   x\ndd\n"}, // widths 9 and 1
+		// Widths 8 and 1: "cc" fills the rest of the first line exactly (room 2 after "aa bb ").
+		{"WordFillsTheLineExactly", 11, []string{"aa bb cc d|x"}, "aa bb cc  x\nd\n"},
 	} {
 		if got := table(c.width, c.rows...); got != c.want {
 			t.Errorf("%s: renderTable(width %d) =\n%q\nwant\n%q", c.name, c.width, got, c.want)

@@ -163,3 +163,24 @@ func TestPolicy_DropInNumbers(t *testing.T) {
 		}
 	}
 }
+
+// A large GET /v1/policy (40 rules: more than 2 KiB) is chunked like the large cached reads,
+// and its HEAD still names the length of the GET's body (handlers_native.go:347 survivor: a
+// large answer written whole got an explicit length on GET and none on HEAD).
+func TestPolicy_EndpointLargeAnswerLength(t *testing.T) {
+	t.Parallel()
+	var rules []policy.Rule
+	for i := range 40 {
+		rules = append(rules, policy.Rule{Name: "rule-" + strconv.Itoa(i), Deny: `runtime.status == "beta"`, Message: "beta runtimes are not allowed here"})
+	}
+	h := newHarness(t, fakeDefault(), func(o *httpapi.Options, _ *rsync.Client) { o.Policy = policyHolder(t, false, rules...) })
+	get := do(t, "GET", h.url+"/v1/policy", "")
+	head := do(t, "HEAD", h.url+"/v1/policy", "")
+	if get.status != 200 || head.status != 200 || len(get.body) <= 2048 || len(head.body) != 0 {
+		t.Fatalf("GET %d (%d bytes), HEAD %d (%d bytes); want 200s, more than 2 KiB, no HEAD body", get.status, len(get.body), head.status, len(head.body))
+	}
+	if get.header.Get("Content-Length") != "" || head.header.Get("Content-Length") != strconv.Itoa(len(get.body)) {
+		t.Errorf("GET Content-Length %q (want none: chunked), HEAD Content-Length %q (want %d)",
+			get.header.Get("Content-Length"), head.header.Get("Content-Length"), len(get.body))
+	}
+}

@@ -23,6 +23,7 @@ func TestPyLoads_Errors(t *testing.T) {
 		{`{"a" 1}`, "Expecting ':' delimiter", 5, false},
 		{`{"a":1 "b":2}`, "Expecting ',' delimiter", 7, false},
 		{`[1 2]`, "Expecting ',' delimiter", 3, false},
+		{`[1.,2]`, "Expecting ',' delimiter", 2, false}, // a fraction needs a digit after the point (pyjson.go:285)
 		{`{"é":"x`, "Unterminated string starting at", 5, false},
 		{"\"a\tb\"", "Invalid control character at", 2, false},
 		{`"\q"`, "Invalid \\escape", 1, false},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	stdsync "sync"
 	"testing"
@@ -177,5 +178,168 @@ func TestPoller_HoldRepeatsOneHoldsNothing(t *testing.T) {
 	defer mu.Unlock()
 	if strings.Contains(buf.String(), "held back") {
 		t.Errorf("log claims a hold that never was: %s", buf.String())
+	}
+}
+
+// lateUpstream answers the list only once the run's own context has ended (a list that
+// arrives just as the run's time runs out).
+type lateUpstream struct{ rsync.Upstream }
+
+func (l lateUpstream) ListRuntimes(ctx context.Context) ([]json.RawMessage, error) {
+	items, err := l.Upstream.ListRuntimes(ctx)
+	<-ctx.Done()
+	return items, err
+}
+
+// The run timeout bounds the requirement fetches still to make: a list that arrived with every
+// requirement inline is committed even when the run's time ran out just after it, since nothing
+// was left to fetch (poller.go:566 survivor).
+func TestPoller_InlineListArrivingAtTheTimeoutIsCommitted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(rtJSON("a", ""), rtJSON("b", ""))}})
+	p, err := rsync.NewPoller(rsync.Options{Upstream: lateUpstream{e.client}, DB: e.db, Live: e.live, RunTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, err := p.SyncNow(ctx, rsync.TriggerManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Outcome != health.OutcomeChanged || e.servedIDs() != "a,b" {
+		t.Fatalf("run %s (%s), serving %q; want the inline answer committed", r.Outcome, r.Error, e.servedIDs())
+	}
+}
+
+// A left-out object is named by its place in the list and, when it has one, its id; an
+// object without an id gets no empty quotes (poller.go:616 survivor).
+func TestPoller_RejectedObjectsNamed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(rtJSON("a", ""), `{"name":"no id"}`, `{"id":"f","status":["x"]}`)}})
+	r := e.sync(t)
+	if len(r.Rejected) != 2 || !strings.HasPrefix(r.Rejected[0], "runtime 1 in the list left out: ") ||
+		!strings.HasPrefix(r.Rejected[1], `runtime 2 in the list ("f") left out: `) {
+		t.Fatalf("rejected = %q; want runtime 1 named by place only, runtime 2 by place and id", r.Rejected)
+	}
+}
+
+// With requirements_mode fetch the endpoint is asked every run, even when the list object is
+// byte for byte the same and carries the same requirements inline: its failure then shows as
+// degraded, the previous requirements kept (poller.go:634 survivor).
+func TestPoller_FetchModeAsksTheEndpointEveryRun(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(rtJSON("a", ""))}, poller: rsync.Options{RequirementsMode: rsync.ModeFetch}})
+	e.sync(t)
+	e.fake.FailRequirements("a", 500)
+	r := e.sync(t)
+	a, _ := e.live.Load().Catalog.Get("a")
+	if n := e.fake.Count("/api/v1/runtimes/a/requirements"); n < 2 || a.Requirements == nil || !strings.Contains(a.Degraded, "serving the previous requirements") {
+		t.Fatalf("second run %s: %d requirement requests, degraded %q; want the endpoint asked again, its failure shown", r.Outcome, n, a.Degraded)
+	}
+}
+
+// hold_repeats 1: a runtime that loses its requirements loses them at once, and the log does
+// not claim upstream repeated anything (poller.go:663 survivor).
+func TestPoller_HoldRepeatsOneDropsLostRequirementsQuietly(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	var mu stdsync.Mutex
+	e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(rtJSON("a", ""), rtJSON("b", ""))},
+		poller: rsync.Options{HoldRepeats: 1, Logger: slog.New(slog.NewTextHandler(lockedWriter{&buf, &mu}, nil))}})
+	e.sync(t)
+	if err := e.fake.PutRuntime([]byte(`{"id":"b","name":"Runtime b","status":"available","features":["f1"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	r := e.sync(t)
+	b, _ := e.live.Load().Catalog.Get("b")
+	if r.Outcome != health.OutcomeChanged || b.Requirements != nil || b.Degraded != "" {
+		t.Fatalf("hold_repeats 1: %s, requirements %v, degraded %q; want the loss committed at once", r.Outcome, b.Requirements != nil, b.Degraded)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(buf.String(), "repeated") {
+		t.Errorf("log claims upstream repeated the loss: %s", buf.String())
+	}
+}
+
+// A restart into requirements_mode inline does not take requirements fetched earlier for ones
+// the object carries inline: the object carries none, so they are lost (held, degraded, as any
+// loss) although the object is byte for byte the same (poller.go:689 survivor).
+func TestPoller_InlineModeDoesNotReuseFetchedRequirements(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{fake: fakecp.Options{NoInline: true, Catalog: catalogJSON(rtJSON("a", ""))}})
+	e.sync(t)
+	if a, _ := e.live.Load().Catalog.Get("a"); a.Requirements == nil {
+		t.Fatal("auto mode: requirements not fetched")
+	}
+	p, err := rsync.NewPoller(rsync.Options{Upstream: e.client, DB: e.db, Live: e.live, RequirementsMode: rsync.ModeInline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, err := p.SyncNow(ctx, rsync.TriggerManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := e.live.Load().Catalog.Get("a"); !strings.Contains(a.Degraded, "no longer gives requirements") {
+		t.Fatalf("inline mode, object without requirements: run %s, degraded %q; want the loss held and shown", r.Outcome, a.Degraded)
+	}
+}
+
+// A run's log line names the runtimes it left degraded, and a run with none says nothing of
+// degradation (poller.go:755 survivors).
+func TestPoller_RunLogNamesDegradedRuntimes(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	var mu stdsync.Mutex
+	e := newEnv(t, setup{fake: fakecp.Options{NoInline: true, Catalog: catalogJSON(rtJSON("a", ""), rtJSON("b", ""))},
+		poller: rsync.Options{Logger: slog.New(slog.NewTextHandler(lockedWriter{&buf, &mu}, nil))}})
+	runLine := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+		buf.Reset()
+		for i := len(lines) - 1; i >= 0; i-- {
+			if strings.Contains(lines[i], `msg="sync run"`) {
+				return lines[i]
+			}
+		}
+		return ""
+	}
+	e.sync(t)
+	if l := runLine(); l == "" || strings.Contains(l, "degraded") {
+		t.Fatalf("clean run logged %q; want a sync run line without degraded", l)
+	}
+	e.fake.FailRequirements("b", http.StatusInternalServerError)
+	e.sync(t)
+	if l := runLine(); !strings.Contains(l, "degraded=[b]") {
+		t.Fatalf("run with b degraded logged %q; want degraded=[b]", l)
+	}
+}
+
+// Reload: an invalid schedule is refused and changes nothing; a new one replaces the running
+// schedule (the next run and the longest gap follow it). Not covered by a sync test before
+// (poller.go:184, 189, 191, gremlins' "not covered").
+func TestPoller_ReloadSchedule(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{poller: rsync.Options{Schedule: "0 9 * * 1,2"}}) // Mondays and Tuesdays
+	if err := e.poller.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.poller.Reload(rsync.Tunables{Schedule: "every now and then"}); err == nil || !strings.Contains(err.Error(), `"every now and then"`) {
+		t.Fatalf("invalid schedule: err %v, want it refused and named", err)
+	}
+	if st := e.poller.Status(); st.Schedule != "0 9 * * 1,2" || st.Interval != 6*24*time.Hour {
+		t.Fatalf("after a refused reload: schedule %q interval %s, want the old one kept", st.Schedule, st.Interval)
+	}
+	if err := e.poller.Reload(rsync.Tunables{Schedule: "0 9 * * *"}); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.poller.Status(); st.Schedule != "0 9 * * *" || st.Interval != 24*time.Hour || !st.Scheduled {
+		t.Fatalf("after reloading a daily schedule: schedule %q interval %s scheduled %v, want daily, running", st.Schedule, st.Interval, st.Scheduled)
 	}
 }
