@@ -197,17 +197,7 @@ func (l lateUpstream) ListRuntimes(ctx context.Context) ([]json.RawMessage, erro
 func TestPoller_InlineListArrivingAtTheTimeoutIsCommitted(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(rtJSON("a", ""), rtJSON("b", ""))}})
-	p, err := rsync.NewPoller(rsync.Options{Upstream: lateUpstream{e.client}, DB: e.db, Live: e.live, RunTimeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	r, err := p.SyncNow(ctx, rsync.TriggerManual)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := e.syncWith(t, rsync.Options{Upstream: lateUpstream{e.client}, RunTimeout: 300 * time.Millisecond})
 	if r.Outcome != health.OutcomeChanged || e.servedIDs() != "a,b" {
 		t.Fatalf("run %s (%s), serving %q; want the inline answer committed", r.Outcome, r.Error, e.servedIDs())
 	}
@@ -274,17 +264,7 @@ func TestPoller_InlineModeDoesNotReuseFetchedRequirements(t *testing.T) {
 	if a, _ := e.live.Load().Catalog.Get("a"); a.Requirements == nil {
 		t.Fatal("auto mode: requirements not fetched")
 	}
-	p, err := rsync.NewPoller(rsync.Options{Upstream: e.client, DB: e.db, Live: e.live, RequirementsMode: rsync.ModeInline})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	r, err := p.SyncNow(ctx, rsync.TriggerManual)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := e.syncWith(t, rsync.Options{Upstream: e.client, RequirementsMode: rsync.ModeInline})
 	if a, _ := e.live.Load().Catalog.Get("a"); !strings.Contains(a.Degraded, "no longer gives requirements") {
 		t.Fatalf("inline mode, object without requirements: run %s, degraded %q; want the loss held and shown", r.Outcome, a.Degraded)
 	}

@@ -87,6 +87,25 @@ func (e *env) sync(t testing.TB) health.Run {
 	return r
 }
 
+// syncWith runs one sync through a second poller built from o over the env's data file and
+// live snapshot (o's DB and Live are set here).
+func (e *env) syncWith(t testing.TB, o rsync.Options) health.Run {
+	t.Helper()
+	o.DB, o.Live = e.db, e.live
+	p, err := rsync.NewPoller(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, err := p.SyncNow(ctx, rsync.TriggerManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func (e *env) servedIDs() string {
 	var ids []string
 	for _, rt := range e.live.Load().Catalog.Runtimes() {
