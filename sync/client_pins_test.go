@@ -144,32 +144,40 @@ func TestClientOptions_RetriesAndUserAgent(t *testing.T) {
 // The logger given to the client is the one its breakers report transitions to.
 func TestClientOptions_LoggerGetsBreakerTransitions(t *testing.T) {
 	t.Parallel()
-	var buf bytes.Buffer
-	var mu stdsync.Mutex
-	logger := slog.New(slog.NewTextHandler(lockedWriter{&buf, &mu}, nil))
+	var logs logBuffer
 	u := newUpstream(t, false, status(500, `{}`))
-	c := newPinClient(t, rsync.ClientOptions{BaseURL: u.srv.URL, APIKey: pinKey, Retries: -1, BreakerFailures: 1, Logger: logger})
+	c := newPinClient(t, rsync.ClientOptions{BaseURL: u.srv.URL, APIKey: pinKey, Retries: -1, BreakerFailures: 1, Logger: logs.logger()})
 	if _, err := c.ListRuntimes(context.Background()); errKind(err) != rsync.KindServer {
 		t.Fatalf("err %v", err)
 	}
-	mu.Lock()
-	got := buf.String()
-	mu.Unlock()
+	got := logs.take()
 	if !strings.Contains(got, "circuit breaker state changed") || !strings.Contains(got, "open") {
 		t.Fatalf("log %q: want the breaker opening reported to the configured logger", got)
 	}
 }
 
-type lockedWriter struct {
-	b  *bytes.Buffer
-	mu *stdsync.Mutex
+// logBuffer is a log destination a test reads while the code under test writes to it.
+type logBuffer struct {
+	mu stdsync.Mutex
+	b  bytes.Buffer
 }
 
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
 }
+
+// take returns what was logged since the last take.
+func (l *logBuffer) take() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.b.String()
+	l.b.Reset()
+	return s
+}
+
+func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 // ca_file: a control plane whose certificate only that file vouches for is trusted with it,
 // and refused without it.

@@ -1,11 +1,9 @@
 package sync_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	stdsync "sync"
@@ -165,19 +163,16 @@ func TestPoller_HighWaterFloorItselfIsAllowed(t *testing.T) {
 // does not claim an answer was held back.
 func TestPoller_HoldRepeatsOneHoldsNothing(t *testing.T) {
 	t.Parallel()
-	var buf bytes.Buffer
-	var mu stdsync.Mutex
+	var logs logBuffer
 	e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(rtJSON("a", ""), rtJSON("b", ""))},
-		poller: rsync.Options{HoldRepeats: 1, Logger: slog.New(slog.NewTextHandler(lockedWriter{&buf, &mu}, nil))}})
+		poller: rsync.Options{HoldRepeats: 1, Logger: logs.logger()}})
 	e.sync(t)
 	e.setCatalog(t, catalogJSON())
 	if r := e.sync(t); r.Outcome != health.OutcomeChanged || e.servedIDs() != "" {
 		t.Fatalf("hold_repeats 1, empty answer: %s (%s), serving %q; want it committed", r.Outcome, r.Error, e.servedIDs())
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if strings.Contains(buf.String(), "held back") {
-		t.Errorf("log claims a hold that never was: %s", buf.String())
+	if l := logs.take(); strings.Contains(l, "held back") {
+		t.Errorf("log claims a hold that never was: %s", l)
 	}
 }
 
@@ -234,10 +229,9 @@ func TestPoller_FetchModeAsksTheEndpointEveryRun(t *testing.T) {
 // not claim upstream repeated anything (poller.go:663 survivor).
 func TestPoller_HoldRepeatsOneDropsLostRequirementsQuietly(t *testing.T) {
 	t.Parallel()
-	var buf bytes.Buffer
-	var mu stdsync.Mutex
+	var logs logBuffer
 	e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(rtJSON("a", ""), rtJSON("b", ""))},
-		poller: rsync.Options{HoldRepeats: 1, Logger: slog.New(slog.NewTextHandler(lockedWriter{&buf, &mu}, nil))}})
+		poller: rsync.Options{HoldRepeats: 1, Logger: logs.logger()}})
 	e.sync(t)
 	if err := e.fake.PutRuntime([]byte(`{"id":"b","name":"Runtime b","status":"available","features":["f1"]}`)); err != nil {
 		t.Fatal(err)
@@ -247,10 +241,8 @@ func TestPoller_HoldRepeatsOneDropsLostRequirementsQuietly(t *testing.T) {
 	if r.Outcome != health.OutcomeChanged || b.Requirements != nil || b.Degraded != "" {
 		t.Fatalf("hold_repeats 1: %s, requirements %v, degraded %q; want the loss committed at once", r.Outcome, b.Requirements != nil, b.Degraded)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if strings.Contains(buf.String(), "repeated") {
-		t.Errorf("log claims upstream repeated the loss: %s", buf.String())
+	if l := logs.take(); strings.Contains(l, "repeated") {
+		t.Errorf("log claims upstream repeated the loss: %s", l)
 	}
 }
 
@@ -274,15 +266,11 @@ func TestPoller_InlineModeDoesNotReuseFetchedRequirements(t *testing.T) {
 // degradation (poller.go:755 survivors).
 func TestPoller_RunLogNamesDegradedRuntimes(t *testing.T) {
 	t.Parallel()
-	var buf bytes.Buffer
-	var mu stdsync.Mutex
+	var logs logBuffer
 	e := newEnv(t, setup{fake: fakecp.Options{NoInline: true, Catalog: catalogJSON(rtJSON("a", ""), rtJSON("b", ""))},
-		poller: rsync.Options{Logger: slog.New(slog.NewTextHandler(lockedWriter{&buf, &mu}, nil))}})
+		poller: rsync.Options{Logger: logs.logger()}})
 	runLine := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-		buf.Reset()
+		lines := strings.Split(strings.TrimSpace(logs.take()), "\n")
 		for i := len(lines) - 1; i >= 0; i-- {
 			if strings.Contains(lines[i], `msg="sync run"`) {
 				return lines[i]
