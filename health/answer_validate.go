@@ -12,13 +12,14 @@ import (
 )
 
 // ValidateRequest is the native validate request (POST /v1/validate, `runtimesd validate`):
-// the control plane's fields plus the features the agent needs, and every key of the body as
-// sent (unknown ones are kept in validated_config).
+// the control plane's fields plus the features the agent needs, and the body's other keys as
+// sent (kept in validated_config).
 type ValidateRequest struct {
 	store.ValidationRequest
 	Features []string
-	// Raw holds every key of the request as sent, values verbatim (nil: none but the typed
-	// fields).
+	// Raw holds the request's keys other than runtime_type, model_id, agent_config and
+	// system_prompt (features and unknown keys), values verbatim; nil when there are none.
+	// A typed key found here is ignored: the typed field says what was sent.
 	Raw map[string]json.RawMessage
 }
 

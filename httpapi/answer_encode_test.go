@@ -1,8 +1,10 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -78,29 +80,79 @@ func FuzzValidateReportEncoding(f *testing.F) {
 	})
 }
 
-// FuzzSplitObject: the validate decoder's object splitter agrees with encoding/json.
-func FuzzSplitObject(f *testing.F) {
+// FuzzDecodeValidateRequest: the native validate decoder (one pass over the body) reads every
+// body encoding/json reads into the request's documented fields, and the same values: the
+// typed members as json.Decoder with UseNumber decodes them (the last of a repeated key), every
+// other key verbatim in Raw, and no body encoding/json refuses.
+func FuzzDecodeValidateRequest(f *testing.F) {
 	for _, s := range validateSeeds {
 		f.Add([]byte(s))
 	}
 	f.Add([]byte(`{"a\"b":1,"a\"b":[2,{"}":"]"}] , "\u00e9" : "x\\"}`))
-	f.Add([]byte(` {} `))
+	f.Add([]byte(` {"runtime_type":"a", "runtime\u005ftype" : "b","features":null,"features":[null,"x"]} `))
+	f.Add([]byte(`{"runtime_type":"a","model_id":"m\u0000","system_prompt":"","agent_config":{"k":{"k":[1e2]}}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var want map[string]json.RawMessage
-		wantErr := json.Unmarshal(body, &want)
-		req, err := httpapi.DecodeValidateRequest(body)
-		if wantErr != nil || err != nil {
-			return // the decoder's own errors are tested elsewhere
+		want, wantOK := referenceValidateRequest(body)
+		got, err := httpapi.DecodeValidateRequest(body)
+		if err != nil {
+			return // refusals (and the bounds encoding/json has not: out-of-range numbers, 64 features) are tested elsewhere
 		}
-		if len(req.Raw) != len(want) {
-			t.Fatalf("%q: %d members, want %d", body, len(req.Raw), len(want))
+		if !wantOK {
+			t.Fatalf("%q: decoded %+v, encoding/json refuses it", body, got)
 		}
-		for k, v := range want {
-			if string(req.Raw[k]) != string(v) {
-				t.Fatalf("%q: %q = %s, want %s", body, k, req.Raw[k], v)
+		if !reflect.DeepEqual(got.ValidationRequest, want.ValidationRequest) || !reflect.DeepEqual(got.Features, want.Features) {
+			t.Fatalf("%q:\n got %#v %#v\nwant %#v %#v", body, got.ValidationRequest, got.Features, want.ValidationRequest, want.Features)
+		}
+		if len(got.Raw) != len(want.Raw) || (got.Raw == nil) != (want.Raw == nil) {
+			t.Fatalf("%q: other members %q, want %q", body, got.Raw, want.Raw)
+		}
+		for k, v := range want.Raw {
+			if string(got.Raw[k]) != string(v) {
+				t.Fatalf("%q: %q = %s, want %s", body, k, got.Raw[k], v)
 			}
 		}
 	})
+}
+
+// referenceValidateRequest decodes a native validate body with encoding/json alone, as
+// health.ValidateRequest documents its fields; ok is false where encoding/json refuses it.
+func referenceValidateRequest(body []byte) (req health.ValidateRequest, ok bool) {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(body, &members) != nil || members == nil {
+		return req, false
+	}
+	decode := func(key string, dst any) bool {
+		v, ok := members[key]
+		if !ok || string(v) == "null" {
+			return true
+		}
+		d := json.NewDecoder(bytes.NewReader(v))
+		d.UseNumber()
+		return d.Decode(dst) == nil
+	}
+	var rt *string
+	var cfg any
+	if !decode("runtime_type", &rt) || rt == nil || !decode("model_id", &req.ModelID) ||
+		!decode("agent_config", &cfg) || !decode("system_prompt", &req.SystemPrompt) || !decode("features", &req.Features) {
+		return req, false
+	}
+	req.RuntimeType = *rt
+	if cfg != nil {
+		if req.AgentConfig, ok = cfg.(map[string]any); !ok {
+			return req, false
+		}
+	}
+	for k, v := range members {
+		switch k {
+		case "runtime_type", "model_id", "agent_config", "system_prompt":
+			continue
+		}
+		if req.Raw == nil {
+			req.Raw = map[string]json.RawMessage{}
+		}
+		req.Raw[k] = v
+	}
+	return req, true
 }
 
 // TestAnswers_DaemonBodiesAreTheTypedAnswers: every native read the CLI prints is, byte for

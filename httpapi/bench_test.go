@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -101,4 +102,30 @@ func BenchmarkPostRoutes(b *testing.B) {
 	} {
 		b.Run(r.path, func(b *testing.B) { benchRequest(b, h, "POST", r.path, r.body, "Content-Type", "application/json") })
 	}
+}
+
+// BenchmarkCompareRoutes is what bench/compare.sh drives at 2 runtimes, in-process: the seed
+// catalog fetched a moment ago, the drop-in list and both validates with compare.sh's body
+// (a valid request: no warnings, no errors).
+func BenchmarkCompareRoutes(b *testing.B) {
+	cat, err := store.ParseSnapshotFile(store.SeedJSON())
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	live := store.NewLive(&store.Snapshot{Revision: 1, Source: store.SourceUpstream, Catalog: cat, FetchedAt: now, UpdatedAt: now})
+	reg := prometheus.NewRegistry()
+	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}, Registerer: reg, Gatherer: reg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := api.Handler()
+	body := `{"runtime_type":"default","model_id":"gpt-4o","agent_config":{"timeout":30}}`
+	b.Run("list", func(b *testing.B) { benchRequest(b, h, "GET", "/api/v1/runtimes", "") })
+	b.Run("validate", func(b *testing.B) {
+		benchRequest(b, h, "POST", "/v1/validate", body, "Content-Type", "application/json")
+	})
+	b.Run("dropin-validate", func(b *testing.B) {
+		benchRequest(b, h, "POST", "/api/v1/runtimes/validate", body, "Content-Type", "application/json")
+	})
 }

@@ -242,77 +242,61 @@ func decodeNativeValidate(body []byte) (nativeValidateRequest, error) {
 	if !utf8.Valid(body) {
 		return out, errorf(http.StatusBadRequest, "bad_body", "the body is not valid UTF-8")
 	}
-	// One JSON object and nothing after it decodes in one call; anything else takes the
-	// stream decoder, whose errors say what is wrong.
-	var ok bool
-	if !json.Valid(body) {
-		ok = false
-	} else if out.Raw, ok = splitObject(body); !ok && bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
-		ok = true // null: answered below
-	}
-	if !ok {
-		out.Raw = nil
+	// One JSON object and nothing after it is read in one pass over one string (the values
+	// are its sub-strings); anything else takes the stream decoder, whose errors say what is
+	// wrong.
+	var f nativeMembers
+	if !json.Valid(body) || !objectMembers(string(body), f.add) {
+		var members map[string]json.RawMessage
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.UseNumber()
-		if err := dec.Decode(&out.Raw); err != nil {
+		if err := dec.Decode(&members); err != nil {
 			return out, errorf(http.StatusBadRequest, "bad_body", "the body is not a JSON object: %s", jsonProblem(err))
 		}
-		if dec.More() {
+		if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 { // dec.More is false before a stray } or ]
 			return out, errorf(http.StatusBadRequest, "bad_body", "the body has data after the JSON object")
 		}
+		if members == nil {
+			return out, errorf(http.StatusBadRequest, "bad_body", "the body is null; send a JSON object with at least runtime_type")
+		}
+		for k, v := range members {
+			f.add(k, string(v))
+		}
 	}
-	if out.Raw == nil {
-		return out, errorf(http.StatusBadRequest, "bad_body", "the body is null; send a JSON object with at least runtime_type")
-	}
-	field := func(name string, dst any, what string) error {
-		raw, ok := out.Raw[name]
-		if !ok || string(raw) == "null" {
-			return nil
-		}
-		if sp, ok := dst.(**string); ok {
-			if str, ok := plainJSONString(raw); ok { // the common case, without reflection
-				*sp = &str
-				return nil
-			}
-		}
-		if lp, ok := dst.(*[]string); ok {
-			if list, ok := stringList(raw); ok { // the same, for the features
-				*lp = list
-				return nil
-			}
-		}
-		if err := json.Unmarshal(raw, dst); err != nil {
-			return errorf(http.StatusBadRequest, "bad_field", "%s must be %s", name, what)
-		}
-		return nil
-	}
-	var rt, model, prompt *string
-	if err := field("runtime_type", &rt, "a string"); err != nil {
+	out.Raw = f.other
+	rt, ok, err := stringMember("runtime_type", f.runtimeType, "a string")
+	if err != nil {
 		return out, err
 	}
-	if rt == nil {
+	if !ok {
 		return out, errorf(http.StatusBadRequest, "missing_field", "runtime_type is required (a string such as \"default\")")
 	}
-	out.RuntimeType = *rt
-	if err := field("model_id", &model, "a string or null"); err != nil {
+	out.RuntimeType = rt
+	if out.ModelID, err = optionalString("model_id", f.modelID); err != nil {
 		return out, err
 	}
-	out.ModelID = model
-	if raw, ok := out.Raw["agent_config"]; ok && string(raw) != "null" {
-		// raw is valid JSON (above): decoded as a json.Decoder with UseNumber would.
-		if out.AgentConfig, ok = decodeValue(raw).(map[string]any); !ok {
+	if v := f.agentConfig; v != "" && v != "null" {
+		// v is valid JSON (above): decoded as a json.Decoder with UseNumber would.
+		var ok bool
+		if out.AgentConfig, ok = decodeValue(v).(map[string]any); !ok {
 			return out, errorf(http.StatusBadRequest, "bad_field", "agent_config must be a JSON object or null")
 		}
 		if path := outOfRange(out.AgentConfig, "agent_config"); path != "" {
 			return out, errorf(http.StatusBadRequest, "bad_field", "%s is a number beyond what a double can hold", path)
 		}
 	}
-	if err := field("system_prompt", &prompt, "a string or null"); err != nil {
+	if out.SystemPrompt, err = optionalString("system_prompt", f.systemPrompt); err != nil {
 		return out, err
 	}
-	out.SystemPrompt = prompt
-	if err := field("features", &out.Features, "an array of strings"); err != nil {
-		return out, err
+	if v := f.features; v != "" && v != "null" {
+		var ok bool
+		if out.Features, ok = stringList(v); !ok { // the common case, without reflection
+			var list []string // not &out.Features: out would move to the heap
+			if err := json.Unmarshal([]byte(v), &list); err != nil {
+				return out, errorf(http.StatusBadRequest, "bad_field", "features must be an array of strings")
+			}
+			out.Features = list
+		}
 	}
 	if err := checkFeatureCount(len(out.Features)); err != nil {
 		return out, err
@@ -320,14 +304,70 @@ func decodeNativeValidate(body []byte) (nativeValidateRequest, error) {
 	return out, nil
 }
 
+// nativeMembers are the members of a native validate request: the typed fields' values as
+// sent ("" when absent; a repeated key keeps its last value, as encoding/json does) and every
+// other key verbatim (features too: validated_config keeps it as sent).
+type nativeMembers struct {
+	runtimeType, modelID, agentConfig, systemPrompt, features string
+	other                                                     map[string]json.RawMessage
+}
+
+func (m *nativeMembers) add(key, value string) {
+	switch key {
+	case "runtime_type":
+		m.runtimeType = value
+		return
+	case "model_id":
+		m.modelID = value
+		return
+	case "agent_config":
+		m.agentConfig = value
+		return
+	case "system_prompt":
+		m.systemPrompt = value
+		return
+	case "features":
+		m.features = value
+	}
+	if m.other == nil {
+		m.other = map[string]json.RawMessage{}
+	}
+	m.other[key] = json.RawMessage(value)
+}
+
+// stringMember decodes a member that is a string or null: ok is false when it is null or
+// absent, and the error an *Error naming it when it is something else.
+func stringMember(name, v, what string) (s string, ok bool, err error) {
+	if v == "" || v == "null" {
+		return "", false, nil
+	}
+	if s, ok = plainJSONString(v); ok { // the common case, without reflection
+		return s, true, nil
+	}
+	var escaped string // not &s: s would move to the heap on every call
+	if json.Unmarshal([]byte(v), &escaped) != nil {
+		return "", false, errorf(http.StatusBadRequest, "bad_field", "%s must be %s", name, what)
+	}
+	return escaped, true, nil
+}
+
+// optionalString is a string-or-null member as a pointer: nil when null or absent.
+func optionalString(name, v string) (*string, error) {
+	s, ok, err := stringMember(name, v, "a string or null")
+	if !ok {
+		return nil, err
+	}
+	return &s, nil
+}
+
 // plainJSONString returns the string a JSON string literal holds when it needs no unescaping
 // (no backslash, no control character; the body was checked to be UTF-8).
-func plainJSONString(raw []byte) (string, bool) {
+func plainJSONString[T jsonText](raw T) (string, bool) {
 	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return "", false
 	}
-	for _, c := range raw[1 : len(raw)-1] {
-		if c == '\\' || c == '"' || c < 0x20 {
+	for i := 1; i < len(raw)-1; i++ {
+		if c := raw[i]; c == '\\' || c == '"' || c < 0x20 {
 			return "", false
 		}
 	}
@@ -337,7 +377,7 @@ func plainJSONString(raw []byte) (string, bool) {
 // stringList decodes a JSON array as json.Unmarshal decodes it into a []string when it can
 // without an error: strings, and nulls as "" (ok is false for anything else: json.Unmarshal
 // then says what is wrong). raw is valid JSON and UTF-8 (decodeNativeValidate).
-func stringList(raw []byte) ([]string, bool) {
+func stringList[T jsonText](raw T) ([]string, bool) {
 	items, ok := decodeValue(raw).([]any)
 	if !ok {
 		return nil, false

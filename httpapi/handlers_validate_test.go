@@ -80,6 +80,8 @@ func TestValidate_NativeBadBodiesNamed(t *testing.T) {
 		{"Array", `[{"runtime_type":"default"}]`, "bad_body", "the body is not a JSON object"},
 		{"Truncated", `{"runtime_type":"default"`, "bad_body", "the body is not a JSON object"},
 		{"TrailingObject", `{"runtime_type":"default"} {}`, "bad_body", "data after the JSON object"},
+		{"TrailingBrace", `{"runtime_type":"default"}}`, "bad_body", "data after the JSON object"},
+		{"TrailingBracket", "{\"runtime_type\":\"default\"}\n]", "bad_body", "data after the JSON object"},
 		{"MissingRuntime", `{"model_id":"gpt-4o"}`, "missing_field", "runtime_type is required"},
 		{"NullRuntime", `{"runtime_type":null}`, "missing_field", "runtime_type is required"},
 		{"RuntimeNumber", `{"runtime_type":5}`, "bad_field", "runtime_type must be a string"},

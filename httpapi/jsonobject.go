@@ -1,45 +1,38 @@
 package httpapi
 
-import (
-	"encoding/json"
-)
+// jsonText is what the scanners below read: a body as bytes, or as one string whose
+// sub-strings become the decoded values without a copy each.
+type jsonText interface{ ~string | ~[]byte }
 
-// splitObject returns the members of a JSON object as json.Unmarshal into
-// map[string]json.RawMessage does (values verbatim, the last of duplicate keys wins), without
-// reflection: body must be valid JSON (json.Valid); ok is false when it is not an object.
-// The values are sub-slices of body.
-func splitObject(body []byte) (map[string]json.RawMessage, bool) {
-	i := skipSpace(body, 0)
-	if i >= len(body) || body[i] != '{' {
-		return nil, false
+// objectMembers calls member with each member of the JSON object b holds, in order: the key
+// (unescaped) and the value's text, verbatim (a sub-slice of b). b must be valid JSON
+// (json.Valid); ok is false when it is not an object. A repeated key is passed each time.
+func objectMembers[T jsonText](b T, member func(key string, value T)) bool {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
 	}
-	out := make(map[string]json.RawMessage, 8)
-	i = skipSpace(body, i+1)
-	if i < len(body) && body[i] == '}' {
-		return out, true
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return true
 	}
-	for i < len(body) {
-		end := stringEnd(body, i)
-		key, ok := plainJSONString(body[i:end])
-		if !ok {
-			if json.Unmarshal(body[i:end], &key) != nil {
-				return nil, false
-			}
+	for i < len(b) {
+		end := stringEnd(b, i)
+		key := jsonString(b[i:end])
+		i = skipSpace(b, end)
+		i = skipSpace(b, i+1) // the colon
+		vend := valueEnd(b, i)
+		member(key, b[i:vend])
+		i = skipSpace(b, vend)
+		if i >= len(b) || b[i] == '}' {
+			return true
 		}
-		i = skipSpace(body, end)
-		i = skipSpace(body, i+1) // the colon
-		vend := valueEnd(body, i)
-		out[key] = body[i:vend:vend]
-		i = skipSpace(body, vend)
-		if i >= len(body) || body[i] == '}' {
-			return out, true
-		}
-		i = skipSpace(body, i+1) // the comma
+		i = skipSpace(b, i+1) // the comma
 	}
-	return out, true
+	return true
 }
 
-func skipSpace(b []byte, i int) int {
+func skipSpace[T jsonText](b T, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
@@ -47,7 +40,7 @@ func skipSpace(b []byte, i int) int {
 }
 
 // stringEnd returns the index after the string starting at b[i] (a quote).
-func stringEnd(b []byte, i int) int {
+func stringEnd[T jsonText](b T, i int) int {
 	for i++; i < len(b); i++ {
 		switch b[i] {
 		case '\\':
@@ -60,7 +53,7 @@ func stringEnd(b []byte, i int) int {
 }
 
 // valueEnd returns the index after the JSON value starting at b[i] (valid JSON).
-func valueEnd(b []byte, i int) int {
+func valueEnd[T jsonText](b T, i int) int {
 	if i >= len(b) {
 		return i
 	}

@@ -6,10 +6,11 @@ import (
 	"testing"
 )
 
-// TestSplitObject_MatchesEncodingJSON: for every valid JSON body, splitObject finds the members
-// json.Unmarshal into map[string]json.RawMessage finds (values verbatim, the last duplicate
-// wins, escaped keys decoded), and refuses exactly the bodies that are not objects.
-func TestSplitObject_MatchesEncodingJSON(t *testing.T) {
+// TestObjectMembers_MatchesEncodingJSON: for every valid JSON body, objectMembers (over the
+// bytes and over one string) finds the members json.Unmarshal into map[string]json.RawMessage
+// finds (values verbatim, the last duplicate wins, escaped keys decoded), and refuses exactly
+// the bodies that are not objects.
+func TestObjectMembers_MatchesEncodingJSON(t *testing.T) {
 	t.Parallel()
 	for _, body := range []string{
 		`{}`,
@@ -34,29 +35,37 @@ func TestSplitObject_MatchesEncodingJSON(t *testing.T) {
 		}
 		var want map[string]json.RawMessage
 		wantErr := json.Unmarshal([]byte(body), &want)
-		got, ok := splitObject([]byte(body))
+		got, ok := membersOf([]byte(body))
+		gotS, okS := membersOf(body)
 		if wantErr != nil || want == nil {
-			if ok {
-				t.Errorf("%q is not an object, splitObject took it: %v", body, got)
+			if ok || okS {
+				t.Errorf("%q is not an object, objectMembers took it: %v %v", body, got, gotS)
 			}
 			continue
 		}
-		if !ok {
-			t.Errorf("%q: refused, encoding/json reads %v", body, want)
+		if !ok || !okS {
+			t.Errorf("%q: refused (%v %v), encoding/json reads %v", body, ok, okS, want)
 			continue
 		}
-		if !reflect.DeepEqual(stringsOf(got), stringsOf(want)) {
-			t.Errorf("%q:\n got %q\nwant %q", body, stringsOf(got), stringsOf(want))
+		if !reflect.DeepEqual(got, stringsOf(want)) || !reflect.DeepEqual(gotS, got) {
+			t.Errorf("%q:\n got %q (from a string %q)\nwant %q", body, got, gotS, stringsOf(want))
 		}
 	}
 }
 
-// TestSplitObject_EmptyIsNotAnObject: outside its contract (valid JSON), an empty or blank
+// membersOf is objectMembers' members as a map, the last of a repeated key kept.
+func membersOf[T jsonText](body T) (map[string]string, bool) {
+	out := map[string]string{}
+	ok := objectMembers(body, func(k string, v T) { out[k] = string(v) })
+	return out, ok
+}
+
+// TestObjectMembers_EmptyIsNotAnObject: outside its contract (valid JSON), an empty or blank
 // body is refused rather than read past its end.
-func TestSplitObject_EmptyIsNotAnObject(t *testing.T) {
+func TestObjectMembers_EmptyIsNotAnObject(t *testing.T) {
 	t.Parallel()
 	for _, body := range []string{"", " \t\r\n"} {
-		if m, ok := splitObject([]byte(body)); ok || m != nil {
+		if m, ok := membersOf(body); ok || len(m) != 0 {
 			t.Errorf("%q: %v %v", body, m, ok)
 		}
 	}

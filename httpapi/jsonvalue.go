@@ -8,13 +8,14 @@ import "encoding/json"
 // decoder's buffers: POST /v1/validate decodes its agent_config per request. raw must be
 // valid JSON and valid UTF-8 (decodeNativeValidate checks the whole body for both; json.Valid
 // also bounds the nesting this recursion follows to encoding/json's 10,000).
-func decodeValue(raw []byte) any {
+func decodeValue[T jsonText](raw T) any {
 	v, _ := parseValue(raw, skipSpace(raw, 0))
 	return v
 }
 
-// parseValue decodes the value starting at b[i] and returns it with the index after it.
-func parseValue(b []byte, i int) (any, int) {
+// parseValue decodes the value starting at b[i] and returns it with the index after it. From
+// a string, the strings and numbers it returns are sub-strings of b (no copy).
+func parseValue[T jsonText](b T, i int) (any, int) {
 	switch b[i] {
 	case '{':
 		m := map[string]any{}
@@ -62,11 +63,11 @@ func parseValue(b []byte, i int) (any, int) {
 }
 
 // jsonString is the string a valid JSON string literal holds.
-func jsonString(lit []byte) string {
+func jsonString[T jsonText](lit T) string {
 	if s, ok := plainJSONString(lit); ok {
 		return s
 	}
 	var s string
-	_ = json.Unmarshal(lit, &s) // valid JSON: cannot fail
+	_ = json.Unmarshal([]byte(lit), &s) // valid JSON: cannot fail
 	return s
 }
