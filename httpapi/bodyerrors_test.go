@@ -32,6 +32,10 @@ func TestBodyRoutes_ErrorsNameTheProblem(t *testing.T) {
 		{"ConfigModelNumber", "/v1/runtimes/claude_code/config", `{"model_id":5}`, "bad_body", []string{`field "model_id" must be a string`, "got number"}},
 		{"ConfigFeaturesString", "/v1/runtimes/claude_code/config", `{"features":"x"}`, "bad_body", []string{`field "features" must be an array of strings`}},
 		{"ConfigTruncated", "/v1/runtimes/claude_code/config", `{"model_id":`, "bad_body", []string{"ends too early"}},
+		// json.Decoder.More is false before a stray } or ]: these once passed as one object.
+		{"SelectStrayBrace", "/v1/select", `{"limit":1}}`, "bad_body", []string{"data after the JSON object"}},
+		{"ConfigStrayBracket", "/v1/runtimes/claude_code/config", "{\"model_id\":\"claude-sonnet-4\"}\n]", "bad_body", []string{"data after the JSON object"}},
+		{"ValidateStrayBrace", "/v1/validate", `{"runtime_type":"default"} }`, "bad_body", []string{"data after the JSON object"}},
 		{"QueryOnSelect", "/v1/select?limit=1", `{}`, "unknown_parameter", []string{"POST /v1/select takes no query parameters", `"limit"`}},
 		{"QueryOnValidate", "/v1/validate?runtime_type=default", `{"runtime_type":"default"}`, "unknown_parameter", []string{"POST /v1/validate takes no query parameters"}},
 		{"QueryOnConfigPost", "/v1/runtimes/claude_code/config?model_id=claude-sonnet-4", `{}`, "unknown_parameter", []string{"takes no query parameters", `"model_id"`}},

@@ -96,7 +96,7 @@ func decodeConfigOverrides(body []byte) (store.ConfigOverrides, error) {
 		return o, errorf(http.StatusBadRequest, "bad_body",
 			"the body must be a JSON object with model_id (a string), features (an array of strings) and environment (an object): %s", jsonProblem(err))
 	}
-	if dec.More() {
+	if dataAfter(dec, body) {
 		return o, errorf(http.StatusBadRequest, "bad_body", "the body has data after the JSON object")
 	}
 	if err := checkFeatureCount(len(w.Features)); err != nil {

@@ -34,7 +34,7 @@ func (s *Server) handleSelect(c echo.Context) error {
 			return errorf(http.StatusBadRequest, "bad_body",
 				"the body must be a JSON object with features, model_provider, model_id, allow_unhealthy, candidates, limit: %s", jsonProblem(err))
 		}
-		if dec.More() {
+		if dataAfter(dec, body) {
 			return errorf(http.StatusBadRequest, "bad_body", "the body has data after the JSON object")
 		}
 	}

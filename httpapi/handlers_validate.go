@@ -253,7 +253,7 @@ func decodeNativeValidate(body []byte) (nativeValidateRequest, error) {
 		if err := dec.Decode(&members); err != nil {
 			return out, errorf(http.StatusBadRequest, "bad_body", "the body is not a JSON object: %s", jsonProblem(err))
 		}
-		if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 { // dec.More is false before a stray } or ]
+		if dataAfter(dec, body) {
 			return out, errorf(http.StatusBadRequest, "bad_body", "the body has data after the JSON object")
 		}
 		if members == nil {

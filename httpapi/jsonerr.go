@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,4 +87,11 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// dataAfter reports whether body holds more than white space after the value dec decoded
+// from it. json.Decoder.More cannot say: it is false before a stray } or ], so {"a":1}} would
+// pass as one object.
+func dataAfter(dec *json.Decoder, body []byte) bool {
+	return len(bytes.TrimSpace(body[dec.InputOffset():])) > 0
 }

@@ -201,7 +201,7 @@ func cmdPolicy(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	if input != "" {
 		dec := json.NewDecoder(strings.NewReader(input))
 		dec.UseNumber()
-		if err := dec.Decode(&config); err != nil || config == nil || dec.More() {
+		if err := dec.Decode(&config); err != nil || config == nil || strings.TrimSpace(input[dec.InputOffset():]) != "" {
 			return usageErr("policy test: --input must be one JSON object, e.g. '{\"model_id\":\"kubiya/x\"}'")
 		}
 	}
