@@ -127,7 +127,10 @@ func (s *Server) serveListener(w http.ResponseWriter, r *http.Request) {
 	// The server's ReadTimeout bounds the headers and the body. A request without a body has
 	// nothing more to read: its deadline goes, so blocking reads and watch streams last; one
 	// with a body loses it once the body is read.
-	rc := http.NewResponseController(w)
+	rc, ok := w.(readDeadliner) // net/http's own writer: no ResponseController to allocate per request
+	if !ok {
+		rc = http.NewResponseController(w)
+	}
 	if r.ContentLength == 0 && len(r.TransferEncoding) == 0 || r.Body == nil || r.Body == http.NoBody {
 		_ = rc.SetReadDeadline(time.Time{})
 	} else {
@@ -136,10 +139,14 @@ func (s *Server) serveListener(w http.ResponseWriter, r *http.Request) {
 	s.ServeHTTP(w, r)
 }
 
+// readDeadliner sets the read deadline of a request's connection: net/http's ResponseWriter,
+// or an http.ResponseController around a wrapped one.
+type readDeadliner interface{ SetReadDeadline(time.Time) error }
+
 // deadlineBody clears the connection's read deadline once the body is read to its end.
 type deadlineBody struct {
 	io.ReadCloser
-	rc   *http.ResponseController
+	rc   readDeadliner
 	done bool
 }
 
