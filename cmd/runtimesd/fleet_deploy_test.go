@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -210,8 +211,15 @@ http {
 	ngxDone := make(chan error, 1)
 	go func() { ngxDone <- cmd.Wait() }()
 	defer func() {
-		_ = cmd.Process.Kill()
-		<-ngxDone
+		// SIGTERM is nginx's fast shutdown: the master stops its worker, then exits. A SIGKILL
+		// to the master left the worker running, orphaned, after the test.
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-ngxDone:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-ngxDone
+		}
 	}()
 	proxy := "http://127.0.0.1:" + port
 	for deadline := time.Now().Add(10 * time.Second); ; {
