@@ -36,6 +36,12 @@ func TestBodyRoutes_ErrorsNameTheProblem(t *testing.T) {
 		{"SelectStrayBrace", "/v1/select", `{"limit":1}}`, "bad_body", []string{"data after the JSON object"}},
 		{"ConfigStrayBracket", "/v1/runtimes/claude_code/config", "{\"model_id\":\"claude-sonnet-4\"}\n]", "bad_body", []string{"data after the JSON object"}},
 		{"ValidateStrayBrace", "/v1/validate", `{"runtime_type":"default"} }`, "bad_body", []string{"data after the JSON object"}},
+		// Only JSON's white space (space, tab, CR, LF) may follow the object, as json.Decoder.More
+		// and json.Valid have it: not the rest of Unicode's (bytes.TrimSpace's) white space.
+		{"SelectFormFeedAfter", "/v1/select", "{\"limit\":1}\f", "bad_body", []string{"data after the JSON object"}},
+		{"ConfigNBSPAfter", "/v1/runtimes/claude_code/config", "{\"model_id\":\"claude-sonnet-4\"}\u00a0", "bad_body", []string{"data after the JSON object"}},
+		{"ValidateVerticalTabAfter", "/v1/validate", "{\"runtime_type\":\"default\"}\v", "bad_body", []string{"data after the JSON object"}},
+		{"ValidateLineSeparatorAfter", "/v1/validate", "{\"runtime_type\":\"default\"} \u2028", "bad_body", []string{"data after the JSON object"}},
 		{"QueryOnSelect", "/v1/select?limit=1", `{}`, "unknown_parameter", []string{"POST /v1/select takes no query parameters", `"limit"`}},
 		{"QueryOnValidate", "/v1/validate?runtime_type=default", `{"runtime_type":"default"}`, "unknown_parameter", []string{"POST /v1/validate takes no query parameters"}},
 		{"QueryOnConfigPost", "/v1/runtimes/claude_code/config?model_id=claude-sonnet-4", `{}`, "unknown_parameter", []string{"takes no query parameters", `"model_id"`}},

@@ -242,6 +242,11 @@ func decodeNativeValidate(body []byte) (nativeValidateRequest, error) {
 	if !utf8.Valid(body) {
 		return out, errorf(http.StatusBadRequest, "bad_body", "the body is not valid UTF-8")
 	}
+	// A level of valid JSON takes two bytes at least: only a longer body can nest too deeply.
+	if len(body) > 2*maxNativeDepth && nestingDepth(body) > maxNativeDepth {
+		return out, errorf(http.StatusBadRequest, "bad_body",
+			"the body nests deeper than %d levels (the control plane's parser stops there too)", maxNativeDepth)
+	}
 	// One JSON object and nothing after it is read in one pass over one string (the values
 	// are its sub-strings); anything else takes the stream decoder, whose errors say what is
 	// wrong.
@@ -302,6 +307,30 @@ func decodeNativeValidate(body []byte) (nativeValidateRequest, error) {
 		return out, err
 	}
 	return out, nil
+}
+
+// maxNativeDepth bounds how deeply a native validate body nests. encoding/json stops at
+// 10,000 levels, but the answer holds agent_config and unknown keys one level deeper than the
+// request did (in validated_config), so a body at 10,000 was answered with JSON no Go client
+// (the CLI's online mode included) could decode. The control plane itself cannot read more
+// than the drop-in validate's limit (CPython's recursion limit): the same bound here.
+const maxNativeDepth = pyMaxDepth
+
+// nestingDepth is how deeply b's arrays and objects nest, strings skipped.
+func nestingDepth(b []byte) int {
+	depth, deepest := 0, 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			i = stringEnd(b, i) - 1
+		case '{', '[':
+			depth++
+			deepest = max(deepest, depth)
+		case '}', ']':
+			depth--
+		}
+	}
+	return deepest
 }
 
 // nativeMembers are the members of a native validate request: the typed fields' values as

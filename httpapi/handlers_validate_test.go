@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -115,6 +116,31 @@ func TestValidate_NativeBadBodiesNamed(t *testing.T) {
 		vc, _ := a.json(t)["validated_config"].(map[string]any)
 		if a.status != 200 || vc["model_id"] != want {
 			t.Errorf("model_id %s: %d, validated_config.model_id %q, want %q", lit, a.status, vc["model_id"], want)
+		}
+	}
+}
+
+// TestValidate_NativeNestingBound: a body may nest 900 levels (what the control plane's own
+// parser reads), and the answer, which holds agent_config and unknown keys one level deeper,
+// still decodes with encoding/json; one level more is a 400 naming the bound. Before the bound,
+// a body at encoding/json's 10,000 levels was answered with JSON no Go client could decode.
+func TestValidate_NativeNestingBound(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, fakecp.Options{})
+	nested := func(levels int) string { // root, agent_config, then levels-2 arrays: levels in all
+		return `{"runtime_type":"default","agent_config":{"x":` + strings.Repeat("[", levels-2) + `"s"` +
+			strings.Repeat("]", levels-2) + `},"extra":{"k":[1]}}`
+	}
+	a := do(t, "POST", h.url+"/v1/validate", nested(900), "Content-Type", "application/json")
+	var answer map[string]any
+	if a.status != 200 || json.Unmarshal(a.body, &answer) != nil {
+		t.Fatalf("900 levels: %d, %.200s", a.status, a.body)
+	}
+	for _, levels := range []int{901, 10000} {
+		a := do(t, "POST", h.url+"/v1/validate", nested(levels), "Content-Type", "application/json")
+		e, _ := a.json(t)["error"].(map[string]any)
+		if a.status != 400 || e["code"] != "bad_body" || !strings.Contains(fmt.Sprint(e["message"]), "nests deeper than 900 levels") {
+			t.Errorf("%d levels: %d %.300s, want 400 bad_body naming the bound", levels, a.status, a.body)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,9 +88,10 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// dataAfter reports whether body holds more than white space after the value dec decoded
-// from it. json.Decoder.More cannot say: it is false before a stray } or ], so {"a":1}} would
-// pass as one object.
+// dataAfter reports whether body holds more than JSON's white space (space, tab, CR, LF)
+// after the value dec decoded from it. json.Decoder.More cannot say: it is false before a
+// stray } or ], so {"a":1}} would pass as one object. bytes.TrimSpace would be too lenient:
+// it also drops Unicode's other white space (\f, \v, U+00A0, U+2028...), which JSON refuses.
 func dataAfter(dec *json.Decoder, body []byte) bool {
-	return len(bytes.TrimSpace(body[dec.InputOffset():])) > 0
+	return skipSpace(body, int(dec.InputOffset())) < len(body)
 }

@@ -31,6 +31,10 @@ func FuzzDecodeValue(f *testing.F) {
 		if got := decodeValue(raw); !reflect.DeepEqual(got, want) {
 			t.Fatalf("decodeValue(%q) = %#v, encoding/json decodes %#v", raw, got, want)
 		}
+		// The validate handler decodes from one string of the body: the same from a string.
+		if got := decodeValue(string(raw)); !reflect.DeepEqual(got, want) {
+			t.Fatalf("decodeValue(string %q) = %#v, encoding/json decodes %#v", raw, got, want)
+		}
 	})
 }
 
@@ -78,6 +82,9 @@ func FuzzStringList(f *testing.F) {
 		got, ok := stringList(raw)
 		if ok && (err != nil || !reflect.DeepEqual(got, want)) {
 			t.Fatalf("stringList(%q) = %#v; json.Unmarshal gives %#v, %v", raw, got, want, err)
+		}
+		if gotS, okS := stringList(string(raw)); okS != ok || !reflect.DeepEqual(gotS, got) { // as the handler calls it
+			t.Fatalf("stringList(string %q) = %#v %v, from bytes %#v %v", raw, gotS, okS, got, ok)
 		}
 		if !ok && err == nil && raw[0] == '[' {
 			t.Fatalf("stringList(%q) refused an array json.Unmarshal decodes as %#v", raw, want)

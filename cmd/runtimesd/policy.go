@@ -201,7 +201,7 @@ func cmdPolicy(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	if input != "" {
 		dec := json.NewDecoder(strings.NewReader(input))
 		dec.UseNumber()
-		if err := dec.Decode(&config); err != nil || config == nil || strings.TrimSpace(input[dec.InputOffset():]) != "" {
+		if err := dec.Decode(&config); err != nil || config == nil || strings.TrimLeft(input[dec.InputOffset():], " \t\r\n") != "" {
 			return usageErr("policy test: --input must be one JSON object, e.g. '{\"model_id\":\"kubiya/x\"}'")
 		}
 	}

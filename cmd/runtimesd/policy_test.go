@@ -205,7 +205,7 @@ func TestPolicyTestCLI(t *testing.T) {
 		t.Fatalf("--json: code %d\n%s\n%s", code, stdout, stderr)
 	}
 	for _, bad := range [][]string{
-		{"--input", `[1]`}, {"--input", `{"a":1} {}`}, {"--input", `{"a":1}}`}, {"--input", `null`}, {"extra"},
+		{"--input", `[1]`}, {"--input", `{"a":1} {}`}, {"--input", `{"a":1}}`}, {"--input", "{\"a\":1}\f"}, {"--input", "{\"a\":1}\u00a0"}, {"--input", `null`}, {"extra"},
 	} {
 		args := append(append([]string{}, seed...), bad...)
 		if bad[0] == "extra" {
