@@ -128,7 +128,8 @@ func TestValidate_NativeNestingBound(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, fakecp.Options{})
 	nested := func(levels int) string { // root, agent_config, then levels-2 arrays: levels in all
-		return `{"runtime_type":"default","agent_config":{"x":` + strings.Repeat("[", levels-2) + `"s"` +
+		// Strings closed by a bracket come first: the depth count must not skip that bracket.
+		return `{"runtime_type":"default","pad":[["s"],["]"],{"k":"v"}],"agent_config":{"x":` + strings.Repeat("[", levels-2) + `"s"` +
 			strings.Repeat("]", levels-2) + `},"extra":{"k":[1]}}`
 	}
 	a := do(t, "POST", h.url+"/v1/validate", nested(900), "Content-Type", "application/json")
