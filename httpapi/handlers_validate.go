@@ -251,7 +251,7 @@ func decodeNativeValidate(body []byte) (nativeValidateRequest, error) {
 	// are its sub-strings); anything else takes the stream decoder, whose errors say what is
 	// wrong.
 	var f nativeMembers
-	if !json.Valid(body) || !objectMembers(string(body), f.add) {
+	if !jsonValid(body) || !objectMembers(string(body), f.add) {
 		var members map[string]json.RawMessage
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.UseNumber()

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -77,4 +78,54 @@ func stringsOf(m map[string]json.RawMessage) map[string]string {
 		out[k] = string(v)
 	}
 	return out
+}
+
+// FuzzJSONValid: jsonValid, which the validate handler runs per request in json.Valid's place,
+// accepts exactly what json.Valid accepts.
+func FuzzJSONValid(f *testing.F) {
+	for _, s := range []string{
+		``, ` `, `{}`, `[]`, `{"a":[1,-0.5e+3,"x\u00e9\n",true,false,null,{}]}`, `{"a" : 1 , "b":[ ]}`,
+		`-`, `01`, `1.`, `1e`, `1e+`, `.5`, `+1`, `-0`, `0.0E-0`, `"\u12"`, `"\x"`, "\"\x01\"", `"\/"`,
+		`tru`, `nul`, `falsey`, `{"a"}`, `{"a":}`, `{,}`, `[1,]`, `[1 2]`, `{"a":1,}`, `{} {}`, `"\xff"`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := jsonValid(b), json.Valid(b); got != want {
+			t.Fatalf("jsonValid(%q) = %v, json.Valid says %v", b, got, want)
+		}
+	})
+}
+
+// TestJSONValid_Depth: encoding/json's nesting limit, 10,000 levels, holds in jsonValid too.
+func TestJSONValid_Depth(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{9999, 10000, 10001} {
+		for _, open := range []string{"[", `{"k":`} {
+			closing := "]"
+			if open != "[" {
+				closing = "}"
+			}
+			b := []byte(strings.Repeat(open, n) + "1" + strings.Repeat(closing, n))
+			if got, want := jsonValid(b), json.Valid(b); got != want || want != (n <= 10000) {
+				t.Errorf("%d levels of %s: jsonValid %v, json.Valid %v", n, open, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkJSONValid(b *testing.B) {
+	body := []byte(`{"runtime_type":"default","model_id":"gpt-4o","agent_config":{"timeout":30},"features":["session management"]}`)
+	b.Run("jsonValid", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			jsonValid(body)
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			json.Valid(body)
+		}
+	})
 }

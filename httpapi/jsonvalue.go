@@ -6,7 +6,7 @@ import "encoding/json"
 // an any (objects as map[string]any, a repeated key keeping its last value; arrays as []any,
 // empty ones non-nil; numbers as json.Number holding the literal), without reflection or a
 // decoder's buffers: POST /v1/validate decodes its agent_config per request. raw must be
-// valid JSON and valid UTF-8 (decodeNativeValidate checks the whole body for both; json.Valid
+// valid JSON and valid UTF-8 (decodeNativeValidate checks the whole body for both; jsonValid
 // also bounds the nesting this recursion follows to encoding/json's 10,000).
 func decodeValue[T jsonText](raw T) any {
 	v, _ := parseValue(raw, skipSpace(raw, 0))
