@@ -87,6 +87,11 @@ func FuzzJSONValid(f *testing.F) {
 		``, ` `, `{}`, `[]`, `{"a":[1,-0.5e+3,"x\u00e9\n",true,false,null,{}]}`, `{"a" : 1 , "b":[ ]}`,
 		`-`, `01`, `1.`, `1e`, `1e+`, `.5`, `+1`, `-0`, `0.0E-0`, `"\u12"`, `"\x"`, "\"\x01\"", `"\/"`,
 		`tru`, `nul`, `falsey`, `{"a"}`, `{"a":}`, `{,}`, `[1,]`, `[1 2]`, `{"a":1,}`, `{} {}`, `"\xff"`,
+		// Input ending at each point a check looks past: the seeds run as tests (and mutants die on them).
+		`[`, `{`, `[ `, `{"a"`, `{"a" `, `{"a":1`, `[1`, `[1 `, `"abc`, `"\`, `"\u`, `"\u123`, `"\u1234`, `t`, `true`, `fals`, `-`, `1.`, `1e-`,
+		// Every edge of a \u escape's hex digits and of a digit.
+		`"\u0009"`, `"\uaaff"`, `"\uAAFF"`, `"\u/000"`, `"\u:000"`, `"\u@000"`, `"\uG000"`, "\"\\u`000\"", `"\ug000"`,
+		`9`, `[9,0]`, `-9.9e9`, `0.9`, `1e9`, `"x"9`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -128,4 +133,19 @@ func BenchmarkJSONValid(b *testing.B) {
 			json.Valid(body)
 		}
 	})
+}
+
+// TestJSONValid_StopsAtTheEnd: a check never reads past the body's length, even where the
+// slice's capacity holds the bytes that would make it valid (a body read into a larger buffer).
+func TestJSONValid_StopsAtTheEnd(t *testing.T) {
+	t.Parallel()
+	for _, full := range []string{`true`, ` false`, `[null]`, `"\u1234"`, `"\u12"`} {
+		for cut := 1; cut < len(full); cut++ {
+			b := []byte(full)[:cut]               // capacity past the cut holds the rest
+			tight := []byte(full[:cut])[:cut:cut] // capacity ends at the cut: a read past it panics
+			if jsonValid(b) != json.Valid(b) || jsonValid(tight) != json.Valid(tight) {
+				t.Errorf("%q cut at %d: jsonValid %v, json.Valid %v", full, cut, jsonValid(b), json.Valid(b))
+			}
+		}
+	}
 }
