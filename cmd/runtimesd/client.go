@@ -152,13 +152,21 @@ func offlineDataDir(dir, path string, seedOK bool) error {
 		return fmt.Errorf("--offline: data directory %s is a file, not a directory (give --data the directory holding %s)", dir, dbFile)
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("--offline: data directory: %w", err)
-	case seedOK:
+	case err != nil && seedOK:
 		return nil
 	case err != nil:
 		return fmt.Errorf("--offline: data directory %s does not exist (a typo?); give --builtin-seed to answer from the built-in seed catalog", dir)
 	}
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+	switch _, err := os.Stat(path); {
+	case errors.Is(err, os.ErrNotExist):
+		if seedOK {
+			return nil
+		}
 		return fmt.Errorf("--offline: %s does not exist: nothing stored there yet; give --builtin-seed to answer from the built-in seed catalog", path)
+	case err != nil:
+		// A directory this user may not search hides the file: that is not "nothing
+		// stored", and answering from the seed instead would serve the wrong data.
+		return explainDataDir(path, err, true)
 	}
 	return nil
 }

@@ -193,11 +193,23 @@ func openStoreWith(cfg Config, getenv func(string) string, logger *slog.Logger, 
 	db, err := store.Open(path, opts)
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
-			return nil, &dataDirError{msg: store.ExplainUnwritable(path, err), err: err}
+			return nil, explainDataDir(path, err, readOnly)
 		}
 		return nil, err
 	}
 	return db, nil
+}
+
+// explainDataDir is the dataDirError of a data file this user may not use: written by
+// serve, sync and import; only read by export and the --offline lookups, whose message
+// must not say "cannot be written" about a file they never write.
+func explainDataDir(path string, err error, readOnly bool) error {
+	msg := store.ExplainUnwritable(path, err)
+	if readOnly {
+		msg = strings.Replace(msg, " cannot be written", " cannot be read", 1)
+		msg = strings.Replace(msg, " is not writable by ", " is not readable by ", 1)
+	}
+	return &dataDirError{msg: msg, err: err}
 }
 
 // storeOptions are the data file's options from the config.
