@@ -56,7 +56,7 @@ type apiClient struct {
 }
 
 func newAPIClient(cf clientFlags, getenv func(string) string, stderr io.Writer) (*apiClient, error) {
-	cfg, err := loadConfig(cf.common, getenv)
+	cfg, err := loadClientConfig(cf.common, getenv)
 	if err != nil {
 		return nil, err
 	}

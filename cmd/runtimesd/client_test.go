@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -100,5 +101,50 @@ func check(t *testing.T, code int, stdout, stderr string, wantCode int, want, de
 		if strings.Contains(stdout, d) {
 			t.Errorf("stdout has %q:\n%s", d, stdout)
 		}
+	}
+}
+
+// The service's own config (deploy/systemd/config.yaml) names an API key file that only the
+// service can read (a systemd credential). The commands that never call the control plane or
+// a relay — the clients, policy test, export, import — read the file for `listen` and
+// `data_dir` only: they failed with "control_plane.api_key_file: open …: no such file". sync
+// --once, which calls the control plane, still needs the key.
+func TestClientCommands_ServiceConfigWithUnreadableKeyFiles(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"HOME": t.TempDir()}
+	data := t.TempDir()
+	if code, _, stderr := runMain(t, env, "import", "--data", data, writeFile(t, t.TempDir(), "snap.json", `[{"id":"a","name":"A"}]`)); code != 0 {
+		t.Fatalf("import: exit %d: %s", code, stderr)
+	}
+	gone := filepath.Join(t.TempDir(), "credentials", "api-key")
+	cfgFor := func(listen string) string {
+		return writeConfig(t, "listen: "+listen+"\ncontrol_plane:\n  api_key_file: "+gone+"\n  relay_token_file: "+gone+"\n")
+	}
+	offline := cfgFor("127.0.0.1:7878")
+	for _, args := range [][]string{
+		{"list", "--offline", "--data", data},
+		{"export", "--data", data},
+		{"import", "--data", data, writeFile(t, t.TempDir(), "snap.json", `[{"id":"a","name":"A"}]`)},
+	} {
+		if code, _, stderr := runMain(t, env, append(args, "--config", offline)...); code != 0 {
+			t.Errorf("%v: exit %d: %s", args, code, stderr)
+		}
+	}
+	fake, err := fakecp.Start(fakecp.Options{APIKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	addr, stop := startInProcess(t, map[string]string{EnvAPIKey: "k", EnvBaseURL: fake.URL(), "HOME": env["HOME"]}, "--data", t.TempDir())
+	defer stop()
+	online := cfgFor(addr)
+	for _, args := range [][]string{{"list"}, {"probe", "ready"}, {"get", "default"}} {
+		if code, stdout, stderr := runMain(t, env, append(args, "--config", online)...); code != 0 {
+			t.Errorf("%v: exit %d: %s%s", args, code, stdout, stderr)
+		}
+	}
+	code, _, stderr := runMain(t, env, "sync", "--once", "--data", t.TempDir(), "--config", online)
+	if code != 1 || !strings.Contains(stderr, gone) {
+		t.Errorf("sync --once: exit %d, want 1 naming the missing file: %s", code, stderr)
 	}
 }

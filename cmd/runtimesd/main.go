@@ -153,6 +153,26 @@ func loadConfig(c common, getenv func(string) string) (Config, error) {
 	return cfg, nil
 }
 
+// loadClientConfig is loadConfig for the commands that never call the control plane or a
+// relay (the clients, policy test, export, import): the API key file and the relays' token
+// file are not read. The service's own config names files only the service can read (a
+// systemd credential, a mounted secret), and it is still what tells these commands where the
+// daemon listens and where the data lives.
+func loadClientConfig(c common, getenv func(string) string) (Config, error) {
+	cfg, err := LoadConfigFile(c.config)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.ControlPlane.APIKeyFile, cfg.ControlPlane.RelayTokenFile = "", ""
+	if err := cfg.ApplyEnv(getenv); err != nil {
+		return cfg, err
+	}
+	if c.data != "" {
+		cfg.DataDir = c.data
+	}
+	return cfg, nil
+}
+
 func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
 	l, _ := newLeveledLogger(cfg, w)
 	return l
@@ -465,7 +485,7 @@ func cmdExport(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	if fs.NArg() > 1 {
 		return usageErr("export: at most one output FILE")
 	}
-	cfg, err := loadConfig(c, getenv)
+	cfg, err := loadClientConfig(c, getenv)
 	if err != nil {
 		return err
 	}
@@ -522,7 +542,7 @@ func cmdImport(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		return fmt.Errorf("import %s: %w", fs.Arg(0), err)
 	}
 	cat := file.Catalog
-	cfg, err := loadConfig(c, getenv)
+	cfg, err := loadClientConfig(c, getenv)
 	if err != nil {
 		return err
 	}
