@@ -60,6 +60,9 @@ func newAPIClient(cf clientFlags, getenv func(string) string, stderr io.Writer) 
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, invalidConfig(cf.config, err)
+	}
 	if cf.offline {
 		return offlineClient(cfg, getenv, stderr, cf.seed)
 	}

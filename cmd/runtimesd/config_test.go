@@ -265,3 +265,26 @@ func TestConfigValidate_AllowedHostsThatCannotMatch(t *testing.T) {
 		t.Errorf("a fully qualified name and a punycode name: %v", err)
 	}
 }
+
+// README "Config errors name the file once, then each bad key by its dotted path and line":
+// serve said "config: log.format (line 3): ..." without the file, sync --once and the
+// --offline lookups "config: log.format: ..." without file or line, and the online clients
+// took a file `config check` refuses.
+func TestConfigErrors_NameFileAndLineEverywhere(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"HOME": t.TempDir(), EnvAPIKey: "k"}
+	f := writeConfig(t, "# runtimesd\nlog:\n  format: yaml\n")
+	want := "config " + f + ": log.format (line 3): \"yaml\": want text or json"
+	for _, args := range [][]string{
+		{"config", "check", f},
+		{"serve", "--config", f, "--data", t.TempDir(), "--listen", "127.0.0.1:0"},
+		{"sync", "--once", "--config", f, "--data", t.TempDir()},
+		{"list", "--offline", "--builtin-seed", "--config", f, "--data", t.TempDir()},
+		{"list", "--config", f, "--addr", closedPort(t)},
+	} {
+		code, _, stderr := runMain(t, env, args...)
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("%v: exit %d, want 1 and %q:\n%s", args, code, want, stderr)
+		}
+	}
+}

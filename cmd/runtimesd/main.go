@@ -153,6 +153,16 @@ func loadConfig(c common, getenv func(string) string) (Config, error) {
 	return cfg, nil
 }
 
+// invalidConfig words a Validate error as `config check` does: the file named once, then each
+// bad key by its dotted path and line.
+func invalidConfig(path string, err error) error {
+	if path == "" {
+		return fmt.Errorf("config: %w", err)
+	}
+	data, _ := os.ReadFile(path)
+	return fmt.Errorf("config %s: %w", path, withLines(data, err))
+}
+
 // loadClientConfig is loadConfig for the commands that never call the control plane or a
 // relay (the clients, policy test, export, import): the API key file and the relays' token
 // file are not read. The service's own config names files only the service can read (a
@@ -412,7 +422,7 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("config: %w", err)
+		return invalidConfig(c.config, err)
 	}
 	if cfg.apiKey == "" {
 		return fmt.Errorf("sync: no API key: set %s or control_plane.api_key_file", EnvAPIKey)
