@@ -758,7 +758,9 @@ func (c *Config) ResolvedDataDir(getenv func(string) string) (string, error) {
 	if d := getenv("STATE_DIRECTORY"); d != "" { // systemd's StateDirectory=
 		return strings.Split(d, ":")[0], nil
 	}
-	if d := getenv("XDG_STATE_HOME"); d != "" {
+	// The XDG Base Directory spec: a relative path in these variables is invalid and ignored
+	// (taken as is, the data followed the working directory of each command).
+	if d := getenv("XDG_STATE_HOME"); d != "" && filepath.IsAbs(d) {
 		return filepath.Join(d, "runtimesd"), nil
 	}
 	home, err := os.UserHomeDir()

@@ -151,6 +151,14 @@ func TestResolvedDataDir(t *testing.T) {
 	if d, _ := cfg.ResolvedDataDir(func(k string) string { return env[k] }); d != "/x/runtimesd" {
 		t.Errorf("XDG: %s", d)
 	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env["XDG_STATE_HOME"] = "state" // relative: invalid by the XDG spec, ignored
+	if d, _ := cfg.ResolvedDataDir(func(k string) string { return env[k] }); d != filepath.Join(home, ".local", "state", "runtimesd") {
+		t.Errorf("relative XDG_STATE_HOME: %s", d)
+	}
 	env["STATE_DIRECTORY"] = "/var/lib/runtimesd"
 	if d, _ := cfg.ResolvedDataDir(func(k string) string { return env[k] }); d != "/var/lib/runtimesd" {
 		t.Errorf("systemd: %s", d)
