@@ -354,11 +354,21 @@ func offlineErr(err error) error {
 
 // provenanceLine summarises where an answer's data came from.
 func provenanceLine(p health.Provenance) string {
-	s := fmt.Sprintf("revision %d, source %s, age %ds", p.Revision, p.Source, p.AgeSeconds)
+	s := fmt.Sprintf("revision %d, source %s, %s", p.Revision, p.Source, ageText(p, "age %ds"))
 	if p.Stale {
 		s += fmt.Sprintf(" (stale: %s)", p.StaleReason)
 	}
 	return s
+}
+
+// ageText is the data's age in format; data never fetched from the control plane (the
+// built-in seed, an imported plain array) has none: its age_seconds 0 means unknown, not
+// fresh, as the API says by leaving the Age header out.
+func ageText(p health.Provenance, format string) string {
+	if p.FetchedAt == nil {
+		return "never fetched"
+	}
+	return fmt.Sprintf(format, p.AgeSeconds)
 }
 
 func printJSON(w io.Writer, b []byte) error {
@@ -796,7 +806,7 @@ func cmdHealth(args []string, stdout, stderr io.Writer, getenv func(string) stri
 			fmt.Fprintf(stdout, "  - %s\n", r)
 		}
 		if s := h.Snapshot; s != nil {
-			age := fmt.Sprintf("%ds old", s.AgeSeconds)
+			age := ageText(s.Provenance, "%ds old")
 			if s.ClockSkew {
 				age = "age unknown (clock skew: fetched_at is ahead of this machine's clock)"
 			}
