@@ -361,6 +361,20 @@ func provenanceLine(p health.Provenance) string {
 	return s
 }
 
+// notObject says why a JSON document that had to be an object is not one, in JSON's words
+// ("it is a JSON array"), not Go's ("cannot unmarshal array into Go value of type
+// map[string]json.RawMessage"); err nil means it was null.
+func notObject(err error) string {
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return "it is null"
+	case errors.As(err, &te):
+		return "it is a JSON " + te.Value
+	}
+	return err.Error()
+}
+
 // ageText is the data's age in format; data never fetched from the control plane (the
 // built-in seed, an imported plain array) has none: its age_seconds 0 means unknown, not
 // fresh, as the API says by leaving the Age header out.
@@ -586,10 +600,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer, getenv func(string) st
 			return fmt.Errorf("validate: %w", err)
 		}
 		if err := json.Unmarshal(data, &req); err != nil || req == nil {
-			if err == nil {
-				err = errors.New("it is null")
-			}
-			return fmt.Errorf("validate: %s is not a JSON object: %v", file, err)
+			return fmt.Errorf("validate: %s is not a JSON object: %s", file, notObject(err))
 		}
 	}
 	set := func(k, v string) {
@@ -602,8 +613,8 @@ func cmdValidate(args []string, stdout, stderr io.Writer, getenv func(string) st
 	set("system_prompt", prompt)
 	if configJSON != "" {
 		var cfg map[string]json.RawMessage
-		if err := json.Unmarshal([]byte(configJSON), &cfg); err != nil {
-			return usageErr("validate: --agent-config is not a JSON object: %v", err)
+		if err := json.Unmarshal([]byte(configJSON), &cfg); err != nil || cfg == nil {
+			return usageErr("validate: --agent-config is not a JSON object: %s", notObject(err))
 		}
 		req["agent_config"] = json.RawMessage(configJSON)
 	}

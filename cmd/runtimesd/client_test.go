@@ -148,3 +148,26 @@ func TestClientCommands_ServiceConfigWithUnreadableKeyFiles(t *testing.T) {
 		t.Errorf("sync --once: exit %d, want 1 naming the missing file: %s", code, stderr)
 	}
 }
+
+// validate's JSON inputs that are not objects are named in JSON's words, not Go's
+// ("json: cannot unmarshal array into Go value of type map[string]json.RawMessage"); a null
+// --agent-config is refused like any other non-object.
+func TestValidate_NotAnObjectInJSONWords(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"HOME": t.TempDir()}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--runtime", "default", "--agent-config", `[1]`}, 2, "--agent-config is not a JSON object: it is a JSON array"},
+		{[]string{"--runtime", "default", "--agent-config", `"x"`}, 2, "--agent-config is not a JSON object: it is a JSON string"},
+		{[]string{"--runtime", "default", "--agent-config", `null`}, 2, "--agent-config is not a JSON object: it is null"},
+		{[]string{"-f", writeFile(t, t.TempDir(), "req.json", `[{"runtime_type":"default"}]`)}, 1, "is not a JSON object: it is a JSON array"},
+	} {
+		code, _, stderr := runMain(t, env, append(append([]string{"validate"}, c.args...), "--offline", "--builtin-seed", "--data", t.TempDir())...)
+		if code != c.code || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "Go value") {
+			t.Errorf("%v: exit %d, want %d and %q: %s", c.args, code, c.code, c.want, stderr)
+		}
+	}
+}
