@@ -56,6 +56,9 @@ type apiClient struct {
 }
 
 func newAPIClient(cf clientFlags, getenv func(string) string, stderr io.Writer) (*apiClient, error) {
+	if cf.seed && !cf.offline {
+		return nil, usageErr("--builtin-seed applies to --offline lookups (a running daemon answers from its own data): add --offline, or drop --builtin-seed")
+	}
 	cfg, err := loadClientConfig(cf.common, getenv)
 	if err != nil {
 		return nil, err

@@ -171,3 +171,13 @@ func TestValidate_NotAnObjectInJSONWords(t *testing.T) {
 		}
 	}
 }
+
+// --builtin-seed without --offline was silently ignored: `runtimesd list --builtin-seed`
+// asked the daemon (or failed for want of one) and printed whatever it held.
+func TestClient_BuiltinSeedNeedsOffline(t *testing.T) {
+	t.Parallel()
+	code, stdout, stderr := runMain(t, map[string]string{"HOME": t.TempDir()}, "list", "--builtin-seed", "--addr", closedPort(t))
+	if code != 2 || !strings.Contains(stderr, "--builtin-seed applies to --offline") || stdout != "" {
+		t.Fatalf("exit %d, want 2: %s%s", code, stdout, stderr)
+	}
+}
