@@ -174,3 +174,23 @@ func TestDataDir_UnreadableOfflineIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A --data that is a file: serve, import and export said "create data directory: mkdir F:
+// not a directory" (export: "F/runtimesd.db does not exist"); the --offline lookups already
+// said what is wrong and what to give.
+func TestDataDir_FileIsNamed(t *testing.T) {
+	t.Parallel()
+	f := writeFile(t, t.TempDir(), "snap.json", `[{"id":"a","name":"A"}]`)
+	env := map[string]string{"HOME": t.TempDir(), EnvAPIKey: "k", EnvBaseURL: "http://" + closedPort(t)}
+	for _, args := range [][]string{
+		{"serve", "--data", f, "--listen", "127.0.0.1:0"},
+		{"import", "--data", f, f},
+		{"sync", "--once", "--data", f},
+		{"export", "--data", f},
+	} {
+		code, _, stderr := runMain(t, env, args...)
+		if code != 1 || !strings.Contains(stderr, "data directory "+f+" is a file, not a directory") {
+			t.Errorf("%v: exit %d: %s", args, code, stderr)
+		}
+	}
+}

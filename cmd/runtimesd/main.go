@@ -219,6 +219,9 @@ func openStoreWith(cfg Config, getenv func(string) string, logger *slog.Logger, 
 	for _, f := range more {
 		f(&opts)
 	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("data directory %s is a file, not a directory (give --data, or data_dir, the directory holding %s)", dir, dbFile)
+	}
 	path := filepath.Join(dir, dbFile)
 	db, err := store.Open(path, opts)
 	if err != nil {
