@@ -72,6 +72,8 @@ func newAPIClient(cf clientFlags, getenv func(string) string, stderr io.Writer) 
 	addr := cf.addr
 	if addr == "" {
 		addr = cfg.Listen
+	} else if err := checkAddr(addr); err != nil {
+		return nil, err
 	}
 	c := &apiClient{base: "http://" + addr, target: addr, close: func() {}, token: cfg.token}
 	tr := &http.Transport{}
@@ -362,6 +364,19 @@ func provenanceLine(p health.Provenance) string {
 		s += fmt.Sprintf(" (stale: %s)", p.StaleReason)
 	}
 	return s
+}
+
+// checkAddr refuses an --addr that is not host:port or unix:/path before it becomes a
+// request URL: a pasted base URL (http://127.0.0.1:7878) was asked for as the host "http",
+// a trailing slash got a 404 and a bare name a DNS lookup.
+func checkAddr(addr string) error {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok && path != "" {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" || strings.ContainsAny(addr, "/?#") {
+		return usageErr("--addr %q: want host:port (e.g. 127.0.0.1:7878, the daemon's listen address) or unix:/path, not a URL", addr)
+	}
+	return nil
 }
 
 // notObject says why a JSON document that had to be an object is not one, in JSON's words

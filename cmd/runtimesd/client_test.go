@@ -181,3 +181,21 @@ func TestClient_BuiltinSeedNeedsOffline(t *testing.T) {
 		t.Fatalf("exit %d, want 2: %s%s", code, stdout, stderr)
 	}
 }
+
+// --addr is host:port or unix:/path. A pasted base URL was asked for as the host "http"
+// ("lookup http: no such host"), a trailing slash answered "HTTP 404: {"detail":"Not Found"}".
+func TestClient_AddrMustBeHostPort(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"HOME": t.TempDir()}
+	for _, addr := range []string{"http://127.0.0.1:7878", "127.0.0.1:7878/", "localhost", "unix:", "127.0.0.1:"} {
+		code, _, stderr := runMain(t, env, "list", "--addr", addr)
+		if code != 2 || !strings.Contains(stderr, "want host:port") {
+			t.Errorf("--addr %s: exit %d: %s", addr, code, stderr)
+		}
+	}
+	for _, addr := range []string{closedPort(t), "unix:/nonexistent/runtimesd.sock", "[::1]:1"} {
+		if code, _, stderr := runMain(t, env, "list", "--addr", addr); code != 1 || !strings.Contains(stderr, "no daemon answers") {
+			t.Errorf("--addr %s: exit %d: %s", addr, code, stderr)
+		}
+	}
+}
