@@ -296,3 +296,17 @@ func TestConfigErrors_NameFileAndLineEverywhere(t *testing.T) {
 		}
 	}
 }
+
+// A unix socket path beyond sun_path's 107 bytes failed at bind with "invalid argument";
+// config check, serve and reload now name the key and the limit.
+func TestConfigValidate_SocketPathLength(t *testing.T) {
+	t.Parallel()
+	for n, wantErr := range map[int]bool{107: false, 108: true} {
+		cfg := DefaultConfig()
+		cfg.Listen = "unix:/" + strings.Repeat("s", n-1)
+		err := cfg.Validate()
+		if (err != nil) != wantErr || wantErr && !strings.Contains(err.Error(), "limited to 107") {
+			t.Errorf("%d bytes: %v", n, err)
+		}
+	}
+}
