@@ -343,7 +343,8 @@ func (s *Server) refresh(ctx context.Context, resource string, snap *store.Snaps
 	case health.OutcomeChanged, health.OutcomeUnchanged:
 		return run.Outcome, nil
 	}
-	return run.Outcome, fmt.Errorf("refresh %s: %s", run.Outcome, run.Error)
+	// A skipped run's error already starts "skipped: " (the run records say so on their own).
+	return run.Outcome, fmt.Errorf("refresh %s: %s", run.Outcome, strings.TrimPrefix(run.Error, string(run.Outcome)+": "))
 }
 
 // limiter returns the token bucket of a resource. Buckets exist only for the list and known

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -655,5 +656,35 @@ func TestCache_RateLimitedReloadBoundary(t *testing.T) {
 		if a := do(t, "GET", h.url+"/v1/runtimes", "", "Cache-Control", "no-cache"); a.status != tc.status {
 			t.Errorf("rate-limited reload at age %v: %d, want %d", tc.age, a.status, tc.status)
 		}
+	}
+}
+
+// skippingSync is an enabled sync whose runs are skipped, as while the list breaker is open.
+type skippingSync struct{}
+
+func (skippingSync) SyncNow(context.Context, string) (health.Run, error) {
+	return health.Run{Outcome: health.OutcomeSkipped, Error: "skipped: circuit breaker open for list; the next probe goes when it turns half-open"}, nil
+}
+func (skippingSync) Status() health.SyncStatus { return health.SyncStatus{Enabled: true} }
+
+// A forced refresh skipped by an open breaker said so twice: `Warning: 111 runtimesd
+// "Revalidation Failed: refresh skipped: skipped: circuit breaker open ..."`.
+func TestCache_RefreshSkippedSaysItOnce(t *testing.T) {
+	now := time.Now()
+	live := store.NewLive(&store.Snapshot{Revision: 1, Source: store.SourceCache, FetchedAt: now.Add(-time.Hour), UpdatedAt: now.Add(-time.Hour), Catalog: store.SeedCatalog()})
+	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: skippingSync{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.Handler())
+	defer srv.Close()
+	a := do(t, "GET", srv.URL+"/v1/runtimes", "", "Cache-Control", "max-age=0, stale-if-error=86400")
+	w := a.header.Get("Warning")
+	if a.status != 200 || !strings.Contains(w, "refresh skipped: circuit breaker open for list") || strings.Contains(w, "skipped: skipped") {
+		t.Fatalf("%d Warning %q", a.status, w)
+	}
+	a = do(t, "GET", srv.URL+"/v1/runtimes", "", "Cache-Control", "max-age=0")
+	if msg := a.json(t)["error"].(map[string]any)["message"].(string); a.status != 504 || strings.Contains(msg, "skipped: skipped") {
+		t.Fatalf("%d %s", a.status, msg)
 	}
 }

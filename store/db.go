@@ -221,6 +221,7 @@ func openPersistent(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	warnLoosePermissions(path, opts.Logger)
 	db.movedAside = aside
 	return db, nil
 }

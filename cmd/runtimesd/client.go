@@ -56,9 +56,15 @@ type apiClient struct {
 }
 
 func newAPIClient(cf clientFlags, getenv func(string) string, stderr io.Writer) (*apiClient, error) {
-	cfg, err := loadConfig(cf.common, getenv)
+	if cf.seed && !cf.offline {
+		return nil, usageErr("--builtin-seed applies to --offline lookups (a running daemon answers from its own data): add --offline, or drop --builtin-seed")
+	}
+	cfg, err := loadClientConfig(cf.common, getenv)
 	if err != nil {
 		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, invalidConfig(cf.config, err)
 	}
 	if cf.offline {
 		return offlineClient(cfg, getenv, stderr, cf.seed)
@@ -66,6 +72,8 @@ func newAPIClient(cf clientFlags, getenv func(string) string, stderr io.Writer) 
 	addr := cf.addr
 	if addr == "" {
 		addr = cfg.Listen
+	} else if err := checkAddr(addr); err != nil {
+		return nil, err
 	}
 	c := &apiClient{base: "http://" + addr, target: addr, close: func() {}, token: cfg.token}
 	tr := &http.Transport{}
@@ -152,13 +160,21 @@ func offlineDataDir(dir, path string, seedOK bool) error {
 		return fmt.Errorf("--offline: data directory %s is a file, not a directory (give --data the directory holding %s)", dir, dbFile)
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("--offline: data directory: %w", err)
-	case seedOK:
+	case err != nil && seedOK:
 		return nil
 	case err != nil:
 		return fmt.Errorf("--offline: data directory %s does not exist (a typo?); give --builtin-seed to answer from the built-in seed catalog", dir)
 	}
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+	switch _, err := os.Stat(path); {
+	case errors.Is(err, os.ErrNotExist):
+		if seedOK {
+			return nil
+		}
 		return fmt.Errorf("--offline: %s does not exist: nothing stored there yet; give --builtin-seed to answer from the built-in seed catalog", path)
+	case err != nil:
+		// A directory this user may not search hides the file: that is not "nothing
+		// stored", and answering from the seed instead would serve the wrong data.
+		return explainDataDir(path, err, true)
 	}
 	return nil
 }
@@ -343,11 +359,48 @@ func offlineErr(err error) error {
 
 // provenanceLine summarises where an answer's data came from.
 func provenanceLine(p health.Provenance) string {
-	s := fmt.Sprintf("revision %d, source %s, age %ds", p.Revision, p.Source, p.AgeSeconds)
+	s := fmt.Sprintf("revision %d, source %s, %s", p.Revision, p.Source, ageText(p, "age %ds"))
 	if p.Stale {
 		s += fmt.Sprintf(" (stale: %s)", p.StaleReason)
 	}
 	return s
+}
+
+// checkAddr refuses an --addr that is not host:port or unix:/path before it becomes a
+// request URL: a pasted base URL (http://127.0.0.1:7878) was asked for as the host "http",
+// a trailing slash got a 404 and a bare name a DNS lookup.
+func checkAddr(addr string) error {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok && path != "" {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" || strings.ContainsAny(addr, "/?#") {
+		return usageErr("--addr %q: want host:port (e.g. 127.0.0.1:7878, the daemon's listen address) or unix:/path, not a URL", addr)
+	}
+	return nil
+}
+
+// notObject says why a JSON document that had to be an object is not one, in JSON's words
+// ("it is a JSON array"), not Go's ("cannot unmarshal array into Go value of type
+// map[string]json.RawMessage"); err nil means it was null.
+func notObject(err error) string {
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return "it is null"
+	case errors.As(err, &te):
+		return "it is a JSON " + te.Value
+	}
+	return err.Error()
+}
+
+// ageText is the data's age in format; data never fetched from the control plane (the
+// built-in seed, an imported plain array) has none: its age_seconds 0 means unknown, not
+// fresh, as the API says by leaving the Age header out.
+func ageText(p health.Provenance, format string) string {
+	if p.FetchedAt == nil {
+		return "never fetched"
+	}
+	return fmt.Sprintf(format, p.AgeSeconds)
 }
 
 func printJSON(w io.Writer, b []byte) error {
@@ -565,10 +618,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer, getenv func(string) st
 			return fmt.Errorf("validate: %w", err)
 		}
 		if err := json.Unmarshal(data, &req); err != nil || req == nil {
-			if err == nil {
-				err = errors.New("it is null")
-			}
-			return fmt.Errorf("validate: %s is not a JSON object: %v", file, err)
+			return fmt.Errorf("validate: %s is not a JSON object: %s", file, notObject(err))
 		}
 	}
 	set := func(k, v string) {
@@ -581,8 +631,8 @@ func cmdValidate(args []string, stdout, stderr io.Writer, getenv func(string) st
 	set("system_prompt", prompt)
 	if configJSON != "" {
 		var cfg map[string]json.RawMessage
-		if err := json.Unmarshal([]byte(configJSON), &cfg); err != nil {
-			return usageErr("validate: --agent-config is not a JSON object: %v", err)
+		if err := json.Unmarshal([]byte(configJSON), &cfg); err != nil || cfg == nil {
+			return usageErr("validate: --agent-config is not a JSON object: %s", notObject(err))
 		}
 		req["agent_config"] = json.RawMessage(configJSON)
 	}
@@ -785,7 +835,7 @@ func cmdHealth(args []string, stdout, stderr io.Writer, getenv func(string) stri
 			fmt.Fprintf(stdout, "  - %s\n", r)
 		}
 		if s := h.Snapshot; s != nil {
-			age := fmt.Sprintf("%ds old", s.AgeSeconds)
+			age := ageText(s.Provenance, "%ds old")
 			if s.ClockSkew {
 				age = "age unknown (clock skew: fetched_at is ahead of this machine's clock)"
 			}

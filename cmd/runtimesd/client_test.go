@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -99,6 +100,102 @@ func check(t *testing.T, code int, stdout, stderr string, wantCode int, want, de
 	for _, d := range deny {
 		if strings.Contains(stdout, d) {
 			t.Errorf("stdout has %q:\n%s", d, stdout)
+		}
+	}
+}
+
+// The service's own config (deploy/systemd/config.yaml) names an API key file that only the
+// service can read (a systemd credential). The commands that never call the control plane or
+// a relay — the clients, policy test, export, import — read the file for `listen` and
+// `data_dir` only: they failed with "control_plane.api_key_file: open …: no such file". sync
+// --once, which calls the control plane, still needs the key.
+func TestClientCommands_ServiceConfigWithUnreadableKeyFiles(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"HOME": t.TempDir()}
+	data := t.TempDir()
+	if code, _, stderr := runMain(t, env, "import", "--data", data, writeFile(t, t.TempDir(), "snap.json", `[{"id":"a","name":"A"}]`)); code != 0 {
+		t.Fatalf("import: exit %d: %s", code, stderr)
+	}
+	gone := filepath.Join(t.TempDir(), "credentials", "api-key")
+	cfgFor := func(listen string) string {
+		return writeConfig(t, "listen: "+listen+"\ncontrol_plane:\n  api_key_file: "+gone+"\n  relay_token_file: "+gone+"\n")
+	}
+	offline := cfgFor("127.0.0.1:7878")
+	for _, args := range [][]string{
+		{"list", "--offline", "--data", data},
+		{"export", "--data", data},
+		{"import", "--data", data, writeFile(t, t.TempDir(), "snap.json", `[{"id":"a","name":"A"}]`)},
+	} {
+		if code, _, stderr := runMain(t, env, append(args, "--config", offline)...); code != 0 {
+			t.Errorf("%v: exit %d: %s", args, code, stderr)
+		}
+	}
+	fake, err := fakecp.Start(fakecp.Options{APIKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	addr, stop := startInProcess(t, map[string]string{EnvAPIKey: "k", EnvBaseURL: fake.URL(), "HOME": env["HOME"]}, "--data", t.TempDir())
+	defer stop()
+	online := cfgFor(addr)
+	for _, args := range [][]string{{"list"}, {"probe", "ready"}, {"get", "default"}} {
+		if code, stdout, stderr := runMain(t, env, append(args, "--config", online)...); code != 0 {
+			t.Errorf("%v: exit %d: %s%s", args, code, stdout, stderr)
+		}
+	}
+	code, _, stderr := runMain(t, env, "sync", "--once", "--data", t.TempDir(), "--config", online)
+	if code != 1 || !strings.Contains(stderr, gone) {
+		t.Errorf("sync --once: exit %d, want 1 naming the missing file: %s", code, stderr)
+	}
+}
+
+// validate's JSON inputs that are not objects are named in JSON's words, not Go's
+// ("json: cannot unmarshal array into Go value of type map[string]json.RawMessage"); a null
+// --agent-config is refused like any other non-object.
+func TestValidate_NotAnObjectInJSONWords(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"HOME": t.TempDir()}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--runtime", "default", "--agent-config", `[1]`}, 2, "--agent-config is not a JSON object: it is a JSON array"},
+		{[]string{"--runtime", "default", "--agent-config", `"x"`}, 2, "--agent-config is not a JSON object: it is a JSON string"},
+		{[]string{"--runtime", "default", "--agent-config", `null`}, 2, "--agent-config is not a JSON object: it is null"},
+		{[]string{"-f", writeFile(t, t.TempDir(), "req.json", `[{"runtime_type":"default"}]`)}, 1, "is not a JSON object: it is a JSON array"},
+	} {
+		code, _, stderr := runMain(t, env, append(append([]string{"validate"}, c.args...), "--offline", "--builtin-seed", "--data", t.TempDir())...)
+		if code != c.code || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "Go value") {
+			t.Errorf("%v: exit %d, want %d and %q: %s", c.args, code, c.code, c.want, stderr)
+		}
+	}
+}
+
+// --builtin-seed without --offline was silently ignored: `runtimesd list --builtin-seed`
+// asked the daemon (or failed for want of one) and printed whatever it held.
+func TestClient_BuiltinSeedNeedsOffline(t *testing.T) {
+	t.Parallel()
+	code, stdout, stderr := runMain(t, map[string]string{"HOME": t.TempDir()}, "list", "--builtin-seed", "--addr", closedPort(t))
+	if code != 2 || !strings.Contains(stderr, "--builtin-seed applies to --offline") || stdout != "" {
+		t.Fatalf("exit %d, want 2: %s%s", code, stdout, stderr)
+	}
+}
+
+// --addr is host:port or unix:/path. A pasted base URL was asked for as the host "http"
+// ("lookup http: no such host"), a trailing slash answered "HTTP 404: {"detail":"Not Found"}".
+func TestClient_AddrMustBeHostPort(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"HOME": t.TempDir()}
+	for _, addr := range []string{"http://127.0.0.1:7878", "127.0.0.1:7878/", "localhost", "unix:", "127.0.0.1:"} {
+		code, _, stderr := runMain(t, env, "list", "--addr", addr)
+		if code != 2 || !strings.Contains(stderr, "want host:port") {
+			t.Errorf("--addr %s: exit %d: %s", addr, code, stderr)
+		}
+	}
+	for _, addr := range []string{closedPort(t), "unix:/nonexistent/runtimesd.sock", "[::1]:1"} {
+		if code, _, stderr := runMain(t, env, "list", "--addr", addr); code != 1 || !strings.Contains(stderr, "no daemon answers") {
+			t.Errorf("--addr %s: exit %d: %s", addr, code, stderr)
 		}
 	}
 }

@@ -531,14 +531,22 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// maxSocketPath is the longest unix socket path Linux accepts (sun_path's 108 bytes, less the
+// terminating NUL).
+const maxSocketPath = 107
+
 // badFunc records one problem of a named config key.
 type badFunc func(field, format string, args ...any)
 
 // validateControlPlane checks listen, log and control_plane.
 func (c *Config) validateControlPlane(bad badFunc) {
 	if path, ok := strings.CutPrefix(c.Listen, "unix:"); ok {
-		if path == "" {
+		switch {
+		case path == "":
 			bad("listen", "unix: needs a socket path")
+		case len(path) > maxSocketPath:
+			// bind(2) says only "invalid argument" for a path beyond sun_path.
+			bad("listen", "the socket path is %d bytes; unix socket paths are limited to %d: choose a shorter one", len(path), maxSocketPath)
 		}
 	} else if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen", "%q is neither host:port nor unix:/path (%v)", c.Listen, err)
@@ -758,7 +766,9 @@ func (c *Config) ResolvedDataDir(getenv func(string) string) (string, error) {
 	if d := getenv("STATE_DIRECTORY"); d != "" { // systemd's StateDirectory=
 		return strings.Split(d, ":")[0], nil
 	}
-	if d := getenv("XDG_STATE_HOME"); d != "" {
+	// The XDG Base Directory spec: a relative path in these variables is invalid and ignored
+	// (taken as is, the data followed the working directory of each command).
+	if d := getenv("XDG_STATE_HOME"); d != "" && filepath.IsAbs(d) {
 		return filepath.Join(d, "runtimesd"), nil
 	}
 	home, err := os.UserHomeDir()

@@ -151,6 +151,14 @@ func TestResolvedDataDir(t *testing.T) {
 	if d, _ := cfg.ResolvedDataDir(func(k string) string { return env[k] }); d != "/x/runtimesd" {
 		t.Errorf("XDG: %s", d)
 	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env["XDG_STATE_HOME"] = "state" // relative: invalid by the XDG spec, ignored
+	if d, _ := cfg.ResolvedDataDir(func(k string) string { return env[k] }); d != filepath.Join(home, ".local", "state", "runtimesd") {
+		t.Errorf("relative XDG_STATE_HOME: %s", d)
+	}
 	env["STATE_DIRECTORY"] = "/var/lib/runtimesd"
 	if d, _ := cfg.ResolvedDataDir(func(k string) string { return env[k] }); d != "/var/lib/runtimesd" {
 		t.Errorf("systemd: %s", d)
@@ -263,5 +271,42 @@ func TestConfigValidate_AllowedHostsThatCannotMatch(t *testing.T) {
 	cfg, _ := ParseConfig(strings.NewReader("http:\n  allowed_hosts: [\"runtimesd.internal.\", \"xn--bcher-kva.example\"]\n"))
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("a fully qualified name and a punycode name: %v", err)
+	}
+}
+
+// README "Config errors name the file once, then each bad key by its dotted path and line":
+// serve said "config: log.format (line 3): ..." without the file, sync --once and the
+// --offline lookups "config: log.format: ..." without file or line, and the online clients
+// took a file `config check` refuses.
+func TestConfigErrors_NameFileAndLineEverywhere(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"HOME": t.TempDir(), EnvAPIKey: "k"}
+	f := writeConfig(t, "# runtimesd\nlog:\n  format: yaml\n")
+	want := "config " + f + ": log.format (line 3): \"yaml\": want text or json"
+	for _, args := range [][]string{
+		{"config", "check", f},
+		{"serve", "--config", f, "--data", t.TempDir(), "--listen", "127.0.0.1:0"},
+		{"sync", "--once", "--config", f, "--data", t.TempDir()},
+		{"list", "--offline", "--builtin-seed", "--config", f, "--data", t.TempDir()},
+		{"list", "--config", f, "--addr", closedPort(t)},
+	} {
+		code, _, stderr := runMain(t, env, args...)
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("%v: exit %d, want 1 and %q:\n%s", args, code, want, stderr)
+		}
+	}
+}
+
+// A unix socket path beyond sun_path's 107 bytes failed at bind with "invalid argument";
+// config check, serve and reload now name the key and the limit.
+func TestConfigValidate_SocketPathLength(t *testing.T) {
+	t.Parallel()
+	for n, wantErr := range map[int]bool{107: false, 108: true} {
+		cfg := DefaultConfig()
+		cfg.Listen = "unix:/" + strings.Repeat("s", n-1)
+		err := cfg.Validate()
+		if (err != nil) != wantErr || wantErr && !strings.Contains(err.Error(), "limited to 107") {
+			t.Errorf("%d bytes: %v", n, err)
+		}
 	}
 }

@@ -127,7 +127,9 @@ func usageText() string {
 	list(true)
 	b.WriteString("\n`runtimesd COMMAND --help` (or `runtimesd help COMMAND`) shows a command's flags.\n" +
 		"Exit codes: 0 ok, 1 failure, 2 bad usage; `health` 3 degraded, 4 down.\n" +
-		"Environment: KUBIYA_API_KEY (the control plane API key), KUBIYA_CONTROL_PLANE_BASE_URL.\n")
+		"Environment: " + EnvAPIKey + " (the control plane API key), " + EnvBaseURL + ", " + EnvToken + " (the local\n" +
+		"token, sent by the clients too), " + EnvRelays + ", " + EnvRelayToken + ", " + EnvNodeName + ";\n" +
+		"the data directory defaults to $STATE_DIRECTORY, else $XDG_STATE_HOME/runtimesd, else ~/.local/state/runtimesd.\n")
 	return b.String()
 }
 

@@ -257,3 +257,21 @@ func TestExitCodes(t *testing.T) {
 		}
 	})
 }
+
+// `runtimesd --help` named 2 of the environment variables runtimesd reads; README's table
+// names them all (RUNTIMESD_TOKEN was missing there too).
+func TestHelp_NamesEveryEnvironmentVariable(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{EnvAPIKey, EnvBaseURL, EnvToken, EnvRelays, EnvRelayToken, EnvNodeName, "STATE_DIRECTORY", "XDG_STATE_HOME"} {
+		if !strings.Contains(usageText(), v) {
+			t.Errorf("runtimesd --help does not name %s", v)
+		}
+		if !strings.Contains(string(readme), "| `"+v+"`") && !strings.Contains(string(readme), "`"+v+"` |") && !strings.Contains(string(readme), ", `"+v+"` |") {
+			t.Errorf("README's environment table has no row for %s", v)
+		}
+	}
+}

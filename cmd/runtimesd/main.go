@@ -153,6 +153,36 @@ func loadConfig(c common, getenv func(string) string) (Config, error) {
 	return cfg, nil
 }
 
+// invalidConfig words a Validate error as `config check` does: the file named once, then each
+// bad key by its dotted path and line.
+func invalidConfig(path string, err error) error {
+	if path == "" {
+		return fmt.Errorf("config: %w", err)
+	}
+	data, _ := os.ReadFile(path)
+	return fmt.Errorf("config %s: %w", path, withLines(data, err))
+}
+
+// loadClientConfig is loadConfig for the commands that never call the control plane or a
+// relay (the clients, policy test, export, import): the API key file and the relays' token
+// file are not read. The service's own config names files only the service can read (a
+// systemd credential, a mounted secret), and it is still what tells these commands where the
+// daemon listens and where the data lives.
+func loadClientConfig(c common, getenv func(string) string) (Config, error) {
+	cfg, err := LoadConfigFile(c.config)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.ControlPlane.APIKeyFile, cfg.ControlPlane.RelayTokenFile = "", ""
+	if err := cfg.ApplyEnv(getenv); err != nil {
+		return cfg, err
+	}
+	if c.data != "" {
+		cfg.DataDir = c.data
+	}
+	return cfg, nil
+}
+
 func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
 	l, _ := newLeveledLogger(cfg, w)
 	return l
@@ -189,15 +219,30 @@ func openStoreWith(cfg Config, getenv func(string) string, logger *slog.Logger, 
 	for _, f := range more {
 		f(&opts)
 	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("data directory %s is a file, not a directory (give --data, or data_dir, the directory holding %s)", dir, dbFile)
+	}
 	path := filepath.Join(dir, dbFile)
 	db, err := store.Open(path, opts)
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
-			return nil, &dataDirError{msg: store.ExplainUnwritable(path, err), err: err}
+			return nil, explainDataDir(path, err, readOnly)
 		}
 		return nil, err
 	}
 	return db, nil
+}
+
+// explainDataDir is the dataDirError of a data file this user may not use: written by
+// serve, sync and import; only read by export and the --offline lookups, whose message
+// must not say "cannot be written" about a file they never write.
+func explainDataDir(path string, err error, readOnly bool) error {
+	msg := store.ExplainUnwritable(path, err)
+	if readOnly {
+		msg = strings.Replace(msg, " cannot be written", " cannot be read", 1)
+		msg = strings.Replace(msg, " is not writable by ", " is not readable by ", 1)
+	}
+	return &dataDirError{msg: msg, err: err}
 }
 
 // storeOptions are the data file's options from the config.
@@ -380,7 +425,7 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("config: %w", err)
+		return invalidConfig(c.config, err)
 	}
 	if cfg.apiKey == "" {
 		return fmt.Errorf("sync: no API key: set %s or control_plane.api_key_file", EnvAPIKey)
@@ -453,7 +498,7 @@ func cmdExport(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	if fs.NArg() > 1 {
 		return usageErr("export: at most one output FILE")
 	}
-	cfg, err := loadConfig(c, getenv)
+	cfg, err := loadClientConfig(c, getenv)
 	if err != nil {
 		return err
 	}
@@ -510,7 +555,7 @@ func cmdImport(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		return fmt.Errorf("import %s: %w", fs.Arg(0), err)
 	}
 	cat := file.Catalog
-	cfg, err := loadConfig(c, getenv)
+	cfg, err := loadClientConfig(c, getenv)
 	if err != nil {
 		return err
 	}

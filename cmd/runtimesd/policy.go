@@ -205,7 +205,7 @@ func cmdPolicy(args []string, stdout, stderr io.Writer, getenv func(string) stri
 			return usageErr("policy test: --input must be one JSON object, e.g. '{\"model_id\":\"kubiya/x\"}'")
 		}
 	}
-	cfg, err := loadConfig(cf.common, getenv)
+	cfg, err := loadClientConfig(cf.common, getenv)
 	if err != nil {
 		return err
 	}

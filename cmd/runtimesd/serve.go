@@ -150,11 +150,7 @@ func (m *Main) loadConfig() error {
 			"control_plane", m.devURL, "data_dir", cfg.DataDir)
 	}
 	if err := cfg.Validate(); err != nil {
-		if m.ConfigPath != "" {
-			data, _ := os.ReadFile(m.ConfigPath)
-			err = withLines(data, err)
-		}
-		return fmt.Errorf("config: %w", err)
+		return invalidConfig(m.ConfigPath, err)
 	}
 	m.Config = cfg
 	m.node = nodeName(cfg)
