@@ -11,9 +11,14 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/runtimesd ./cmd/runtimesd
+# The data directory exists in the image, owned by nonroot and 0700: Docker fills a new named
+# volume from it (owner and mode included). Without it the volume's directory is root's, the
+# daemon cannot create its file there, and nothing survives a restart.
+RUN mkdir -m 0700 /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/runtimesd /runtimesd
+COPY --from=build --chown=65532:65532 /out/data /var/lib/runtimesd
 USER nonroot:nonroot
 VOLUME ["/var/lib/runtimesd"]
 ENTRYPOINT ["/runtimesd"]

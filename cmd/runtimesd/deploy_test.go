@@ -198,6 +198,14 @@ func TestDeployDockerfile(t *testing.T) {
 	if _, err := os.Stat("../../cmd/runtimesd/main.go"); err != nil {
 		t.Fatal(err)
 	}
+	// The volume's directory is in the image, owned by distroless's nonroot (65532) before
+	// VOLUME declares it: a new named volume takes that owner. Missing, it is root's and the
+	// daemon cannot write there.
+	copyDir := strings.Index(text, "--chown=65532:65532 /out/data /var/lib/runtimesd")
+	volume := strings.Index(text, `VOLUME ["/var/lib/runtimesd"]`)
+	if copyDir < 0 || volume < 0 || copyDir > volume || !strings.Contains(text, "mkdir -m 0700 /out/data") {
+		t.Errorf("Dockerfile must create /var/lib/runtimesd (0700, owned by 65532) before VOLUME declares it")
+	}
 	for _, line := range strings.Split(text, "\n") {
 		if rest, ok := strings.CutPrefix(line, "CMD "); ok {
 			var args []string
