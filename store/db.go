@@ -118,6 +118,11 @@ type DB struct {
 	revision uint64
 	changes  []Change
 	closed   bool
+	// onFile is the fetched_at and source in the file's meta bucket (see Confirm).
+	onFile struct {
+		fetchedAt time.Time
+		src       Source
+	}
 
 	// hwMu guards hw and hwServed apart from mu, so that health reads never wait on a commit.
 	hwMu     sync.Mutex
@@ -563,6 +568,7 @@ func (db *DB) load() error {
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, err)
 	}
+	db.onFile.fetchedAt, db.onFile.src = fetchedAt, src
 	if src != SourceImport {
 		src = SourceCache
 	}
@@ -742,7 +748,48 @@ func (db *DB) CommitAt(next *Catalog, src Source, fetchedAt, now time.Time) (*Sn
 		db.opts.OnCommit(time.Since(started))
 	}
 	db.ident, _ = identOf(db.path)
+	db.onFile.fetchedAt, db.onFile.src = fetchedAt, src
 	return db.publishLocked(next, src, fetchedAt, now, change, hw), nil
+}
+
+// Confirm records that the control plane confirmed the stored revision at fetchedAt, from
+// src, without a change: it writes the fetched_at and source keys only (no revision, no
+// change record), so a restart dates the data from its last confirmation rather than from its
+// last change (which could make data confirmed a minute ago look hours old, stale, while the
+// control plane is down). To keep an unchanged sync every 30 s from writing every time, it
+// writes only when src differs from the file's or fetchedAt is at least every away from the
+// file's time (either way: a clock stepped back is corrected too); it reports whether it
+// wrote. Nothing is written before the first commit, or when the store does not persist.
+func (db *DB) Confirm(src Source, fetchedAt time.Time, every time.Duration) (bool, error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return false, errors.New("confirm: store is closed")
+	}
+	if db.revision == 0 || fetchedAt.IsZero() {
+		return false, nil
+	}
+	if d := fetchedAt.Sub(db.onFile.fetchedAt); src == db.onFile.src && d < every && d > -every {
+		return false, nil
+	}
+	db.checkFileLocked()
+	if db.memOnly != "" || db.opts.ReadOnly {
+		return false, nil
+	}
+	ts := []byte(fetchedAt.UTC().Format(time.RFC3339Nano))
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(keyFetchedAt, ts); err != nil {
+			return err
+		}
+		return meta.Put(keySource, []byte(src))
+	})
+	if err != nil {
+		return false, fmt.Errorf("confirm revision %d: %w", db.revision, err)
+	}
+	db.ident, _ = identOf(db.path)
+	db.onFile.fetchedAt, db.onFile.src = fetchedAt, src
+	return true, nil
 }
 
 // publishLocked records a committed (or, memory-only, kept) revision in memory and returns

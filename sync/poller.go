@@ -69,6 +69,10 @@ type Options struct {
 	DropRatio float64
 	// History is how many runs GET /v1/sync shows (default 20).
 	History int
+	// ConfirmEvery is how often an unchanged run writes the time the control plane last
+	// confirmed the data (store.DB.Confirm; default DefaultConfirmEvery), so a restart knows
+	// the data's age within it.
+	ConfirmEvery time.Duration
 	// OnRun, when set, is told of every finished run (metrics).
 	OnRun  func(health.Run)
 	Logger *slog.Logger
@@ -78,6 +82,10 @@ type Options struct {
 // DefaultJitter is the jitter the daemon adds to scheduled runs unless configured (so a fleet
 // of sidecars does not hit the control plane in lockstep). A zero Options.Jitter means none.
 const DefaultJitter = 3 * time.Second
+
+// DefaultConfirmEvery is the default Options.ConfirmEvery: at the default schedule, one
+// small write every other unchanged run.
+const DefaultConfirmEvery = time.Minute
 
 // DefaultOptions are the values NewPoller gives zero fields, and DefaultJitter (the daemon's
 // config documents and reuses them).
@@ -109,6 +117,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.History <= 0 {
 		o.History = 20
+	}
+	if o.ConfirmEvery <= 0 {
+		o.ConfirmEvery = DefaultConfirmEvery
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -438,6 +449,7 @@ func (p *Poller) runOnce(id uint64, trigger string) (run health.Run) {
 		touched.Catalog = withDegradedFrom(cur.Catalog, next)
 		p.opts.Live.Publish(&touched)
 		run.Outcome = health.OutcomeUnchanged
+		p.confirm(src, fetchedAt)
 		return run
 	}
 	if held, reason := p.guard(prev, next, cur != nil && cur.Persisted(), change, now); held {
@@ -468,6 +480,21 @@ func (p *Poller) runOnce(id uint64, trigger string) (run health.Run) {
 		run.Change = &c
 	}
 	return run
+}
+
+// confirm writes when the control plane last confirmed the unchanged data (at most every
+// ConfirmEvery). A failure is logged and changes nothing served: the next change or
+// confirmation writes again.
+func (p *Poller) confirm(src store.Source, fetchedAt time.Time) {
+	p.commitMu.Lock()
+	defer p.commitMu.Unlock()
+	if p.ctx.Err() != nil {
+		return
+	}
+	if _, err := p.opts.DB.Confirm(src, fetchedAt, p.opts.ConfirmEvery); err != nil {
+		p.opts.Logger.Warn("could not record the control plane's confirmation of the data; after a restart its age counts from the last change",
+			"error", err)
+	}
 }
 
 // listFailed records a failed list call on run: a breaker that is open skips the run, a

@@ -191,6 +191,53 @@ func TestPoller_SyncOnce(t *testing.T) {
 		}
 	})
 
+	t.Run("UnchangedConfirmsTheAgeAcrossARestart", func(t *testing.T) {
+		t.Parallel()
+		// A clock the test moves: the data is committed at t0, then confirmed unchanged.
+		var mu sync.Mutex
+		now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+		e := newEnv(t, setup{poller: rsync.Options{Now: clock, ConfirmEvery: time.Minute}})
+		e.sync(t)
+		committed := e.live.Load().FetchedAt
+		writes := e.db.WriteCount()
+		advance(30 * time.Second)
+		if r := e.sync(t); r.Outcome != health.OutcomeUnchanged {
+			t.Fatalf("outcome %s, want unchanged (%s)", r.Outcome, r.Error)
+		}
+		if e.db.WriteCount() != writes {
+			t.Fatal("an unchanged run within ConfirmEvery of the file's time must write nothing")
+		}
+		advance(40 * time.Second) // 70 s after the commit
+		e.sync(t)
+		if e.db.WriteCount() == writes {
+			t.Fatal("an unchanged run ConfirmEvery after the file's time must record the confirmation")
+		}
+		confirmed := e.live.Load().FetchedAt
+		if !confirmed.Equal(committed.Add(70 * time.Second)) {
+			t.Fatalf("fetched_at %v, want %v", confirmed, committed.Add(70*time.Second))
+		}
+		rev := e.live.Load().Revision
+		e.poller.Close()
+		if err := e.db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		db, err := store.Open(e.path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		got := db.Loaded()
+		if !got.FetchedAt.Equal(confirmed) || got.Revision != rev {
+			t.Errorf("after a restart: fetched_at %v revision %d, want %v (the last confirmation) and %d",
+				got.FetchedAt, got.Revision, confirmed, rev)
+		}
+		if n := len(got.Changes); n != 1 {
+			t.Errorf("a confirmation must add no change record: %d records", n)
+		}
+	})
+
 	t.Run("ChangeBumpsRevision", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, setup{fake: fakecp.Options{Catalog: catalogJSON(rtJSON("a", ""), rtJSON("b", ""), rtJSON("c", ""))}})
