@@ -59,6 +59,10 @@ type representation struct {
 	n           int
 	contentType []string // nil: application/json
 	pooled      [2]*[]byte
+	// provenance is set when the body carries the provenance fields ("stale" among them)
+	// while the ETag is tied to the data and revision only: a stale answer then gets its own
+	// ETag (finishRead).
+	provenance bool
 }
 
 func (r *representation) add(part, gz []byte) {
@@ -488,11 +492,11 @@ func (h *snapHeaders) length(n int) []string {
 }
 
 // setXCache sets X-Cache: the read's own result, else hit or stale by the snapshot's age.
-func (s *Server) setXCache(h http.Header, st readState) {
+func (s *Server) setXCache(h http.Header, st readState, stale bool) {
 	xcache := st.xcache
 	if xcache == "" {
 		xcache = cacheHit
-		if stale, _ := s.staleness(st.snap, st.now); stale {
+		if stale {
 			xcache = cacheStale
 		}
 	}
@@ -545,7 +549,8 @@ func (s *Server) finishRead(c echo.Context, st readState, rep representation) er
 	if sh.lastModified != nil {
 		h["Last-Modified"] = sh.lastModified
 	}
-	s.setXCache(h, st)
+	stale := health.StalenessOf(snap, st.now, s.dyn().MaxStale).Stale()
+	s.setXCache(h, st, stale)
 	if st.warning != "" {
 		h.Set("Warning", st.warning)
 	}
@@ -567,6 +572,18 @@ func (s *Server) finishRead(c echo.Context, st readState, rep representation) er
 	etag := rep.etag.id
 	if useGzip {
 		etag = rep.etag.gz
+	}
+	if rep.provenance && stale {
+		// The body says "stale": true. Its validator must differ from the fresh answer's, or a
+		// client revalidating the copy it got while the data was fresh is answered 304 and
+		// keeps reading "stale": false (and the other way round once a sync confirms the data).
+		tag := rep.etag.id[0]
+		tag = tag[:len(tag)-1] + ".stale"
+		if useGzip {
+			etag = []string{tag + `-gzip"`}
+		} else {
+			etag = []string{tag + `"`}
+		}
 	}
 	h["Etag"] = etag
 	if inm := req.Header["If-None-Match"]; len(inm) > 0 {

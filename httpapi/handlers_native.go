@@ -129,7 +129,7 @@ func (s *Server) handleRuntimeList(c echo.Context) error {
 	b := append((*bp)[:0], '{')
 	b = s.appendProvenance(b, snap, st.now)
 	b = append(b, `,"count":`...)
-	rep := representation{pooled: [2]*[]byte{bp}}
+	rep := representation{pooled: [2]*[]byte{bp}, provenance: true}
 	if fl == nil {
 		b = strconv.AppendInt(b, int64(snap.Catalog.Len()), 10)
 		b = append(b, `,"runtimes":[`...)
@@ -211,6 +211,7 @@ func (s *Server) serveRuntime(c echo.Context, body func(b []byte, st readState, 
 	*bp = b
 	rep := single(etag, b)
 	rep.pooled[0] = bp
+	rep.provenance = true
 	return s.finishRead(c, st, rep)
 }
 

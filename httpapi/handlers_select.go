@@ -124,7 +124,7 @@ func (s *Server) handleMatrix(c echo.Context) error {
 	b = s.appendProvenance(b, st.snap, st.now)
 	b = append(b, `,"runtimes":`...)
 	*bp = b
-	rep := representation{etag: memo.rep.etag, pooled: [2]*[]byte{bp}}
+	rep := representation{etag: memo.rep.etag, pooled: [2]*[]byte{bp}, provenance: true}
 	rep.add(b, nil)
 	rep.add(memo.rep.parts[0], nil)
 	rep.add(closeBrace, nil)
