@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/runtimesd/runtimesd/httpapi"
 	"github.com/runtimesd/runtimesd/store"
+	"github.com/runtimesd/runtimesd/sync/fakecp"
 )
 
 // A native answer's body carries "stale". Its ETag (tied to the data and the revision) must
@@ -48,10 +50,40 @@ func TestCache_StaleAnswerIsNot304OfTheFreshOne(t *testing.T) {
 			if nm := do(t, "GET", srv.URL+p, "", "If-None-Match", stale, "Accept-Encoding", enc); nm.status != 304 {
 				t.Errorf("%s (%s): the stale answer's own ETag %s: %d, want 304", p, enc, stale, nm.status)
 			}
+			if ims := do(t, "GET", srv.URL+p, "", "If-Modified-Since", fresh.header.Get("Last-Modified"), "Accept-Encoding", enc); ims.status != 200 {
+				t.Errorf("%s (%s): the data turned stale after Last-Modified, yet If-Modified-Since got %d", p, enc, ims.status)
+			}
 			off.Store(0) // fresh again (a sync confirmed the data): the stale copy is not reused
 			if nm := do(t, "GET", srv.URL+p, "", "If-None-Match", stale, "Accept-Encoding", enc); nm.status != 200 {
 				t.Errorf("%s (%s): fresh again, yet the stale answer's ETag got %d", p, enc, nm.status)
 			}
+			if ims := do(t, "GET", srv.URL+p, "", "If-Modified-Since", fresh.header.Get("Last-Modified"), "Accept-Encoding", enc); ims.status != 304 {
+				t.Errorf("%s (%s): fresh, If-Modified-Since Last-Modified: %d, want 304", p, enc, ims.status)
+			}
+		}
+	}
+}
+
+// GET /v1/sync and /v1/health hold the runs and the breakers, which change at every sync while
+// the revision (and so Last-Modified, its commit) does not: If-Modified-Since answered 304 to
+// a monitor polling /v1/health with it, which then kept reading the control plane as healthy
+// after the breaker opened. Their ETag (a hash of the body) still revalidates them.
+func TestCache_IfModifiedSinceOnRunState(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, fakecp.Options{}, withHealth(defaultRules()))
+	h.sync(t)
+	for _, p := range []string{"/v1/sync", "/v1/health"} {
+		a := do(t, "GET", h.url+p, "")
+		h.sync(t) // unchanged: the same revision and Last-Modified, another run in the body
+		b := do(t, "GET", h.url+p, "", "If-Modified-Since", a.header.Get("Last-Modified"))
+		if b.status != 200 {
+			t.Errorf("%s: a sync ran since, yet If-Modified-Since of the same revision got %d", p, b.status)
+		}
+		if a.header.Get("Last-Modified") != b.header.Get("Last-Modified") {
+			t.Fatalf("%s: Last-Modified moved (%s, %s): the run changed the data", p, a.header.Get("Last-Modified"), b.header.Get("Last-Modified"))
+		}
+		if nm := do(t, "GET", h.url+p, "", "If-None-Match", b.header.Get("ETag")); nm.status != http.StatusNotModified {
+			t.Errorf("%s: its own ETag: %d, want 304", p, nm.status)
 		}
 	}
 }

@@ -59,10 +59,15 @@ type representation struct {
 	n           int
 	contentType []string // nil: application/json
 	pooled      [2]*[]byte
-	// provenance is set when the body carries the provenance fields ("stale" among them)
-	// while the ETag is tied to the data and revision only: a stale answer then gets its own
-	// ETag (finishRead).
+	// provenance is set when the body carries the provenance fields ("stale" among them): a
+	// stale answer then gets its own ETag (the ETags of the list, a runtime and the matrix are
+	// tied to the data and revision only), and If-Modified-Since does not make it a 304 (the
+	// body turned stale after Last-Modified).
 	provenance bool
+	// volatile is set when the body holds state that changes without a new revision (sync
+	// runs, breakers): Last-Modified (the revision's commit) does not date it, so
+	// If-Modified-Since never makes it a 304; If-None-Match does.
+	volatile bool
 }
 
 func (r *representation) add(part, gz []byte) {
@@ -591,7 +596,7 @@ func (s *Server) finishRead(c echo.Context, st readState, rep representation) er
 			c.Response().WriteHeader(http.StatusNotModified)
 			return nil
 		}
-	} else if ims := req.Header.Get("If-Modified-Since"); ims != "" && !snap.UpdatedAt.IsZero() {
+	} else if ims := req.Header.Get("If-Modified-Since"); ims != "" && !snap.UpdatedAt.IsZero() && !rep.volatile && !(rep.provenance && stale) {
 		if t, err := http.ParseTime(ims); err == nil && !snap.UpdatedAt.Truncate(time.Second).After(t) {
 			c.Response().WriteHeader(http.StatusNotModified)
 			return nil
@@ -696,7 +701,16 @@ func jsonRep(v any) (representation, error) {
 	if err != nil {
 		return representation{}, err
 	}
-	return single(newETag(weakETag(withoutAges(b))), b), nil
+	rep := single(newETag(weakETag(withoutAges(b))), b)
+	rep.provenance = true
+	return rep, nil
+}
+
+// volatileRep is jsonRep for an answer holding state that changes without a new revision.
+func volatileRep(v any) (representation, error) {
+	rep, err := jsonRep(v)
+	rep.volatile = true
+	return rep, err
 }
 
 // withoutAges returns b with the value of every "age_seconds" field removed.

@@ -242,7 +242,7 @@ func (s *Server) handleSyncStatus(c echo.Context) error {
 		return err
 	}
 	return s.serveRead(c, func(snap *store.Snapshot, now time.Time) (representation, error) {
-		return jsonRep(struct {
+		return volatileRep(struct {
 			provenance
 			Sync health.SyncStatus `json:"sync"`
 		}{s.provenanceOf(snap, now), s.opts.Syncer.Status()})
