@@ -87,3 +87,32 @@ func TestCache_IfModifiedSinceOnRunState(t *testing.T) {
 		}
 	}
 }
+
+// GET /v1/runtimes/{id}/requirements says "degraded". A sync whose requirements fetch fails
+// keeps the previous requirements and marks the runtime degraded without a new revision: the
+// answer's ETag (the requirements' hash and the revision) stayed the same, so a client
+// revalidating got 304 and kept "degraded": false (and "true" after the recovery).
+func TestCache_RequirementsETagFollowsDegraded(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, fakecp.Options{NoInline: true})
+	h.sync(t)
+	const p = "/v1/runtimes/claude_code/requirements"
+	ok := do(t, "GET", h.url+p, "")
+	h.fake.FailRequirements("claude_code", 500)
+	if r := h.sync(t); len(r.Degraded) != 1 {
+		t.Fatalf("the run did not degrade claude_code: %+v", r)
+	}
+	bad := do(t, "GET", h.url+p, "", "If-None-Match", ok.header.Get("ETag"))
+	if bad.status != 200 || bad.json(t)["degraded"] != true {
+		t.Fatalf("degraded now, If-None-Match of the healthy answer: %d %s", bad.status, bad.body)
+	}
+	h.fake.FailRequirements("claude_code", 0)
+	h.sync(t)
+	again := do(t, "GET", h.url+p, "", "If-None-Match", bad.header.Get("ETag"))
+	if again.status != 200 || again.json(t)["degraded"] != false {
+		t.Fatalf("recovered, If-None-Match of the degraded answer: %d %s", again.status, again.body)
+	}
+	if nm := do(t, "GET", h.url+p, "", "If-None-Match", again.header.Get("ETag")); nm.status != http.StatusNotModified {
+		t.Errorf("its own ETag: %d", nm.status)
+	}
+}

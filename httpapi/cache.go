@@ -457,9 +457,17 @@ func (h *snapHeaders) itemETag(id string, item []byte) etagPair {
 	return h.memoETag(h.items, id, func() string { return revETag(weakETag(item), h.snap) })
 }
 
-// reqETag is the ETag of a native requirements answer.
-func (h *snapHeaders) reqETag(id string, req []byte) etagPair {
-	return h.memoETag(h.reqs, id, func() string { return revETag(weakETag(req), h.snap) })
+// reqETag is the ETag of a native requirements answer. Its body also says whether the runtime
+// is degraded, which a sync changes without changing the requirements or the revision (the
+// previous requirements are kept when their fetch fails): the flag is part of the tag.
+func (h *snapHeaders) reqETag(id string, req []byte, degraded bool) etagPair {
+	return h.memoETag(h.reqs, id, func() string {
+		tag := revETag(weakETag(req), h.snap)
+		if degraded {
+			tag = tag[:len(tag)-1] + `.degraded"`
+		}
+		return tag
+	})
 }
 
 // dropInReqETag is the strong ETag of a drop-in requirements answer (the object verbatim).

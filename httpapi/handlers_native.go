@@ -183,7 +183,7 @@ func (s *Server) handleRuntimeRequirements(c echo.Context) error {
 		b = strconv.AppendBool(b, rt.Degraded != "")
 		b = append(b, `,"requirements":`...)
 		b = append(b, req...)
-		return b, s.headersFor(st.snap).reqETag(rt.ID, req)
+		return b, s.headersFor(st.snap).reqETag(rt.ID, req, rt.Degraded != "")
 	})
 }
 
