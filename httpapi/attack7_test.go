@@ -1,14 +1,17 @@
 package httpapi_test
 
 import (
+	"encoding/csv"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/runtimesd/runtimesd/httpapi"
 	"github.com/runtimesd/runtimesd/store"
+	rsync "github.com/runtimesd/runtimesd/sync"
 	"github.com/runtimesd/runtimesd/sync/fakecp"
 )
 
@@ -114,5 +117,30 @@ func TestCache_RequirementsETagFollowsDegraded(t *testing.T) {
 	}
 	if nm := do(t, "GET", h.url+p, "", "If-None-Match", again.header.Get("ETag")); nm.status != http.StatusNotModified {
 		t.Errorf("its own ETag: %d", nm.status)
+	}
+}
+
+// The daemon hands its policy rules over as Options.Policy (Options.Gate stays nil). The
+// matrix's rows carried the POLICY cell, but its text forms asked Options.Gate whether to have
+// the column: the CSV header had 13 fields and every row 14 (csv readers refuse it: "wrong
+// number of fields"), the table dropped the column and ?columns=policy was a 400.
+func TestMatrix_PolicyColumnWithConfiguredRules(t *testing.T) {
+	t.Parallel()
+	gate := policyHolder(t, false, policyTestRules...)
+	h := newHarness(t, fakeDefault(), func(o *httpapi.Options, _ *rsync.Client) { o.Policy = gate })
+	h.sync(t)
+	a := do(t, "GET", h.url+"/v1/matrix?format=csv", "")
+	recs, err := csv.NewReader(strings.NewReader(string(a.body))).ReadAll()
+	if a.status != 200 || err != nil {
+		t.Fatalf("CSV: %d %v\n%s", a.status, err, a.body)
+	}
+	if hdr := recs[0]; hdr[len(hdr)-1] != "POLICY" {
+		t.Errorf("CSV header %v: no POLICY", hdr)
+	}
+	if tab := do(t, "GET", h.url+"/v1/matrix?format=table", ""); !strings.Contains(string(tab.body), "POLICY") || !strings.Contains(string(tab.body), "denied by no-beta") {
+		t.Errorf("table without the POLICY column:\n%s", tab.body)
+	}
+	if cols := do(t, "GET", h.url+"/v1/matrix?format=table&columns=id,policy", ""); cols.status != 200 || !strings.Contains(string(cols.body), "denied by no-beta") {
+		t.Errorf("columns=id,policy: %d %s", cols.status, cols.body)
 	}
 }
