@@ -105,6 +105,7 @@ type cacheControl struct {
 
 func parseCacheControl(values []string) (cacheControl, error) {
 	cc := cacheControl{maxAge: -1, staleIfError: -1}
+	revalidate := false // no-cache or must-revalidate: max-age=0 whatever max-age says, in any order
 	for _, v := range values {
 		for dir := range strings.SplitSeq(v, ",") {
 			name, arg, hasArg := strings.Cut(strings.TrimSpace(dir), "=")
@@ -123,12 +124,15 @@ func parseCacheControl(values []string) (cacheControl, error) {
 			case "stale-if-error":
 				cc.staleIfError, err = secs()
 			case "no-cache", "must-revalidate":
-				cc.maxAge = 0
+				revalidate = true
 			}
 			if err != nil {
 				return cc, err
 			}
 		}
+	}
+	if revalidate {
+		cc.maxAge = 0
 	}
 	return cc, nil
 }

@@ -33,6 +33,9 @@ func TestParseCacheControl(t *testing.T) {
 		{[]string{"private", "stale-if-error=2147483647"}, unset, 2147483647 * time.Second, ""},
 		{[]string{"no-cache"}, 0, unset, ""},
 		{[]string{"max-age=60, must-revalidate"}, 0, unset, ""},
+		// no-cache wins over max-age in either order (it made max-age=0 only when it came last)
+		{[]string{"no-cache, max-age=60"}, 0, unset, ""},
+		{[]string{"must-revalidate", "max-age=3600"}, 0, unset, ""},
 		{[]string{"no-store, max-age=0"}, 0, unset, ""},
 		{[]string{"max-age"}, 0, 0, "max-age"},
 		{[]string{"max-age="}, 0, 0, "max-age"},
