@@ -144,3 +144,23 @@ func TestMatrix_PolicyColumnWithConfiguredRules(t *testing.T) {
 		t.Errorf("columns=id,policy: %d %s", cols.status, cols.body)
 	}
 }
+
+// echo's QueryParams drops the pairs url.ParseQuery cannot read, so "?status=%zz" or
+// "?status=beta;type=x" answered 200 with the whole, unfiltered list (and the other native
+// reads ignored such parameters too): the filter a client asked for was silently not applied.
+func TestCheckQuery_MalformedQueryIs400(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, fakecp.Options{})
+	h.sync(t)
+	for _, p := range []string{"/v1/runtimes?status=%zz", "/v1/runtimes?status=beta;type=x", "/v1/runtimes?feature=%",
+		"/v1/runtimes/default?index=1;wait=1s", "/v1/matrix?format=csv;x", "/v1/changes?since=0&%zz", "/v1/resolve/default?feature=a%2",
+		"/v1/sync?x=%zz", "/v1/health?%", "/v1/runtimes/default/config?model_id=%zz"} {
+		a := do(t, "GET", h.url+p, "")
+		if a.status != http.StatusBadRequest || !strings.Contains(string(a.body), "the query string is malformed") {
+			t.Errorf("%s: %d %.200s", p, a.status, a.body)
+		}
+	}
+	if a := do(t, "GET", h.url+"/v1/runtimes?status=beta", ""); a.status != 200 || a.json(t)["count"] != 1.0 {
+		t.Errorf("a well-formed filter: %d %.200s", a.status, a.body)
+	}
+}

@@ -49,10 +49,18 @@ var repeatable = map[string]bool{"feature": true}
 // maxParamLen bounds a query parameter's value.
 const maxParamLen = 512
 
-// checkQuery rejects query parameters the route does not know, empty, repeated (but feature),
-// overlong values and values with control characters or invalid UTF-8, so a typo or garbage
-// is a 400 rather than a silently ignored or empty filter.
+// checkQuery rejects a malformed query string, query parameters the route does not know,
+// empty, repeated (but feature), overlong values and values with control characters or
+// invalid UTF-8, so a typo or garbage is a 400 rather than a silently ignored or empty filter.
 func checkQuery(c echo.Context, allowed ...string) (url.Values, error) {
+	if raw := c.Request().URL.RawQuery; raw != "" {
+		// echo's QueryParams drops the pairs url.ParseQuery cannot read ("status=%zz",
+		// "status=beta;type=x"): the filter would be silently ignored, the whole list answered.
+		if _, err := url.ParseQuery(raw); err != nil {
+			return nil, errorf(http.StatusBadRequest, "bad_parameter",
+				"the query string is malformed (%v): separate parameters with & and percent-encode %%, & and ; in values", err)
+		}
+	}
 	q := c.QueryParams()
 	for k, vs := range q {
 		if !slices.Contains(allowed, k) && len(allowed) == 0 {
