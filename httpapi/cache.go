@@ -646,25 +646,32 @@ func (s *Server) finishRead(c echo.Context, st readState, rep representation) er
 	return nil
 }
 
-// acceptsGzip reports whether Accept-Encoding allows gzip (listed, or "*", with q above 0).
+// acceptsGzip reports whether Accept-Encoding allows gzip: listed with q above 0, or, when
+// gzip is not listed, "*" with q above 0 ("*" stands only for the codings not listed, RFC 9110
+// 12.5.3: "*, gzip;q=0" refuses gzip).
 func acceptsGzip(header string) bool {
+	star := false
 	for part := range strings.SplitSeq(header, ",") {
 		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
 		name = strings.ToLower(strings.TrimSpace(name))
 		if name != "gzip" && name != "x-gzip" && name != "*" {
 			continue
 		}
+		ok := true
 		for p := range strings.SplitSeq(params, ";") {
 			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
 			if strings.EqualFold(k, "q") {
 				if q, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && q <= 0 {
-					return false
+					ok = false
 				}
 			}
 		}
-		return true
+		if name != "*" {
+			return ok // the first listing of gzip decides
+		}
+		star = star || ok
 	}
-	return false
+	return star
 }
 
 var gzipPool = stdsync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed); return w }}

@@ -115,7 +115,10 @@ func TestAcceptsGzip(t *testing.T) {
 		"":                          false,
 		"gzipx":                     false,
 		"gzip;level=1;q=1":          true,
-		"gzip;q=abc":                true, // an unreadable q is ignored
+		"gzip;q=abc":                true,  // an unreadable q is ignored
+		"*, gzip;q=0":               false, // "*" is the codings not listed: gzip is refused
+		"*;q=0, gzip":               true,  // gzip is listed: "*;q=0" does not refuse it
+		"br;q=0, *":                 true,
 	} {
 		if got := acceptsGzip(in); got != want {
 			t.Errorf("%q: %v, want %v", in, got, want)
