@@ -112,6 +112,10 @@ func parseCacheControl(values []string) (cacheControl, error) {
 			name = strings.ToLower(strings.TrimSpace(name))
 			secs := func() (time.Duration, error) {
 				n, err := strconv.ParseUint(strings.Trim(strings.TrimSpace(arg), `"`), 10, 31)
+				if errors.Is(err, strconv.ErrRange) {
+					// RFC 9111 1.2.2: a delta-seconds too large to represent counts as 2^31.
+					n, err = 1<<31, nil
+				}
 				if !hasArg || err != nil {
 					return 0, errorf(http.StatusBadRequest, "bad_cache_control", "Cache-Control %s needs a number of seconds, got %q", name, arg)
 				}

@@ -41,7 +41,9 @@ func TestParseCacheControl(t *testing.T) {
 		{[]string{"max-age="}, 0, 0, "max-age"},
 		{[]string{"max-age=-1"}, 0, 0, "max-age"},
 		{[]string{"max-age=1.5"}, 0, 0, "max-age"},
-		{[]string{"stale-if-error=2147483648"}, 0, 0, "stale-if-error"},
+		// RFC 9111 1.2.2: delta-seconds beyond 2^31 count as 2^31, not as an error
+		{[]string{"stale-if-error=2147483648"}, unset, 2147483648 * time.Second, ""},
+		{[]string{"max-age=99999999999999999999999"}, 2147483648 * time.Second, unset, ""},
 		{[]string{"max-age=1", "stale-if-error=x"}, 0, 0, "stale-if-error"},
 	} {
 		cc, err := parseCacheControl(tc.in)
