@@ -570,6 +570,8 @@ func (s *Server) finishRead(c echo.Context, st readState, rep representation) er
 	if sh.lastModified != nil {
 		h["Last-Modified"] = sh.lastModified
 	}
+	// One staleness decision (health.StalenessOf) for X-Cache, the body's "stale" (the same
+	// function words it) and the ETag of a stale answer.
 	stale := health.StalenessOf(snap, st.now, s.dyn().MaxStale).Stale()
 	s.setXCache(h, st, stale)
 	if st.warning != "" {
