@@ -31,7 +31,8 @@ const breakerRecordFormat = 1
 //	    version or damaged: it is logged and that breaker starts closed.
 //	  - state: "closed", "half-open" or "open", entered at since (RFC 3339).
 //	  - expiry: when an open breaker lets its first probe through (open only). A breaker restored
-//	    open stays open until then, and is half-open if that time has passed.
+//	    open stays open until then (at most one OpenTimeout from the restore), and is half-open
+//	    if that time has passed.
 //	  - tripped_by: the counts of the last trip, kept after the breaker closes (/v1/health).
 //
 // The rolling counts are not kept: a restarted breaker counts afresh.
@@ -104,6 +105,13 @@ func (b *Breakers) restore(kind string, raw []byte, settings gobreaker.Settings,
 	shared := gobreaker.SharedState{State: st, Start: rec.Since, Buckets: make([]gobreaker.Counts, bucketCount(b.opts.Window))}
 	if rec.Expiry != nil {
 		shared.Expiry = *rec.Expiry
+		// An expiry more than one open_timeout away was written by a clock that ran ahead (or
+		// under a longer open_timeout): restored as written, a breaker tripped while the clock
+		// was a year ahead stayed open, and every sync skipped, for a year after the clock was
+		// put right. gobreaker compares the expiry with time.Now, so the bound uses it too.
+		if limit := time.Now().Add(b.opts.OpenTimeout); shared.Expiry.After(limit) {
+			shared.Expiry = limit
+		}
 	}
 	seed, _ := json.Marshal(shared) // plain values: cannot fail
 	dcb, err := gobreaker.NewDistributedCircuitBreaker[[]byte](&stateSeed{data: seed}, settings)

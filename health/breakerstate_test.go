@@ -146,3 +146,25 @@ func (s *syncBuf) Write(p []byte) (int, error) {
 	return s.buf.Write(p)
 }
 func (s *syncBuf) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.buf.String() }
+
+// A record whose expiry is far ahead (written while the clock ran a year ahead, or under a
+// longer open_timeout) restores open for at most one open_timeout from now: restored as
+// written, the breaker stayed open, and every sync was skipped, until that far date.
+func TestBreakers_RestoredExpiryBoundedByOpenTimeout(t *testing.T) {
+	t.Parallel()
+	db := openDB(t)
+	since := time.Now().UTC().Truncate(time.Second)
+	rec := `{"format":1,"state":"open","since":"` + since.Format(time.RFC3339) + `","expiry":"` + since.AddDate(1, 0, 0).Format(time.RFC3339) + `"}`
+	if err := db.PutBreakerRecord("list", []byte(rec)); err != nil {
+		t.Fatal(err)
+	}
+	b := newBreakers(t, db, health.BreakerOptions{ConsecutiveFailures: 2, OpenTimeout: 200 * time.Millisecond})
+	if b.State("list") != "open" {
+		t.Fatalf("restored %s, want open", b.State("list"))
+	}
+	waitState(t, b, "list", "half-open")
+	called := false
+	if _, err := b.Execute("list", func() ([]byte, error) { called = true; return nil, nil }); err != nil || !called {
+		t.Fatalf("the probe after one open_timeout: %v called=%v", err, called)
+	}
+}

@@ -59,6 +59,15 @@ type representation struct {
 	n           int
 	contentType []string // nil: application/json
 	pooled      [2]*[]byte
+	// provenance is set when the body carries the provenance fields ("stale" among them): a
+	// stale answer then gets its own ETag (the ETags of the list, a runtime and the matrix are
+	// tied to the data and revision only), and If-Modified-Since does not make it a 304 (the
+	// body turned stale after Last-Modified).
+	provenance bool
+	// volatile is set when the body holds state that changes without a new revision (sync
+	// runs, breakers): Last-Modified (the revision's commit) does not date it, so
+	// If-Modified-Since never makes it a 304; If-None-Match does.
+	volatile bool
 }
 
 func (r *representation) add(part, gz []byte) {
@@ -96,12 +105,17 @@ type cacheControl struct {
 
 func parseCacheControl(values []string) (cacheControl, error) {
 	cc := cacheControl{maxAge: -1, staleIfError: -1}
+	revalidate := false // no-cache or must-revalidate: max-age=0 whatever max-age says, in any order
 	for _, v := range values {
 		for dir := range strings.SplitSeq(v, ",") {
 			name, arg, hasArg := strings.Cut(strings.TrimSpace(dir), "=")
 			name = strings.ToLower(strings.TrimSpace(name))
 			secs := func() (time.Duration, error) {
 				n, err := strconv.ParseUint(strings.Trim(strings.TrimSpace(arg), `"`), 10, 31)
+				if errors.Is(err, strconv.ErrRange) {
+					// RFC 9111 1.2.2: a delta-seconds too large to represent counts as 2^31.
+					n, err = 1<<31, nil
+				}
 				if !hasArg || err != nil {
 					return 0, errorf(http.StatusBadRequest, "bad_cache_control", "Cache-Control %s needs a number of seconds, got %q", name, arg)
 				}
@@ -114,12 +128,15 @@ func parseCacheControl(values []string) (cacheControl, error) {
 			case "stale-if-error":
 				cc.staleIfError, err = secs()
 			case "no-cache", "must-revalidate":
-				cc.maxAge = 0
+				revalidate = true
 			}
 			if err != nil {
 				return cc, err
 			}
 		}
+	}
+	if revalidate {
+		cc.maxAge = 0
 	}
 	return cc, nil
 }
@@ -449,9 +466,17 @@ func (h *snapHeaders) itemETag(id string, item []byte) etagPair {
 	return h.memoETag(h.items, id, func() string { return revETag(weakETag(item), h.snap) })
 }
 
-// reqETag is the ETag of a native requirements answer.
-func (h *snapHeaders) reqETag(id string, req []byte) etagPair {
-	return h.memoETag(h.reqs, id, func() string { return revETag(weakETag(req), h.snap) })
+// reqETag is the ETag of a native requirements answer. Its body also says whether the runtime
+// is degraded, which a sync changes without changing the requirements or the revision (the
+// previous requirements are kept when their fetch fails): the flag is part of the tag.
+func (h *snapHeaders) reqETag(id string, req []byte, degraded bool) etagPair {
+	return h.memoETag(h.reqs, id, func() string {
+		tag := revETag(weakETag(req), h.snap)
+		if degraded {
+			tag = tag[:len(tag)-1] + `.degraded"`
+		}
+		return tag
+	})
 }
 
 // dropInReqETag is the strong ETag of a drop-in requirements answer (the object verbatim).
@@ -489,11 +514,11 @@ func (h *snapHeaders) length(n int) []string {
 }
 
 // setXCache sets X-Cache: the read's own result, else hit or stale by the snapshot's age.
-func (s *Server) setXCache(h http.Header, st readState) {
+func (s *Server) setXCache(h http.Header, st readState, stale bool) {
 	xcache := st.xcache
 	if xcache == "" {
 		xcache = cacheHit
-		if stale, _ := s.staleness(st.snap, st.now); stale {
+		if stale {
 			xcache = cacheStale
 		}
 	}
@@ -546,7 +571,10 @@ func (s *Server) finishRead(c echo.Context, st readState, rep representation) er
 	if sh.lastModified != nil {
 		h["Last-Modified"] = sh.lastModified
 	}
-	s.setXCache(h, st)
+	// One staleness decision (health.StalenessOf) for X-Cache, the body's "stale" (the same
+	// function words it) and the ETag of a stale answer.
+	stale := health.StalenessOf(snap, st.now, s.dyn().MaxStale).Stale()
+	s.setXCache(h, st, stale)
 	if st.warning != "" {
 		h.Set("Warning", st.warning)
 	}
@@ -569,13 +597,25 @@ func (s *Server) finishRead(c echo.Context, st readState, rep representation) er
 	if useGzip {
 		etag = rep.etag.gz
 	}
+	if rep.provenance && stale {
+		// The body says "stale": true. Its validator must differ from the fresh answer's, or a
+		// client revalidating the copy it got while the data was fresh is answered 304 and
+		// keeps reading "stale": false (and the other way round once a sync confirms the data).
+		tag := rep.etag.id[0]
+		tag = tag[:len(tag)-1] + ".stale"
+		if useGzip {
+			etag = []string{tag + `-gzip"`}
+		} else {
+			etag = []string{tag + `"`}
+		}
+	}
 	h["Etag"] = etag
 	if inm := req.Header["If-None-Match"]; len(inm) > 0 {
 		if etagMatches(strings.Join(inm, ","), etag[0]) {
 			c.Response().WriteHeader(http.StatusNotModified)
 			return nil
 		}
-	} else if ims := req.Header.Get("If-Modified-Since"); ims != "" && !snap.UpdatedAt.IsZero() {
+	} else if ims := req.Header.Get("If-Modified-Since"); ims != "" && !snap.UpdatedAt.IsZero() && !rep.volatile && !(rep.provenance && stale) {
 		if t, err := http.ParseTime(ims); err == nil && !snap.UpdatedAt.Truncate(time.Second).After(t) {
 			c.Response().WriteHeader(http.StatusNotModified)
 			return nil
@@ -613,25 +653,32 @@ func (s *Server) finishRead(c echo.Context, st readState, rep representation) er
 	return nil
 }
 
-// acceptsGzip reports whether Accept-Encoding allows gzip (listed, or "*", with q above 0).
+// acceptsGzip reports whether Accept-Encoding allows gzip: listed with q above 0, or, when
+// gzip is not listed, "*" with q above 0 ("*" stands only for the codings not listed, RFC 9110
+// 12.5.3: "*, gzip;q=0" refuses gzip).
 func acceptsGzip(header string) bool {
+	star := false
 	for part := range strings.SplitSeq(header, ",") {
 		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
 		name = strings.ToLower(strings.TrimSpace(name))
 		if name != "gzip" && name != "x-gzip" && name != "*" {
 			continue
 		}
+		ok := true
 		for p := range strings.SplitSeq(params, ";") {
 			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
 			if strings.EqualFold(k, "q") {
 				if q, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && q <= 0 {
-					return false
+					ok = false
 				}
 			}
 		}
-		return true
+		if name != "*" {
+			return ok // the first listing of gzip decides
+		}
+		star = star || ok
 	}
-	return false
+	return star
 }
 
 var gzipPool = stdsync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed); return w }}
@@ -680,7 +727,16 @@ func jsonRep(v any) (representation, error) {
 	if err != nil {
 		return representation{}, err
 	}
-	return single(newETag(weakETag(withoutAges(b))), b), nil
+	rep := single(newETag(weakETag(withoutAges(b))), b)
+	rep.provenance = true
+	return rep, nil
+}
+
+// volatileRep is jsonRep for an answer holding state that changes without a new revision.
+func volatileRep(v any) (representation, error) {
+	rep, err := jsonRep(v)
+	rep.volatile = true
+	return rep, err
 }
 
 // withoutAges returns b with the value of every "age_seconds" field removed.

@@ -33,12 +33,17 @@ func TestParseCacheControl(t *testing.T) {
 		{[]string{"private", "stale-if-error=2147483647"}, unset, 2147483647 * time.Second, ""},
 		{[]string{"no-cache"}, 0, unset, ""},
 		{[]string{"max-age=60, must-revalidate"}, 0, unset, ""},
+		// no-cache wins over max-age in either order (it made max-age=0 only when it came last)
+		{[]string{"no-cache, max-age=60"}, 0, unset, ""},
+		{[]string{"must-revalidate", "max-age=3600"}, 0, unset, ""},
 		{[]string{"no-store, max-age=0"}, 0, unset, ""},
 		{[]string{"max-age"}, 0, 0, "max-age"},
 		{[]string{"max-age="}, 0, 0, "max-age"},
 		{[]string{"max-age=-1"}, 0, 0, "max-age"},
 		{[]string{"max-age=1.5"}, 0, 0, "max-age"},
-		{[]string{"stale-if-error=2147483648"}, 0, 0, "stale-if-error"},
+		// RFC 9111 1.2.2: delta-seconds beyond 2^31 count as 2^31, not as an error
+		{[]string{"stale-if-error=2147483648"}, unset, 2147483648 * time.Second, ""},
+		{[]string{"max-age=99999999999999999999999"}, 2147483648 * time.Second, unset, ""},
 		{[]string{"max-age=1", "stale-if-error=x"}, 0, 0, "stale-if-error"},
 	} {
 		cc, err := parseCacheControl(tc.in)
@@ -112,7 +117,10 @@ func TestAcceptsGzip(t *testing.T) {
 		"":                          false,
 		"gzipx":                     false,
 		"gzip;level=1;q=1":          true,
-		"gzip;q=abc":                true, // an unreadable q is ignored
+		"gzip;q=abc":                true,  // an unreadable q is ignored
+		"*, gzip;q=0":               false, // "*" is the codings not listed: gzip is refused
+		"*;q=0, gzip":               true,  // gzip is listed: "*;q=0" does not refuse it
+		"br;q=0, *":                 true,
 	} {
 		if got := acceptsGzip(in); got != want {
 			t.Errorf("%q: %v, want %v", in, got, want)

@@ -333,12 +333,6 @@ func (s *Server) appendProvenance(b []byte, snap *store.Snapshot, now time.Time)
 	return health.AppendProvenance(b, snap, now, s.dyn().MaxStale)
 }
 
-// staleness says whether snap is stale at now, and why (health.StalenessOf decides).
-func (s *Server) staleness(snap *store.Snapshot, now time.Time) (bool, string) {
-	st := health.StalenessOf(snap, now, s.dyn().MaxStale)
-	return st.Stale(), st.Reason()
-}
-
 // answers is the answer layer with the rules in force now (one atomic load).
 func (s *Server) answers() health.Answers {
 	d := s.dyn()

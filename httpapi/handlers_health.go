@@ -46,7 +46,7 @@ func (s *Server) handleHealth(c echo.Context) error {
 		return writeJSON(c, http.StatusOK, s.report(nil, s.opts.Now()))
 	}
 	return s.serveRead(c, func(snap *store.Snapshot, now time.Time) (representation, error) {
-		return jsonRep(s.report(snap, now))
+		return volatileRep(s.report(snap, now))
 	})
 }
 

@@ -49,10 +49,18 @@ var repeatable = map[string]bool{"feature": true}
 // maxParamLen bounds a query parameter's value.
 const maxParamLen = 512
 
-// checkQuery rejects query parameters the route does not know, empty, repeated (but feature),
-// overlong values and values with control characters or invalid UTF-8, so a typo or garbage
-// is a 400 rather than a silently ignored or empty filter.
+// checkQuery rejects a malformed query string, query parameters the route does not know,
+// empty, repeated (but feature), overlong values and values with control characters or
+// invalid UTF-8, so a typo or garbage is a 400 rather than a silently ignored or empty filter.
 func checkQuery(c echo.Context, allowed ...string) (url.Values, error) {
+	if raw := c.Request().URL.RawQuery; raw != "" {
+		// echo's QueryParams drops the pairs url.ParseQuery cannot read ("status=%zz",
+		// "status=beta;type=x"): the filter would be silently ignored, the whole list answered.
+		if _, err := url.ParseQuery(raw); err != nil {
+			return nil, errorf(http.StatusBadRequest, "bad_parameter",
+				"the query string is malformed (%v): separate parameters with & and percent-encode %%, & and ; in values", err)
+		}
+	}
 	q := c.QueryParams()
 	for k, vs := range q {
 		if !slices.Contains(allowed, k) && len(allowed) == 0 {
@@ -129,7 +137,7 @@ func (s *Server) handleRuntimeList(c echo.Context) error {
 	b := append((*bp)[:0], '{')
 	b = s.appendProvenance(b, snap, st.now)
 	b = append(b, `,"count":`...)
-	rep := representation{pooled: [2]*[]byte{bp}}
+	rep := representation{pooled: [2]*[]byte{bp}, provenance: true}
 	if fl == nil {
 		b = strconv.AppendInt(b, int64(snap.Catalog.Len()), 10)
 		b = append(b, `,"runtimes":[`...)
@@ -183,7 +191,7 @@ func (s *Server) handleRuntimeRequirements(c echo.Context) error {
 		b = strconv.AppendBool(b, rt.Degraded != "")
 		b = append(b, `,"requirements":`...)
 		b = append(b, req...)
-		return b, s.headersFor(st.snap).reqETag(rt.ID, req)
+		return b, s.headersFor(st.snap).reqETag(rt.ID, req, rt.Degraded != "")
 	})
 }
 
@@ -211,6 +219,7 @@ func (s *Server) serveRuntime(c echo.Context, body func(b []byte, st readState, 
 	*bp = b
 	rep := single(etag, b)
 	rep.pooled[0] = bp
+	rep.provenance = true
 	return s.finishRead(c, st, rep)
 }
 
@@ -241,7 +250,7 @@ func (s *Server) handleSyncStatus(c echo.Context) error {
 		return err
 	}
 	return s.serveRead(c, func(snap *store.Snapshot, now time.Time) (representation, error) {
-		return jsonRep(struct {
+		return volatileRep(struct {
 			provenance
 			Sync health.SyncStatus `json:"sync"`
 		}{s.provenanceOf(snap, now), s.opts.Syncer.Status()})

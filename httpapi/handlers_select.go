@@ -89,7 +89,8 @@ func (s *Server) handleMatrix(c echo.Context) error {
 	default:
 		return errorf(http.StatusBadRequest, "bad_parameter", "format %q: want json, table or csv", format)
 	}
-	columns, err := parseColumns(q.Get("columns"), s.opts.Gate != nil)
+	ans := s.answers() // one read of the policy: the columns it allows and the rows' POLICY cells
+	columns, err := parseColumns(q.Get("columns"), ans.Gate != nil)
 	if err != nil {
 		return err
 	}
@@ -103,7 +104,7 @@ func (s *Server) handleMatrix(c echo.Context) error {
 	if format == "table" && q.Has("columns") {
 		// A chosen set of columns is rendered per request, not memoised: the sets a client
 		// can ask for must not grow the per-catalog memo.
-		rep, err := s.matrixTable(st.snap, columns)
+		rep, err := s.matrixTable(ans, st.snap, columns)
 		if err != nil {
 			return err
 		}
@@ -124,7 +125,7 @@ func (s *Server) handleMatrix(c echo.Context) error {
 	b = s.appendProvenance(b, st.snap, st.now)
 	b = append(b, `,"runtimes":`...)
 	*bp = b
-	rep := representation{etag: memo.rep.etag, pooled: [2]*[]byte{bp}}
+	rep := representation{etag: memo.rep.etag, pooled: [2]*[]byte{bp}, provenance: true}
 	rep.add(b, nil)
 	rep.add(memo.rep.parts[0], nil)
 	rep.add(closeBrace, nil)
@@ -135,8 +136,8 @@ var closeBrace = []byte("}")
 
 // matrixTable renders snap's matrix as a plain-text table of the given columns, fitted to
 // tableWidth.
-func (s *Server) matrixTable(snap *store.Snapshot, columns []string) (representation, error) {
-	b := renderMatrixTable(s.answers().Matrix(snap), columns, s.opts.Gate != nil)
+func (s *Server) matrixTable(a health.Answers, snap *store.Snapshot, columns []string) (representation, error) {
+	b := renderMatrixTable(a.Matrix(snap), columns, a.Gate != nil)
 	rep := single(newETag(revETag(weakETag(b), snap)), b)
 	rep.contentType = hvTextPlain
 	return rep, nil
@@ -207,7 +208,10 @@ func matrixRowCells(r health.MatrixRow, sep string) []string {
 
 // matrix renders the rows of snap's matrix: the JSON array, or the whole table or CSV.
 func (s *Server) matrix(snap *store.Snapshot, format string) (representation, error) {
-	rows := s.answers().Matrix(snap)
+	// The policy in force is Options.Gate or the configured rules (gate): one read for the
+	// rows and the POLICY column, or a row would have a cell its header lacks.
+	a := s.answers()
+	rows, policy := a.Matrix(snap), a.Gate != nil
 	switch format {
 	case "", "json":
 		b, err := marshalNoEscape(rows)
@@ -216,12 +220,12 @@ func (s *Server) matrix(snap *store.Snapshot, format string) (representation, er
 		}
 		return single(newETag(revETag(weakETag(b), snap)), b), nil
 	case "table":
-		b := renderMatrixTable(rows, defaultColumnsFor(s.opts.Gate != nil), s.opts.Gate != nil)
+		b := renderMatrixTable(rows, defaultColumnsFor(policy), policy)
 		rep := single(newETag(revETag(weakETag(b), snap)), b)
 		rep.contentType = hvTextPlain
 		return rep, nil
 	default: // csv
-		b := renderMatrixCSV(rows, s.opts.Gate != nil)
+		b := renderMatrixCSV(rows, policy)
 		rep := single(newETag(revETag(weakETag(b), snap)), b)
 		rep.contentType = hvTextCSV
 		return rep, nil

@@ -166,12 +166,15 @@ func (s *Server) handleDropInValidate(c echo.Context) error {
 	h := c.Response().Header()
 	if s.dyn().ValidateMode == ValidateUpstream && s.opts.UpstreamValidator != nil {
 		status, resp, uerr := s.opts.UpstreamValidator.ValidateUpstream(c.Request().Context(), body, ct)
-		if uerr == nil && status < 500 {
+		if uerr == nil && status < 500 && (status >= 300 || isVerdict(resp)) {
 			h.Set(HeaderValidatedBy, ValidateUpstream)
 			h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 			return c.Blob(status, echo.MIMEApplicationJSON, resp)
 		}
 		reason := fmt.Sprintf("control plane answered %d", status)
+		if uerr == nil && status < 300 {
+			reason += " without a verdict ({\"valid\": bool, \"errors\": [...]})"
+		}
 		if uerr != nil {
 			reason = uerr.Error()
 		}
@@ -188,6 +191,17 @@ func (s *Server) handleDropInValidate(c echo.Context) error {
 	}
 	res := s.dyn().Validator.Validate(snap.Catalog, req)
 	return writeBody(c, http.StatusOK, appendDropInValidation(make([]byte, 0, 256), res.Valid, res.Errors))
+}
+
+// isVerdict reports whether a 2xx body of the control plane's validate is a verdict,
+// {"valid": bool, "errors": [strings] or null}. Another JSON body (a proxy's, a control
+// plane's bug) was relayed as it was to SDKs that read result["valid"]; it is answered locally.
+func isVerdict(b []byte) bool {
+	var v struct {
+		Valid  *bool    `json:"valid"`
+		Errors []string `json:"errors"`
+	}
+	return json.Unmarshal(b, &v) == nil && v.Valid != nil
 }
 
 // appendDropInValidation appends the control plane's validate answer, {"valid":…,"errors":[…]},

@@ -42,6 +42,12 @@ func TestDropInValidate_UpstreamFallback(t *testing.T) {
 		{"Relays499", upstreamAnswer{499, `{"detail":"client closed"}`, nil}, 499, "upstream", ""},
 		{"Relays422", upstreamAnswer{422, `{"detail":[]}`, nil}, 422, "upstream", ""},
 		{"LocalOn500", upstreamAnswer{500, `{"detail":"boom"}`, nil}, 200, "local", "control plane answered 500"},
+		{"RelaysVerdict", upstreamAnswer{200, `{"valid":false,"errors":["Model ID is required for this runtime"]}`, nil}, 200, "upstream", ""},
+		// A 200 that is JSON but no verdict (a proxy's, a control plane's bug) was relayed to SDKs
+		// reading result["valid"].
+		{"LocalOnObjectWithoutVerdict", upstreamAnswer{200, `{"status":"ok"}`, nil}, 200, "local", `control plane answered 200 without a verdict ({"valid": bool, "errors": [...]})`},
+		{"LocalOnArray", upstreamAnswer{200, `[]`, nil}, 200, "local", `control plane answered 200 without a verdict ({"valid": bool, "errors": [...]})`},
+		{"LocalOnErrorsNotStrings", upstreamAnswer{200, `{"valid":true,"errors":[1]}`, nil}, 200, "local", `control plane answered 200 without a verdict ({"valid": bool, "errors": [...]})`},
 		{"LocalOnError", upstreamAnswer{0, "", errors.New(long)}, 200, "local", "dial tcp:!    X-Injected: 1  " + strings.Repeat("é", 85)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

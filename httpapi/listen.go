@@ -29,6 +29,8 @@ type capListener struct {
 	max, reserve int64
 	active       atomic.Int64
 	refused      atomic.Int64
+	// writeTimeout bounds each write to a served connection (capConn.Write).
+	writeTimeout time.Duration
 }
 
 // fdReserve are the open files kept for everything but client connections (the data file,
@@ -95,6 +97,32 @@ type capConn struct {
 	l         *capListener
 	probeOnly bool
 	once      stdsync.Once
+}
+
+// writeChunk is the most a client must read within writeTimeout (capConn.Write).
+const writeChunk = 64 << 10
+
+// Write gives each writeChunk of a write writeTimeout to go out. net/http sets no write
+// deadline (the server's WriteTimeout would also cut blocking reads and watch streams), so
+// without this a client that sent a request and never read an answer larger than the socket
+// buffers held its connection, a slot of the cap and the handler's goroutine until it went
+// away: a few such clients filled the cap for good. Re-armed before every chunk, the deadline
+// cuts a stalled reader, not a long answer or stream read slowly. A probe slot keeps its
+// whole-connection deadline.
+func (c *capConn) Write(b []byte) (int, error) {
+	if c.probeOnly || c.l.writeTimeout <= 0 {
+		return c.Conn.Write(b)
+	}
+	n := 0
+	for n < len(b) {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.l.writeTimeout))
+		m, err := c.Conn.Write(b[n:min(len(b), n+writeChunk)])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 func (c *capConn) Close() error {

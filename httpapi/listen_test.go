@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/runtimesd/runtimesd/httpapi"
 	"github.com/runtimesd/runtimesd/store"
+	"github.com/runtimesd/runtimesd/sync/fakecp"
 )
 
 // rawGet sends one GET on conn and reads the answer.
@@ -154,4 +156,79 @@ func TestListen_ReadTimeoutBoundsABody(t *testing.T) {
 	if resp, _ := rawGet(t, conn, "/v1/runtimes?index=1&wait=1s"); resp.StatusCode != 200 {
 		t.Errorf("a blocking read of 1 s under a 300 ms read timeout: %d, want 200", resp.StatusCode)
 	}
+}
+
+// TestListen_WriteTimeoutCutsAStalledReader: a client that sends a request and never reads
+// the answer held its connection (a slot of the cap, the handler's goroutine) until it went
+// away, with no deadline at all: a few such clients filled the cap for good. Each write now
+// has WriteTimeout to complete. A blocking read longer than WriteTimeout, and a slow but
+// reading client of a large answer, are not cut.
+func TestListen_WriteTimeoutCutsAStalledReader(t *testing.T) {
+	t.Parallel()
+	cat, err := store.ParseSnapshotFile(fakecp.SyntheticCatalog(10000)) // a native list of ~11 MB, beyond the socket buffers
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := store.NewLive(&store.Snapshot{Revision: 1, Source: store.SourceUpstream, Catalog: cat, FetchedAt: time.Now()})
+	api := serveLoopback(t, httpapi.Options{Live: live, Syncer: noSync{}, MaxConnections: 1, ProbeSlots: 1,
+		WriteTimeout: 500 * time.Millisecond})
+	stalled, err := net.Dial("tcp", api.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	_ = stalled.(*net.TCPConn).SetReadBuffer(4096)
+	if _, err := io.WriteString(stalled, "GET /v1/runtimes HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// The cap of one connection is held by the stalled reader until its write times out. A
+	// connection served again (200, kept alive) is taken for the rest of the test.
+	var c net.Conn
+	waitFor(t, "the cap freed from a client that never reads", func() bool {
+		conn, err := net.Dial("tcp", api.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp, _ := rawGet(t, conn, "/v1/runtimes/rt-1"); resp.StatusCode != 200 || resp.Close {
+			conn.Close() // the probe slot, while a closed connection is not yet counted out
+			return false
+		}
+		c = conn
+		return true
+	})
+	defer c.Close()
+	if resp, _ := rawGet(t, c, "/v1/runtimes?index=1&wait=1s"); resp.StatusCode != 200 {
+		t.Errorf("a blocking read of 1 s under a 500 ms write timeout: %d, want 200", resp.StatusCode)
+	}
+	// A client reading slowly (a pause shorter than the timeout between reads) gets it all.
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(c, "GET /v1/runtimes HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(&pausingReader{r: c, every: 1 << 20, pause: 200 * time.Millisecond}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 || !json.Valid(b) {
+		t.Errorf("a slow reader of %d bytes: %d %v", len(b), resp.StatusCode, err)
+	}
+}
+
+// pausingReader pauses after each every bytes read.
+type pausingReader struct {
+	r     io.Reader
+	every int
+	pause time.Duration
+	n     int
+}
+
+func (p *pausingReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += n
+	if p.n >= p.every {
+		p.n = 0
+		time.Sleep(p.pause)
+	}
+	return n, err
 }

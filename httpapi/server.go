@@ -66,6 +66,10 @@ type Options struct {
 	// may take to send the headers, and the whole request with its body. A request without a
 	// body has no read deadline once its headers are in (blocking reads and streams last).
 	ReadHeaderTimeout, ReadTimeout time.Duration
+	// WriteTimeout (default 30s) bounds how long one write of an answer on a TCP listener may
+	// wait for the client to read: a client that stops reading is cut off and its connection
+	// freed. Answers of any length and streams last as long as the client keeps reading.
+	WriteTimeout time.Duration
 	// MaxConnections caps open connections on a TCP listener (default 16384, lowered to fit
 	// the process's open-file limit with room for the data file, upstream calls and the probe
 	// slots); ProbeSlots more (default 16) may answer only /healthz and /readyz, so probes
@@ -168,6 +172,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.ReadTimeout <= 0 {
 		o.ReadTimeout = max(30*time.Second, o.ReadHeaderTimeout)
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 30 * time.Second
 	}
 	if o.MaxConnections <= 0 {
 		o.MaxConnections = 16384
@@ -459,7 +466,7 @@ func (s *Server) Listen(addr string) error {
 		if err == nil {
 			s.checkHost = true
 			s.listenHost, _, _ = net.SplitHostPort(addr)
-			ln = &capListener{Listener: ln, max: s.connectionCap(), reserve: int64(s.opts.ProbeSlots)}
+			ln = &capListener{Listener: ln, max: s.connectionCap(), reserve: int64(s.opts.ProbeSlots), writeTimeout: s.opts.WriteTimeout}
 			s.warnLoweredCap()
 		}
 	}

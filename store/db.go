@@ -20,6 +20,11 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
+// MaxIDBytes is the longest runtime id this build stores: bbolt's key limit. A longer one
+// failed the commit of the whole catalog, run after run, so one such object stopped every
+// sync; NewRuntime refuses it, and a sync leaves it out like any other invalid object.
+const MaxIDBytes = bolt.MaxKeySize
+
 // SchemaVersion is the layout of the bbolt file this build writes and reads.
 const SchemaVersion = 1
 

@@ -42,7 +42,9 @@ func (h *highWater) observe(now time.Time, window time.Duration, prev, next int)
 	}
 }
 
-// prune drops the buckets that ended before now - window.
+// prune drops the buckets that ended before now - window, and those that start after now:
+// written while the clock ran ahead, they would otherwise count for as long as it had been
+// ahead (a year ahead, a year of syncs held and health degraded against a stale mark).
 func (h *highWater) prune(now time.Time, window time.Duration) {
 	w := bucketWidth(window)
 	from := now.Add(-window)
@@ -51,6 +53,9 @@ func (h *highWater) prune(now time.Time, window time.Duration) {
 		i++
 	}
 	h.Buckets = h.Buckets[i:]
+	for len(h.Buckets) > 0 && h.Buckets[len(h.Buckets)-1].Start.After(now) {
+		h.Buckets = h.Buckets[:len(h.Buckets)-1]
+	}
 }
 
 // mark is the largest catalog served within the window before now, current included.
@@ -59,7 +64,7 @@ func (h *highWater) mark(now time.Time, window time.Duration, current int) int {
 	from := now.Add(-window)
 	m := current
 	for _, b := range h.Buckets {
-		if b.Start.Add(w).After(from) {
+		if b.Start.Add(w).After(from) && !b.Start.After(now) { // a bucket from the future: see prune
 			m = max(m, b.Max)
 		}
 	}

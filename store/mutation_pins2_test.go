@@ -252,3 +252,36 @@ func TestDB_HighWaterKeepsOldestOverlappingBucket(t *testing.T) {
 		t.Fatalf("a bucket width later the first bucket has left: high water %d, want 1", got)
 	}
 }
+
+// Sizes recorded while the clock ran ahead do not count once it is put right: a bucket that
+// starts after now was kept (and counted) until now caught up with it, so a catalog served a
+// year "ahead" held shrinking answers and made health degraded for a year.
+func TestDB_HighWaterIgnoresBucketsFromTheFuture(t *testing.T) {
+	t.Parallel()
+	big := catalogWith(t)
+	small, err := store.NewCatalog(big.Runtimes()[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(filepath.Join(t.TempDir(), "runtimesd.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ahead := now.AddDate(1, 0, 0)
+	if _, err := db.CommitAt(big, store.SourceUpstream, ahead, ahead); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.HighWater(ahead.Add(time.Minute)); got != big.Len() {
+		t.Fatalf("at the clock that wrote it: high water %d, want %d", got, big.Len())
+	}
+	if _, err := db.CommitAt(small, store.SourceUpstream, ahead.Add(time.Second), ahead.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// The clock is put right: the shrink a year "ahead" is not measured against what was
+	// served then.
+	if got := db.HighWater(now); got != small.Len() {
+		t.Fatalf("a year before the bucket it was recorded in: high water %d, want %d (what is served)", got, small.Len())
+	}
+}

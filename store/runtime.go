@@ -275,6 +275,10 @@ func NewRuntime(raw, reqRaw json.RawMessage) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(w.ID) > MaxIDBytes {
+		return nil, fmt.Errorf("%w: id of %d bytes (%q…): longer than the %d bytes the data file can hold as a key",
+			ErrInvalidRuntime, len(w.ID), strings.ToValidUTF8(w.ID[:32], ""), MaxIDBytes)
+	}
 	bad := func(err error) (*Runtime, error) {
 		return nil, fmt.Errorf("%w: runtime %q: %v", ErrInvalidRuntime, w.ID, err)
 	}

@@ -173,6 +173,9 @@ type Client struct {
 
 	mu    stdsync.Mutex
 	etags map[string]etagEntry // by path: the last 200 body and its ETag
+	// lists counts the list answers read; an entry of etags not used by the last two is
+	// dropped (listed), so the memo follows the catalog, not every id ever seen.
+	lists uint64
 	// toldRuntimesd: the hint that the base URL is a runtimesd was logged (once per client).
 	toldRuntimesd bool
 }
@@ -180,6 +183,24 @@ type Client struct {
 type etagEntry struct {
 	etag string
 	body []byte
+	used uint64 // Client.lists when it was last sent or stored
+}
+
+// listPath is the list endpoint's path.
+const listPath = "/api/v1/runtimes"
+
+// listed is told of each list answer read (200 or 304): the entries no run since the one
+// before used are dropped. A run reads the list, then the requirements of the runtimes it
+// lists, so the requirements of a runtime no longer listed go after two runs.
+func (c *Client) listed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lists++
+	for path, e := range c.etags {
+		if e.used+1 < c.lists {
+			delete(c.etags, path)
+		}
+	}
 }
 
 // Call kinds, one circuit breaker each.
@@ -554,6 +575,10 @@ func (c *Client) do(ctx context.Context, kind, call, path string) ([]byte, http.
 	}
 	c.mu.Lock()
 	cached, haveETag := c.etags[path]
+	if haveETag {
+		cached.used = c.lists
+		c.etags[path] = cached
+	}
 	c.mu.Unlock()
 	if haveETag {
 		req.Header.Set("If-None-Match", cached.etag)
@@ -583,12 +608,18 @@ func (c *Client) do(ctx context.Context, kind, call, path string) ([]byte, http.
 
 	switch {
 	case resp.StatusCode == http.StatusNotModified && haveETag:
+		if path == listPath {
+			c.listed()
+		}
 		return cached.body, resp.Header, nil
 	case resp.StatusCode == http.StatusOK:
 		if etag := resp.Header.Get("ETag"); etag != "" {
 			c.mu.Lock()
-			c.etags[path] = etagEntry{etag: etag, body: body}
+			c.etags[path] = etagEntry{etag: etag, body: body, used: c.lists}
 			c.mu.Unlock()
+		}
+		if path == listPath {
+			c.listed()
 		}
 		return body, resp.Header, nil
 	}

@@ -641,7 +641,7 @@ func decodeList(items []json.RawMessage, prev *store.Catalog, mode RequirementsM
 			}
 			what := fmt.Sprintf("runtime %d in the list", i)
 			if id != "" {
-				what += fmt.Sprintf(" (%q)", id)
+				what += fmt.Sprintf(" (%q)", clip(id)) // an id may be as long as upstream likes
 			}
 			rejected = append(rejected, fmt.Sprintf("%s left out: %v", what, err))
 			continue

@@ -184,6 +184,9 @@ type HTTPConfig struct {
 	// headers, and its whole request with the body.
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
 	ReadTimeout       Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds how long a client may leave an answer unread (a stalled reader is
+	// cut off); answers and streams read steadily last as long as they need.
+	WriteTimeout Duration `yaml:"write_timeout"`
 	// MaxConnections caps open client connections (lowered to fit the open-file limit);
 	// /healthz and /readyz keep a few reserved slots beyond it.
 	MaxConnections int `yaml:"max_connections"`
@@ -265,6 +268,7 @@ func DefaultConfig() Config {
 			ShutdownTimeout:   Duration(api.ShutdownTimeout),
 			ReadHeaderTimeout: Duration(api.ReadHeaderTimeout),
 			ReadTimeout:       Duration(api.ReadTimeout),
+			WriteTimeout:      Duration(api.WriteTimeout),
 			MaxConnections:    api.MaxConnections,
 			AllowedHosts:      []string{},
 		},
@@ -705,6 +709,9 @@ func (c *Config) validateHTTP(bad badFunc) {
 	}
 	if c.HTTP.ReadTimeout < c.HTTP.ReadHeaderTimeout {
 		bad("http.read_timeout", "must be at least http.read_header_timeout")
+	}
+	if c.HTTP.WriteTimeout <= 0 {
+		bad("http.write_timeout", "must be positive")
 	}
 	if c.HTTP.MaxConnections < 1 {
 		bad("http.max_connections", "must be at least 1")

@@ -372,6 +372,7 @@ func apiOptions(cfg Config, p settings) httpapi.Options {
 		ShutdownTimeout:   cfg.HTTP.ShutdownTimeout.D(),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout.D(),
 		ReadTimeout:       cfg.HTTP.ReadTimeout.D(),
+		WriteTimeout:      cfg.HTTP.WriteTimeout.D(),
 		MaxConnections:    cfg.HTTP.MaxConnections,
 		AllowedHosts:      cfg.HTTP.AllowedHosts,
 		Version:           version,
