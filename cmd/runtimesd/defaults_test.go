@@ -51,7 +51,9 @@ func TestDefaultConfig_PackageDefaults(t *testing.T) {
 		got, want any
 		skip      []string
 	}{
-		{"sync.Options", po, rsync.DefaultOptions(), nil},
+		// Not a config key: how often an unchanged run records its confirmation (a zero
+		// takes the package's default).
+		{"sync.Options", po, rsync.DefaultOptions(), []string{"ConfirmEvery"}},
 		{"sync.Tunables", pollerTunables(cfg), rsync.Tunables{Schedule: po.Schedule, Jitter: rsync.DefaultJitter,
 			RunTimeout: rsync.DefaultOptions().RunTimeout, HoldRepeats: rsync.DefaultOptions().HoldRepeats, DropRatio: rsync.DefaultOptions().DropRatio}, nil},
 		// The daemon names its version in the User-Agent; the base URL has no package default.
