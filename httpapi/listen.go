@@ -97,6 +97,9 @@ type capConn struct {
 	l         *capListener
 	probeOnly bool
 	once      stdsync.Once
+	// writeDeadline is the write deadline last set (capConn.Write; net/http writes a
+	// connection from one goroutine at a time).
+	writeDeadline time.Time
 }
 
 // writeChunk is the most a client must read within writeTimeout (capConn.Write).
@@ -106,16 +109,21 @@ const writeChunk = 64 << 10
 // deadline (the server's WriteTimeout would also cut blocking reads and watch streams), so
 // without this a client that sent a request and never read an answer larger than the socket
 // buffers held its connection, a slot of the cap and the handler's goroutine until it went
-// away: a few such clients filled the cap for good. Re-armed before every chunk, the deadline
-// cuts a stalled reader, not a long answer or stream read slowly. A probe slot keeps its
-// whole-connection deadline.
+// away: a few such clients filled the cap for good. Re-armed before a chunk when less than
+// half of writeTimeout is left, the deadline cuts a stalled reader, not a long answer or
+// stream read slowly: each chunk has at least half of writeTimeout, and the small answers of
+// a busy connection (one write each) re-arm it once per half timeout, not per request. A
+// probe slot keeps its whole-connection deadline.
 func (c *capConn) Write(b []byte) (int, error) {
 	if c.probeOnly || c.l.writeTimeout <= 0 {
 		return c.Conn.Write(b)
 	}
 	n := 0
 	for n < len(b) {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.l.writeTimeout))
+		if now := time.Now(); c.writeDeadline.Sub(now) < c.l.writeTimeout/2 {
+			c.writeDeadline = now.Add(c.l.writeTimeout)
+			_ = c.Conn.SetWriteDeadline(c.writeDeadline)
+		}
 		m, err := c.Conn.Write(b[n:min(len(b), n+writeChunk)])
 		n += m
 		if err != nil {
