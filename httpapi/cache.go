@@ -241,8 +241,11 @@ func (s *Server) beginRead(c echo.Context) (readState, error) {
 		}
 	}
 	st.snap, st.now = snap, now
-	if ae := req.Header["Accept-Encoding"]; len(ae) > 0 {
+	if ae := req.Header["Accept-Encoding"]; len(ae) == 1 {
 		st.accepted, st.askedEncoding = acceptsGzip(ae[0]), true
+	} else if len(ae) > 1 {
+		// Several header lines are one comma-separated list (RFC 9110 5.3).
+		st.accepted, st.askedEncoding = acceptsGzip(strings.Join(ae, ",")), true
 	}
 	return st, nil
 }

@@ -694,3 +694,32 @@ func TestCache_RefreshSkippedSaysItOnce(t *testing.T) {
 		t.Fatalf("%d %s", a.status, msg)
 	}
 }
+
+// Accept-Encoding sent as several header lines is one list (RFC 9110 5.3): only the first
+// line was read, so "identity" then "gzip" got an identity answer, and "*" then "gzip;q=0"
+// a gzip one.
+func TestCache_AcceptEncodingOverSeveralLines(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, fakecp.Options{Catalog: fakecp.SyntheticCatalog(200)})
+	h.sync(t)
+	for _, tc := range []struct {
+		lines []string
+		gzip  bool
+	}{
+		{[]string{"identity", "gzip"}, true},
+		{[]string{"*", "gzip;q=0"}, false}, // "*" stands only for the codings not listed
+		{[]string{"br", "*"}, true},
+	} {
+		req, _ := http.NewRequest("GET", h.url+"/api/v1/runtimes", nil)
+		req.Header["Accept-Encoding"] = tc.lines
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if got := resp.Header.Get("Content-Encoding") == "gzip"; got != tc.gzip {
+			t.Errorf("Accept-Encoding lines %q: gzip %v, want %v", tc.lines, got, tc.gzip)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -176,5 +178,33 @@ func TestMain_StartLogNamesDataFile(t *testing.T) {
 	m, logs := startMain(t, map[string]string{"HOME": t.TempDir()}, "--data", t.TempDir())
 	if want := "data_file=" + filepath.Join(m.Config.DataDir, "runtimesd.db"); !strings.Contains(logs.String(), want) {
 		t.Errorf("start-up log lacks %q:\n%s", want, logs.String())
+	}
+}
+
+// A service at --addr that streams without end (not runtimesd) was read into memory until
+// the 90 s timeout or the memory ran out. The clients now stop at maxAnswerBytes and say why.
+// Not parallel: it lowers the package's bound for its own run.
+func TestCLI_EndlessAnswerIsBounded(t *testing.T) {
+	defer func(n int64) { maxAnswerBytes = n }(maxAnswerBytes)
+	maxAnswerBytes = 1 << 20
+	var sent atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		chunk := bytes.Repeat([]byte(" "), 64<<10)
+		for r.Context().Err() == nil && sent.Load() < 64<<20 {
+			n, err := w.Write(chunk)
+			sent.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	code, _, stderr := runMain(t, map[string]string{"HOME": t.TempDir()}, "list", "--addr", strings.TrimPrefix(srv.URL, "http://"))
+	if code != 1 || !strings.Contains(stderr, "over 1 MiB") || !strings.Contains(stderr, "is --addr a runtimesd?") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+	if n := sent.Load(); n >= 64<<20 {
+		t.Errorf("the client read the whole %d-byte stream", n)
 	}
 }

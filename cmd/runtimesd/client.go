@@ -203,6 +203,11 @@ func (e *apiError) Error() string {
 	return fmt.Sprintf("HTTP %d: %s", e.status, e.msg)
 }
 
+// maxAnswerBytes bounds an answer the clients read into memory: far above the native list of
+// 100,000 runtimes (~110 MB), so only a server that is not runtimesd (a wrong --addr) reaches
+// it. A variable for the test.
+var maxAnswerBytes int64 = 1 << 30
+
 // do sends a request and returns the body of a 2xx answer, or *apiError.
 func (c *apiClient) do(method, path string, body any) ([]byte, error) {
 	var rd io.Reader
@@ -231,9 +236,13 @@ func (c *apiClient) do(method, path string, body any) ([]byte, error) {
 		return nil, fmt.Errorf("ask %s: %w", c.target, err)
 	}
 	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
+	out, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
 	if err != nil {
 		return nil, err
+	}
+	if int64(len(out)) > maxAnswerBytes {
+		return nil, fmt.Errorf("ask %s: the answer to %s %s is over %d MiB, more than any runtimesd answer: is --addr a runtimesd?",
+			c.target, method, path, maxAnswerBytes>>20)
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
