@@ -1,7 +1,10 @@
 package store_test
 
 import (
+	"encoding/json"
+	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,5 +61,56 @@ func TestDB_Confirm(t *testing.T) {
 	}
 	if wrote, err := ro.Confirm(store.SourceUpstream, t0.Add(time.Hour), time.Minute); wrote || err != nil {
 		t.Errorf("read-only Confirm: wrote %v, %v; want nothing written and no error", wrote, err)
+	}
+}
+
+// Imported data that the control plane then confirms unchanged is no longer the import's:
+// the confirmation writes its source with its time, and a restart loads it as cached data.
+func TestDB_ConfirmWritesTheSource(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runtimesd.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CommitAt(mustCatalog(t, `{"id":"a"}`), store.SourceImport, t0, t0); err != nil {
+		t.Fatal(err)
+	}
+	if wrote, err := db.Confirm(store.SourceUpstream, t0.Add(time.Second), time.Minute); !wrote || err != nil {
+		t.Fatalf("Confirm from another source: wrote %v, %v", wrote, err)
+	}
+	db.Close()
+	db, err = store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := db.Loaded(); got.Source != store.SourceCache || !got.FetchedAt.Equal(t0.Add(time.Second)) {
+		t.Errorf("reopened: source %s fetched_at %v; want %s and %v", got.Source, got.FetchedAt, store.SourceCache, t0.Add(time.Second))
+	}
+}
+
+// An id of exactly bbolt's key limit is a runtime, stored and loaded; one byte more is an
+// invalid runtime (it would fail the commit of the whole catalog).
+func TestNewRuntime_IDAtTheKeyLimit(t *testing.T) {
+	for _, n := range []int{store.MaxIDBytes, store.MaxIDBytes + 1} {
+		id := strings.Repeat("k", n)
+		rt, err := store.NewRuntime(json.RawMessage(`{"id":"`+id+`"}`), nil)
+		if n > store.MaxIDBytes {
+			if !errors.Is(err, store.ErrInvalidRuntime) {
+				t.Errorf("id of %d bytes: %v, want ErrInvalidRuntime", n, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("id of %d bytes: %v", n, err)
+		}
+		cat, err := store.NewCatalog([]*store.Runtime{rt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := MustOpen(t, store.Options{})
+		if _, err := db.Commit(cat, store.SourceUpstream, t0); err != nil {
+			t.Errorf("commit of an id of %d bytes: %v", n, err)
+		}
 	}
 }
