@@ -233,10 +233,10 @@ func (s *Server) beginRead(c echo.Context) (readState, error) {
 				if limited != nil {
 					c.Response().Header().Set("Retry-After", strconv.Itoa(limited.retryAfterSeconds()))
 					return st, errorf(http.StatusTooManyRequests, "refresh_rate_limited",
-						"forced refreshes of %s are rate-limited; the data is %s old (send stale-if-error to accept it)", req.URL.Path, ageText(snap, now))
+						"forced refreshes of %s are rate-limited; %s (send stale-if-error to accept it)", req.URL.Path, ageText(snap, now))
 				}
 				return st, errorf(http.StatusGatewayTimeout, "refresh_failed",
-					"the data is %s old, older than the max-age asked for, and refreshing it failed: %v", ageText(snap, now), rerr)
+					"%s: older than the max-age asked for, and refreshing it failed: %v", ageText(snap, now), rerr)
 			}
 		}
 	}
@@ -272,11 +272,12 @@ func effectiveAge(snap *store.Snapshot, now time.Time) time.Duration {
 	return snap.Age(now)
 }
 
+// ageText says how old the data is, for an error message.
 func ageText(snap *store.Snapshot, now time.Time) string {
 	if snap.FetchedAt.IsZero() {
-		return "never-fetched (seed)"
+		return "the data was never fetched from the control plane (the built-in seed or an import)"
 	}
-	return snap.Age(now).Truncate(time.Second).String()
+	return "the data is " + snap.Age(now).Truncate(time.Second).String() + " old"
 }
 
 // block waits until the revision differs from bl.index, the wait (plus up to 1/16 random

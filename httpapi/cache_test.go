@@ -576,7 +576,7 @@ func TestCache_RefreshEdges(t *testing.T) {
 		api := serveLoopback(t, httpapi.Options{Live: live, Syncer: noSync{}})
 		for _, cc := range []string{"max-age=0", "max-age=0, stale-if-error=2147483647"} {
 			a := do(t, "GET", "http://"+api.Addr()+"/v1/runtimes", "", "Cache-Control", cc)
-			if a.status != 504 || !strings.Contains(string(a.body), "sync is disabled: no API key") || !strings.Contains(string(a.body), "never-fetched (seed) old") {
+			if a.status != 504 || !strings.Contains(string(a.body), "sync is disabled: no API key") || !strings.Contains(string(a.body), "the data was never fetched from the control plane (the built-in seed or an import): older than the max-age") {
 				t.Errorf("%s: %d %s", cc, a.status, a.body)
 			}
 		}

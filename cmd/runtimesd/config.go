@@ -552,8 +552,11 @@ func (c *Config) validateControlPlane(bad badFunc) {
 			// bind(2) says only "invalid argument" for a path beyond sun_path.
 			bad("listen", "the socket path is %d bytes; unix socket paths are limited to %d: choose a shorter one", len(path), maxSocketPath)
 		}
-	} else if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	} else if _, port, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen", "%q is neither host:port nor unix:/path (%v)", c.Listen, err)
+	} else if _, err := net.LookupPort("tcp", port); err != nil {
+		// Found here, not at listen time after the data file was opened and created.
+		bad("listen", "%q: the port %q is not a TCP port (0-65535)", c.Listen, port)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -310,3 +310,21 @@ func TestConfigValidate_SocketPathLength(t *testing.T) {
 		}
 	}
 }
+
+// A listen port out of range (127.0.0.1:99999) passed validation and failed only at listen,
+// after the data file was opened and created; it is now a config error naming the port.
+// Ports by number 0-65535 and by service name are listen addresses.
+func TestConfigValidate_ListenPort(t *testing.T) {
+	t.Parallel()
+	for listen, wantErr := range map[string]bool{
+		"127.0.0.1:0": false, "127.0.0.1:65535": false, "[::1]:7878": false, "localhost:http": false,
+		"127.0.0.1:65536": true, "127.0.0.1:99999": true, "127.0.0.1:-1": true, "127.0.0.1:no-such-service": true,
+	} {
+		cfg := DefaultConfig()
+		cfg.Listen = listen
+		err := cfg.Validate()
+		if (err != nil) != wantErr || wantErr && !strings.Contains(err.Error(), "is not a TCP port") {
+			t.Errorf("listen %q: %v", listen, err)
+		}
+	}
+}
