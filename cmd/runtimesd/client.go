@@ -59,6 +59,9 @@ func newAPIClient(cf clientFlags, getenv func(string) string, stderr io.Writer) 
 	if cf.seed && !cf.offline {
 		return nil, usageErr("--builtin-seed applies to --offline lookups (a running daemon answers from its own data): add --offline, or drop --builtin-seed")
 	}
+	if cf.data != "" && !cf.offline {
+		return nil, usageErr("--data applies to --offline lookups (a running daemon answers from its own data directory): add --offline, or drop --data")
+	}
 	cfg, err := loadClientConfig(cf.common, getenv)
 	if err != nil {
 		return nil, err

@@ -174,11 +174,17 @@ func TestValidate_NotAnObjectInJSONWords(t *testing.T) {
 
 // --builtin-seed without --offline was silently ignored: `runtimesd list --builtin-seed`
 // asked the daemon (or failed for want of one) and printed whatever it held.
+// --data without --offline was ignored the same way: the daemon answers from its own data
+// directory, not the one named.
 func TestClient_BuiltinSeedNeedsOffline(t *testing.T) {
 	t.Parallel()
 	code, stdout, stderr := runMain(t, map[string]string{"HOME": t.TempDir()}, "list", "--builtin-seed", "--addr", closedPort(t))
 	if code != 2 || !strings.Contains(stderr, "--builtin-seed applies to --offline") || stdout != "" {
 		t.Fatalf("exit %d, want 2: %s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runMain(t, map[string]string{"HOME": t.TempDir()}, "get", "default", "--data", t.TempDir(), "--addr", closedPort(t))
+	if code != 2 || !strings.Contains(stderr, "--data applies to --offline") || stdout != "" {
+		t.Fatalf("--data: exit %d, want 2: %s%s", code, stdout, stderr)
 	}
 }
 
