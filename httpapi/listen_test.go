@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -231,4 +232,55 @@ func (p *pausingReader) Read(b []byte) (int, error) {
 		time.Sleep(p.pause)
 	}
 	return n, err
+}
+
+// On a unix socket the connection cap and the write deadline held nothing: a local client
+// that sent a request for a large answer and stopped reading kept its connection (and the
+// handler) for good, and any number of connections were served. Both now apply there too.
+func TestListen_UnixSocketCappedAndWriteTimeout(t *testing.T) {
+	t.Parallel()
+	cat, err := store.ParseSnapshotFile(fakecp.SyntheticCatalog(10000)) // ~11 MB, beyond the socket buffers
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := store.NewLive(&store.Snapshot{Revision: 1, Source: store.SourceUpstream, Catalog: cat, FetchedAt: time.Now()})
+	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}, MaxConnections: 1, ProbeSlots: 1,
+		WriteTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "rt.sock")
+	if err := api.Listen("unix:" + sock); err != nil {
+		t.Fatal(err)
+	}
+	api.Serve()
+	t.Cleanup(func() { api.Shutdown() })
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	stalled := dial()
+	defer stalled.Close()
+	_ = stalled.(*net.UnixConn).SetReadBuffer(4096)
+	if _, err := io.WriteString(stalled, "GET /v1/runtimes HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// While the stalled reader holds the one connection, a second is a probe slot: not served.
+	waitFor(t, "the stalled reader holding the cap", func() bool {
+		c := dial()
+		defer c.Close()
+		resp, _ := rawGet(t, c, "/v1/runtimes/rt-1")
+		return resp.StatusCode == http.StatusServiceUnavailable
+	})
+	// Its write times out and frees the cap: a connection is served again.
+	waitFor(t, "the cap freed from a client that never reads", func() bool {
+		c := dial()
+		defer c.Close()
+		resp, _ := rawGet(t, c, "/v1/runtimes/rt-1")
+		return resp.StatusCode == http.StatusOK && !resp.Close
+	})
 }

@@ -466,14 +466,15 @@ func (s *Server) Listen(addr string) error {
 		if err == nil {
 			s.checkHost = true
 			s.listenHost, _, _ = net.SplitHostPort(addr)
-			ln = &capListener{Listener: ln, max: s.connectionCap(), reserve: int64(s.opts.ProbeSlots), writeTimeout: s.opts.WriteTimeout}
-			s.warnLoweredCap()
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	s.ln = ln
+	// The connection cap and the write deadline apply on a unix socket too: its connections
+	// take the same descriptors and goroutines, and a local client can stall as well.
+	s.ln = &capListener{Listener: ln, max: s.connectionCap(), reserve: int64(s.opts.ProbeSlots), writeTimeout: s.opts.WriteTimeout}
+	s.warnLoweredCap()
 	return nil
 }
 
