@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"io"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -48,4 +49,37 @@ func TestListen_WriteTimeoutOnAKeptAliveConnection(t *testing.T) {
 		resp, _ := rawGet(t, conn, "/v1/runtimes/rt-1")
 		return resp.StatusCode == 200 && !resp.Close
 	})
+}
+
+// TestCache_IfModifiedSinceOnDegraded: a sync whose requirements fetch fails keeps the
+// requirements and the revision and marks the runtime degraded (Last-Modified, the
+// revision's commit, does not move). c80fa12 made the requirements ETag follow "degraded"
+// (the list's and a runtime's follow their items), but If-Modified-Since still compares
+// Last-Modified only: a client revalidating with it gets 304 and keeps "degraded": false (and
+// "true" after a recovery, which is unchanged too). Not fixed: Last-Modified would have to
+// date the degraded flags (Snapshot.UpdatedAt is the commit's time, also health's
+// updated_at), a design choice left to the session.
+func TestCache_IfModifiedSinceOnDegraded(t *testing.T) {
+	t.Parallel()
+	t.Skip("known defect, not fixed (see the comment): remove this Skip with the fix")
+	h := newHarness(t, fakecp.Options{NoInline: true})
+	h.sync(t)
+	paths := []string{"/v1/runtimes/claude_code/requirements", "/v1/runtimes/claude_code", "/v1/runtimes"}
+	before := map[string]answer{}
+	for _, p := range paths {
+		before[p] = do(t, "GET", h.url+p, "")
+	}
+	time.Sleep(1100 * time.Millisecond) // If-Modified-Since has whole seconds
+	h.fake.FailRequirements("claude_code", 500)
+	if r := h.sync(t); len(r.Degraded) != 1 {
+		t.Fatalf("the run did not degrade claude_code: %+v", r)
+	}
+	for _, p := range paths {
+		a := before[p]
+		nm := do(t, "GET", h.url+p, "", "If-None-Match", a.header.Get("ETag"))
+		ims := do(t, "GET", h.url+p, "", "If-Modified-Since", a.header.Get("Last-Modified"))
+		if nm.status != http.StatusOK || ims.status != http.StatusOK {
+			t.Errorf("%s: degraded since, without a new revision: If-None-Match %d, If-Modified-Since %d, want 200 and 200", p, nm.status, ims.status)
+		}
+	}
 }
