@@ -1,10 +1,13 @@
 package httpapi_test
 
 import (
+	"github.com/runtimesd/runtimesd/health/policy"
+	rsync "github.com/runtimesd/runtimesd/sync"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,6 +123,35 @@ func TestCache_IfModifiedSinceOfAStaleCopyOnceFresh(t *testing.T) {
 		if nm.status != http.StatusOK || ims.status != http.StatusOK {
 			t.Errorf("%s: fresh again, revalidating the stale copy: If-None-Match %d, If-Modified-Since %d, want 200 and 200",
 				p, nm.status, ims.status)
+		}
+	}
+}
+
+// TestMatrix_FollowsAPolicyReload: the matrix is memoised per catalog, classifier and format,
+// not per policy rule set, so once the rules of Options.Policy were replaced GET /v1/matrix
+// kept the POLICY column of the old rules, with the same ETag, until the catalog changed
+// (the daemon's SIGHUP also calls Server.Reload, which drops the memo, so there only a
+// request racing the reload kept it). 5f156be made the column follow the configured rules,
+// read once per answer; the memo kept the first answer's.
+func TestMatrix_FollowsAPolicyReload(t *testing.T) {
+	t.Parallel()
+	gate := policyHolder(t, false, policyTestRules...)
+	h := newHarness(t, fakeDefault(), func(o *httpapi.Options, _ *rsync.Client) { o.Policy = gate })
+	h.sync(t)
+	for _, format := range []string{"csv", "table", "json"} {
+		p := "/v1/matrix?format=" + format
+		if a := do(t, "GET", h.url+p, ""); !strings.Contains(string(a.body), "denied by no-beta") {
+			t.Fatalf("%s under the no-beta rule: %s", p, a.body)
+		}
+	}
+	if _, err := gate.Replace([]policy.Rule{{Name: "no-default", Deny: `runtime.id == "default"`}}, policy.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"csv", "table", "json"} {
+		p := "/v1/matrix?format=" + format
+		a := do(t, "GET", h.url+p, "")
+		if strings.Contains(string(a.body), "no-beta") || !strings.Contains(string(a.body), "no-default") { // the table may wrap "denied by no-default"
+			t.Errorf("%s after the rules were replaced (no-beta -> no-default): still the old POLICY column\n%s", p, a.body)
 		}
 	}
 }
