@@ -68,7 +68,8 @@ type matrixMemo struct {
 	err error
 }
 
-// matrixFor returns the matrix rendered by build, once per catalog, classifier and format.
+// matrixFor returns the matrix rendered by build, once per catalog, rules (the classifier and
+// policy rules in force: any comparable key) and format.
 func (e *encoded) matrixFor(cls any, format string, build func() (representation, error)) *matrixMemo {
 	e.matrixMu.Lock()
 	defer e.matrixMu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/runtimesd/runtimesd/health"
+	"github.com/runtimesd/runtimesd/health/policy"
 	"github.com/runtimesd/runtimesd/store"
 )
 
@@ -111,8 +112,16 @@ func (s *Server) handleMatrix(c echo.Context) error {
 		return s.finishRead(c, st, rep)
 	}
 	enc := s.encodedFor(st.snap.Catalog)
-	cls := s.dyn().Classifier
-	memo := enc.matrixFor(cls, format, func() (representation, error) { return s.matrix(st.snap, format) })
+	// Memoised per classifier and configured policy rules, both replaced by a reload: the
+	// rows' health and POLICY cells are theirs.
+	var rules *policy.Set
+	switch g := ans.Gate.(type) {
+	case *policy.Set:
+		rules = g
+	case *policy.Holder: // an Options.Gate whose rules can be replaced
+		rules = g.Current()
+	}
+	memo := enc.matrixFor(matrixRules{ans.Classifier, rules}, format, func() (representation, error) { return s.matrix(ans, st.snap, format) })
 	if memo.err != nil {
 		return memo.err
 	}
@@ -206,12 +215,18 @@ func matrixRowCells(r health.MatrixRow, sep string) []string {
 	return cells
 }
 
+// matrixRules keys the matrix memo: the classifier and the policy rules in force (nil when
+// there are none, or Options.Gate is another, fixed, policy).
+type matrixRules struct {
+	cls   any
+	rules *policy.Set
+}
+
 // matrix renders the rows of snap's matrix: the JSON array, or the whole table or CSV.
-func (s *Server) matrix(snap *store.Snapshot, format string) (representation, error) {
-	// The policy in force is Options.Gate or the configured rules (gate): one read for the
+func (s *Server) matrix(a health.Answers, snap *store.Snapshot, format string) (representation, error) {
+	// The policy in force is Options.Gate or the configured rules (a.Gate): one read for the
 	// rows and the POLICY column, or a row would have a cell its header lacks.
-	a := s.answers()
-	rows, policy := a.Matrix(snap), a.Gate != nil
+	rows, withPolicy := a.Matrix(snap), a.Gate != nil
 	switch format {
 	case "", "json":
 		b, err := marshalNoEscape(rows)
@@ -220,12 +235,12 @@ func (s *Server) matrix(snap *store.Snapshot, format string) (representation, er
 		}
 		return single(newETag(revETag(weakETag(b), snap)), b), nil
 	case "table":
-		b := renderMatrixTable(rows, defaultColumnsFor(policy), policy)
+		b := renderMatrixTable(rows, defaultColumnsFor(withPolicy), withPolicy)
 		rep := single(newETag(revETag(weakETag(b), snap)), b)
 		rep.contentType = hvTextPlain
 		return rep, nil
 	default: // csv
-		b := renderMatrixCSV(rows, policy)
+		b := renderMatrixCSV(rows, withPolicy)
 		rep := single(newETag(revETag(weakETag(b), snap)), b)
 		rep.contentType = hvTextCSV
 		return rep, nil

@@ -133,6 +133,28 @@ func (c *capConn) Write(b []byte) (int, error) {
 	return n, nil
 }
 
+// SetWriteDeadline keeps Write's deadline armed when net/http clears it: net/http calls
+// SetWriteDeadline(time.Time{}) on the connection after every request, and Write, which
+// re-arms only the deadline it last set once half of it is gone, would write the next
+// answer of the kept-alive connection with none (a client that read a small answer and then
+// left a large one unread held its connection for good). Any other deadline is set and
+// remembered.
+func (c *capConn) SetWriteDeadline(t time.Time) error {
+	if t.IsZero() && !c.probeOnly && c.l.writeTimeout > 0 {
+		return nil
+	}
+	c.writeDeadline = t
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// SetDeadline is SetReadDeadline and SetWriteDeadline (above).
+func (c *capConn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
 func (c *capConn) Close() error {
 	c.once.Do(func() { c.l.active.Add(-1) })
 	return c.Conn.Close()
