@@ -60,8 +60,10 @@ func TestCache_StaleAnswerIsNot304OfTheFreshOne(t *testing.T) {
 			if nm := do(t, "GET", srv.URL+p, "", "If-None-Match", stale, "Accept-Encoding", enc); nm.status != 200 {
 				t.Errorf("%s (%s): fresh again, yet the stale answer's ETag got %d", p, enc, nm.status)
 			}
-			if ims := do(t, "GET", srv.URL+p, "", "If-Modified-Since", fresh.header.Get("Last-Modified"), "Accept-Encoding", enc); ims.status != 304 {
-				t.Errorf("%s (%s): fresh, If-Modified-Since Last-Modified: %d, want 304", p, enc, ims.status)
+			// If-Modified-Since cannot tell the stale copy from a fresh one (both carry the
+			// commit's Last-Modified): a native answer is revalidated by its ETag only.
+			if ims := do(t, "GET", srv.URL+p, "", "If-Modified-Since", fresh.header.Get("Last-Modified"), "Accept-Encoding", enc); ims.status != 200 {
+				t.Errorf("%s (%s): fresh again, If-Modified-Since Last-Modified: %d, want 200", p, enc, ims.status)
 			}
 		}
 	}

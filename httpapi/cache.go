@@ -59,10 +59,13 @@ type representation struct {
 	n           int
 	contentType []string // nil: application/json
 	pooled      [2]*[]byte
-	// provenance is set when the body carries the provenance fields ("stale" among them): a
-	// stale answer then gets its own ETag (the ETags of the list, a runtime and the matrix are
-	// tied to the data and revision only), and If-Modified-Since does not make it a 304 (the
-	// body turned stale after Last-Modified).
+	// provenance is set when the body carries the provenance fields ("stale" among them) and
+	// so state that changes without a new revision (staleness, degraded flags): a stale answer
+	// gets its own ETag (the ETags of the list, a runtime and the matrix are tied to the data
+	// and revision only), and If-Modified-Since never makes it a 304, since Last-Modified (the
+	// revision's commit) dates none of that: a copy taken before a runtime was marked degraded,
+	// or while the data was stale, carries the same date as the answer now. If-None-Match
+	// revalidates it.
 	provenance bool
 	// volatile is set when the body holds state that changes without a new revision (sync
 	// runs, breakers): Last-Modified (the revision's commit) does not date it, so
@@ -619,7 +622,7 @@ func (s *Server) finishRead(c echo.Context, st readState, rep representation) er
 			c.Response().WriteHeader(http.StatusNotModified)
 			return nil
 		}
-	} else if ims := req.Header.Get("If-Modified-Since"); ims != "" && !snap.UpdatedAt.IsZero() && !rep.volatile && !(rep.provenance && stale) {
+	} else if ims := req.Header.Get("If-Modified-Since"); ims != "" && !snap.UpdatedAt.IsZero() && !rep.volatile && !rep.provenance {
 		if t, err := http.ParseTime(ims); err == nil && !snap.UpdatedAt.Truncate(time.Second).After(t) {
 			c.Response().WriteHeader(http.StatusNotModified)
 			return nil

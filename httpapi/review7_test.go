@@ -61,12 +61,10 @@ func TestListen_WriteTimeoutOnAKeptAliveConnection(t *testing.T) {
 // revision's commit, does not move). c80fa12 made the requirements ETag follow "degraded"
 // (the list's and a runtime's follow their items), but If-Modified-Since still compares
 // Last-Modified only: a client revalidating with it gets 304 and keeps "degraded": false (and
-// "true" after a recovery, which is unchanged too). Not fixed: Last-Modified would have to
-// date the degraded flags (Snapshot.UpdatedAt is the commit's time, also health's
-// updated_at), a design choice left to the session.
+// "true" after a recovery, which is unchanged too). Native answers now revalidate by ETag
+// only: If-Modified-Since is not honoured where the body holds such state.
 func TestCache_IfModifiedSinceOnDegraded(t *testing.T) {
 	t.Parallel()
-	t.Skip("known defect, not fixed (see the comment): remove this Skip with the fix")
 	h := newHarness(t, fakecp.Options{NoInline: true})
 	h.sync(t)
 	paths := []string{"/v1/runtimes/claude_code/requirements", "/v1/runtimes/claude_code", "/v1/runtimes"}
@@ -93,12 +91,10 @@ func TestCache_IfModifiedSinceOnDegraded(t *testing.T) {
 // Last-Modified (the revision's commit) as the fresh ones around it. d7e98c3 skips
 // If-Modified-Since while the data is stale, but once a sync confirms it (fresh again, same
 // revision) a client revalidating its stale copy with that Last-Modified gets 304 and keeps
-// reading "stale": true; If-None-Match (the stale copy's ...stale" tag) gets 200. Not fixed:
-// the stale copy would need no Last-Modified or one that dates its staleness (README and
-// openapi.yaml promise "when this revision was committed" on every read).
+// reading "stale": true; If-None-Match (the stale copy's ...stale" tag) gets 200. Native
+// answers now revalidate by ETag only (Last-Modified stays the revision's commit).
 func TestCache_IfModifiedSinceOfAStaleCopyOnceFresh(t *testing.T) {
 	t.Parallel()
-	t.Skip("known defect, not fixed (see the comment): remove this Skip with the fix")
 	base := time.Now()
 	var off atomic.Int64
 	now := func() time.Time { return base.Add(time.Duration(off.Load())) }
