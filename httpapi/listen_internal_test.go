@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"net"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestWarnLoweredCap: when the open-file limit lowers http.max_connections the sidecar says
@@ -47,5 +50,63 @@ func TestPrintableASCII(t *testing.T) {
 	t.Parallel()
 	if got := strings.Map(printableASCII, "\x00\x1f !~\x7f\u00e9cross-site"); got != " !~cross-site" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// deadlineConn is a net.Conn that accepts every write and records the write deadlines set.
+type deadlineConn struct {
+	net.Conn
+	deadlines []time.Time
+	writes    []int
+}
+
+func (d *deadlineConn) Write(b []byte) (int, error) {
+	d.writes = append(d.writes, len(b))
+	return len(b), nil
+}
+func (d *deadlineConn) SetWriteDeadline(t time.Time) error {
+	d.deadlines = append(d.deadlines, t)
+	return nil
+}
+
+// TestCapConn_WriteDeadlineRearmedAtHalf: capConn.Write sets a write deadline of WriteTimeout
+// and re-arms it only when less than half of it is left, so the small answers of a busy
+// keep-alive connection cost one SetWriteDeadline per half timeout, not one per write (the
+// point of 32da28e); a large write goes out in writeChunk pieces; a probe slot keeps its own
+// deadline. (Re-arming at "less than twice the timeout", i.e. every write, passed every other
+// test: the connection then behaves the same but for a syscall per answer.)
+func TestCapConn_WriteDeadlineRearmedAtHalf(t *testing.T) {
+	t.Parallel()
+	const timeout = time.Hour // the test's own pace never nears half of it
+	fake := &deadlineConn{}
+	c := &capConn{Conn: fake, l: &capListener{writeTimeout: timeout}}
+	start := time.Now()
+	for range 100 {
+		if n, err := c.Write([]byte("HTTP/1.1 200 OK\r\n\r\n")); n != 19 || err != nil {
+			t.Fatalf("write: %d %v", n, err)
+		}
+	}
+	if len(fake.deadlines) != 1 || fake.deadlines[0].Before(start.Add(timeout)) || fake.deadlines[0].After(time.Now().Add(timeout)) {
+		t.Fatalf("100 small writes set the write deadline %d times, want once, WriteTimeout ahead", len(fake.deadlines))
+	}
+	// More than half of the timeout left: kept. Less than half: re-armed before the write.
+	c.writeDeadline = time.Now().Add(timeout/2 + time.Minute)
+	_, _ = c.Write([]byte("x"))
+	if len(fake.deadlines) != 1 {
+		t.Errorf("re-armed with more than half of WriteTimeout left: %v", fake.deadlines)
+	}
+	c.writeDeadline = time.Now().Add(timeout/2 - time.Minute)
+	_, _ = c.Write([]byte("x"))
+	if len(fake.deadlines) != 2 || fake.deadlines[1].Before(time.Now().Add(timeout-time.Minute)) {
+		t.Errorf("not re-armed with less than half of WriteTimeout left: %v", fake.deadlines)
+	}
+	fake.writes = nil
+	if n, err := c.Write(make([]byte, 2*writeChunk+1)); n != 2*writeChunk+1 || err != nil || !slices.Equal(fake.writes, []int{writeChunk, writeChunk, 1}) {
+		t.Errorf("a write of 2*writeChunk+1 bytes: %d %v, pieces %v", n, err, fake.writes)
+	}
+	probe := &deadlineConn{}
+	pc := &capConn{Conn: probe, l: &capListener{writeTimeout: timeout}, probeOnly: true}
+	if _, err := pc.Write(make([]byte, 3*writeChunk)); err != nil || len(probe.deadlines) != 0 || len(probe.writes) != 1 {
+		t.Errorf("a probe slot's write: %v, deadlines %v, pieces %v", err, probe.deadlines, probe.writes)
 	}
 }

@@ -123,3 +123,27 @@ func TestCache_ETagComparison(t *testing.T) {
 		t.Fatalf("after the runtime changed its old ETag must not match: %d", got.status)
 	}
 }
+
+// The ETag of GET /v1/runtimes/{id}/requirements is marked ".degraded" when the runtime is
+// degraded, and only then: the two answers validate apart (TestCache_RequirementsETagFollowsDegraded),
+// and a healthy runtime's tag does not say degraded (swapping the two passed that test).
+func TestCache_RequirementsETagMarksOnlyDegraded(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, fakecp.Options{NoInline: true})
+	h.sync(t)
+	const p = "/v1/runtimes/claude_code/requirements"
+	for _, enc := range []string{"identity", "gzip"} {
+		if ok := do(t, "GET", h.url+p, "", "Accept-Encoding", enc); ok.status != 200 || strings.Contains(ok.header.Get("ETag"), "degraded") {
+			t.Errorf("healthy (%s): %d ETag %s, want no degraded mark", enc, ok.status, ok.header.Get("ETag"))
+		}
+	}
+	h.fake.FailRequirements("claude_code", 500)
+	if r := h.sync(t); len(r.Degraded) != 1 {
+		t.Fatalf("the run did not degrade claude_code: %+v", r)
+	}
+	for _, enc := range []string{"identity", "gzip"} {
+		if bad := do(t, "GET", h.url+p, "", "Accept-Encoding", enc); bad.status != 200 || !strings.Contains(bad.header.Get("ETag"), ".degraded") {
+			t.Errorf("degraded (%s): %d ETag %s, want the degraded mark", enc, bad.status, bad.header.Get("ETag"))
+		}
+	}
+}

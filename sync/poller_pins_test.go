@@ -311,3 +311,36 @@ func TestPoller_ReloadSchedule(t *testing.T) {
 		t.Fatalf("after reloading a daily schedule: schedule %q interval %s scheduled %v, want daily, running", st.Schedule, st.Interval, st.Scheduled)
 	}
 }
+
+// An unchanged run writes the control plane's confirmation (Poller.confirm): a success is
+// silent, a failure a warning (the data stays served; after a restart its age counts from the
+// last change). Logging the warning on success and nothing on failure passed every other test.
+func TestPoller_ConfirmFailureIsLoggedSuccessIsNot(t *testing.T) {
+	t.Parallel()
+	var mu stdsync.Mutex
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	var logs logBuffer
+	e := newEnv(t, setup{poller: rsync.Options{Now: clock, ConfirmEvery: time.Minute, Logger: logs.logger()}})
+	e.sync(t)
+	const warning = "could not record the control plane's confirmation of the data"
+	writes := e.db.WriteCount()
+	advance(2 * time.Minute)
+	if r := e.sync(t); r.Outcome != health.OutcomeUnchanged || e.db.WriteCount() == writes {
+		t.Fatalf("outcome %s (%s), writes %d -> %d: want an unchanged run that records the confirmation", r.Outcome, r.Error, writes, e.db.WriteCount())
+	}
+	if got := logs.take(); strings.Contains(got, warning) {
+		t.Errorf("a confirmation written logged a failure:\n%s", got)
+	}
+	if err := e.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	advance(2 * time.Minute)
+	if r := e.sync(t); r.Outcome != health.OutcomeUnchanged {
+		t.Fatalf("outcome %s (%s), want unchanged: a failed confirmation changes nothing served", r.Outcome, r.Error)
+	}
+	if got := logs.take(); !strings.Contains(got, warning) || !strings.Contains(got, "store is closed") {
+		t.Errorf("a confirmation that could not be written: log %q, want the warning and the error", got)
+	}
+}
