@@ -61,7 +61,8 @@ func TestCache_StaleAnswerIsNot304OfTheFreshOne(t *testing.T) {
 				t.Errorf("%s (%s): fresh again, yet the stale answer's ETag got %d", p, enc, nm.status)
 			}
 			// If-Modified-Since cannot tell the stale copy from a fresh one (both carry the
-			// commit's Last-Modified): a native answer is revalidated by its ETag only.
+			// commit's Last-Modified): a native answer is revalidated by its ETag only (a
+			// stale copy revalidated with it once fresh again got 304 and kept "stale": true).
 			if ims := do(t, "GET", srv.URL+p, "", "If-Modified-Since", fresh.header.Get("Last-Modified"), "Accept-Encoding", enc); ims.status != 200 {
 				t.Errorf("%s (%s): fresh again, If-Modified-Since Last-Modified: %d, want 200", p, enc, ims.status)
 			}

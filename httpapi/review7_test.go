@@ -1,19 +1,17 @@
 package httpapi_test
 
 import (
-	"github.com/runtimesd/runtimesd/health/policy"
-	rsync "github.com/runtimesd/runtimesd/sync"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/runtimesd/runtimesd/health/policy"
 	"github.com/runtimesd/runtimesd/httpapi"
 	"github.com/runtimesd/runtimesd/store"
+	rsync "github.com/runtimesd/runtimesd/sync"
 	"github.com/runtimesd/runtimesd/sync/fakecp"
 )
 
@@ -83,42 +81,6 @@ func TestCache_IfModifiedSinceOnDegraded(t *testing.T) {
 		ims := do(t, "GET", h.url+p, "", "If-Modified-Since", a.header.Get("Last-Modified"))
 		if nm.status != http.StatusOK || ims.status != http.StatusOK {
 			t.Errorf("%s: degraded since, without a new revision: If-None-Match %d, If-Modified-Since %d, want 200 and 200", p, nm.status, ims.status)
-		}
-	}
-}
-
-// TestCache_IfModifiedSinceOfAStaleCopyOnceFresh: a stale answer carries the same
-// Last-Modified (the revision's commit) as the fresh ones around it. d7e98c3 skips
-// If-Modified-Since while the data is stale, but once a sync confirms it (fresh again, same
-// revision) a client revalidating its stale copy with that Last-Modified gets 304 and keeps
-// reading "stale": true; If-None-Match (the stale copy's ...stale" tag) gets 200. Native
-// answers now revalidate by ETag only (Last-Modified stays the revision's commit).
-func TestCache_IfModifiedSinceOfAStaleCopyOnceFresh(t *testing.T) {
-	t.Parallel()
-	base := time.Now()
-	var off atomic.Int64
-	now := func() time.Time { return base.Add(time.Duration(off.Load())) }
-	live := store.NewLive(&store.Snapshot{Revision: 3, Source: store.SourceUpstream, Catalog: store.SeedCatalog(),
-		FetchedAt: base.Add(-time.Second), UpdatedAt: base.Add(-time.Hour)})
-	api, err := httpapi.New(httpapi.Options{Live: live, Syncer: noSync{}, MaxStale: time.Minute, Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = api.Shutdown() })
-	srv := httptest.NewServer(api.Handler())
-	t.Cleanup(srv.Close)
-	for _, p := range []string{"/v1/runtimes", "/v1/runtimes/default", "/v1/runtimes/default/requirements", "/v1/matrix"} {
-		off.Store(int64(2 * time.Minute)) // past max_stale
-		stale := do(t, "GET", srv.URL+p, "")
-		if stale.status != http.StatusOK || stale.json(t)["stale"] != true {
-			t.Fatalf("%s: %d %.200s", p, stale.status, stale.body)
-		}
-		off.Store(0) // a sync confirmed the data: fresh, same revision
-		nm := do(t, "GET", srv.URL+p, "", "If-None-Match", stale.header.Get("ETag"))
-		ims := do(t, "GET", srv.URL+p, "", "If-Modified-Since", stale.header.Get("Last-Modified"))
-		if nm.status != http.StatusOK || ims.status != http.StatusOK {
-			t.Errorf("%s: fresh again, revalidating the stale copy: If-None-Match %d, If-Modified-Since %d, want 200 and 200",
-				p, nm.status, ims.status)
 		}
 	}
 }

@@ -407,43 +407,33 @@ func TestLive_PublishWakesWaiters(t *testing.T) {
 	}
 }
 
+// A data directory looser than 0700 is warned about, also when a corrupt file is moved aside
+// at start (the fresh file was opened on a path that skipped the warning).
 func TestDB_WarnsOnLoosePermissions(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "data")
-	os.MkdirAll(dir, 0o755)
-	os.Chmod(dir, 0o755)
-	var logs strings.Builder
-	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	db, err := store.Open(filepath.Join(dir, "runtimesd.db"), store.Options{Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	if !strings.Contains(logs.String(), "accessible to other users") || !strings.Contains(logs.String(), "0755") {
-		t.Fatalf("no warning for a 0755 data directory:\n%s", logs.String())
-	}
-}
-
-// A corrupt file moved aside at start still gets the loose-permissions warning for its
-// directory: the fresh file was opened on a path that skipped it.
-func TestDB_WarnsOnLoosePermissionsAfterMovingCorruptAside(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "data")
-	os.MkdirAll(dir, 0o755)
-	os.Chmod(dir, 0o755)
-	if err := os.WriteFile(filepath.Join(dir, "runtimesd.db"), bytes.Repeat([]byte{0xAB}, 32768), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var logs strings.Builder
-	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	db, err := store.Open(filepath.Join(dir, "runtimesd.db"), store.Options{Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	if db.MovedAside() == "" {
-		t.Fatal("the corrupt file was not moved aside")
-	}
-	if !strings.Contains(logs.String(), "accessible to other users") || !strings.Contains(logs.String(), "0755") {
-		t.Fatalf("no warning for a 0755 data directory:\n%s", logs.String())
+	for name, corrupt := range map[string]bool{"Fresh": false, "AfterMovingCorruptAside": true} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			os.MkdirAll(dir, 0o755)
+			os.Chmod(dir, 0o755)
+			if corrupt {
+				if err := os.WriteFile(filepath.Join(dir, "runtimesd.db"), bytes.Repeat([]byte{0xAB}, 32768), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var logs strings.Builder
+			logger := slog.New(slog.NewTextHandler(&logs, nil))
+			db, err := store.Open(filepath.Join(dir, "runtimesd.db"), store.Options{Logger: logger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			if corrupt && db.MovedAside() == "" {
+				t.Fatal("the corrupt file was not moved aside")
+			}
+			if !strings.Contains(logs.String(), "accessible to other users") || !strings.Contains(logs.String(), "0755") {
+				t.Fatalf("no warning for a 0755 data directory:\n%s", logs.String())
+			}
+		})
 	}
 }
 

@@ -16,22 +16,7 @@ import (
 // a directory of ours without write permission.
 func TestDataDir_UnwritableIsExplained(t *testing.T) {
 	t.Parallel()
-	bin := buildBinary(t)
-	// A world-readable place for the binary and the data, so that nobody can run it.
-	base, err := os.MkdirTemp("", "runtimesd-perm-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	if err := os.Chmod(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	own := filepath.Join(base, "runtimesd")
-	copyFile(t, bin, own, 0o755)
-	snap := filepath.Join(base, "snap.json")
-	if err := os.WriteFile(snap, []byte("[]"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	base, own, snap := permPlace(t, "[]")
 	data := filepath.Join(base, "data")
 	var cred *syscall.Credential
 	want := []string{data, "chmod u+w"}
@@ -101,21 +86,7 @@ func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 // that "cannot be written".
 func TestDataDir_UnreadableOfflineIsRefused(t *testing.T) {
 	t.Parallel()
-	bin := buildBinary(t)
-	base, err := os.MkdirTemp("", "runtimesd-perm-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	if err := os.Chmod(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	own := filepath.Join(base, "runtimesd")
-	copyFile(t, bin, own, 0o755)
-	snap := filepath.Join(base, "snap.json")
-	if err := os.WriteFile(snap, []byte(`[{"id":"only_mine","name":"Mine"}]`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	base, own, snap := permPlace(t, `[{"id":"only_mine","name":"Mine"}]`)
 	data := filepath.Join(base, "data")
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + base}
 	if out, err := exec.Command(own, "import", "--data", data, snap).CombinedOutput(); err != nil {
@@ -193,4 +164,27 @@ func TestDataDir_FileIsNamed(t *testing.T) {
 			t.Errorf("%v: exit %d: %s", args, code, stderr)
 		}
 	}
+}
+
+// permPlace is a world-readable directory holding a copy of the binary (own) and a snapshot
+// file of catalog (snap), so that another user (nobody, when the tests run as root) can run
+// one on the other.
+func permPlace(t *testing.T, catalog string) (base, own, snap string) {
+	t.Helper()
+	bin := buildBinary(t)
+	base, err := os.MkdirTemp("", "runtimesd-perm-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	own = filepath.Join(base, "runtimesd")
+	copyFile(t, bin, own, 0o755)
+	snap = filepath.Join(base, "snap.json")
+	if err := os.WriteFile(snap, []byte(catalog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return base, own, snap
 }
