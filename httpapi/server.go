@@ -66,11 +66,11 @@ type Options struct {
 	// may take to send the headers, and the whole request with its body. A request without a
 	// body has no read deadline once its headers are in (blocking reads and streams last).
 	ReadHeaderTimeout, ReadTimeout time.Duration
-	// WriteTimeout (default 30s) bounds how long one write of an answer on a TCP listener may
-	// wait for the client to read: a client that stops reading is cut off and its connection
+	// WriteTimeout (default 30s) bounds how long one write of an answer may wait for the
+	// client to read (TCP and unix listeners): a client that stops reading is cut off and its connection
 	// freed. Answers of any length and streams last as long as the client keeps reading.
 	WriteTimeout time.Duration
-	// MaxConnections caps open connections on a TCP listener (default 16384, lowered to fit
+	// MaxConnections caps open connections on the listener, TCP or unix (default 16384, lowered to fit
 	// the process's open-file limit with room for the data file, upstream calls and the probe
 	// slots); ProbeSlots more (default 16) may answer only /healthz and /readyz, so probes
 	// still answer at the cap.
