@@ -67,12 +67,12 @@ type Options struct {
 	// body has no read deadline once its headers are in (blocking reads and streams last).
 	ReadHeaderTimeout, ReadTimeout time.Duration
 	// WriteTimeout (default 30s) bounds how long one write of an answer may wait for the
-	// client to read (TCP and unix listeners): a client that stops reading is cut off and its connection
-	// freed. Answers of any length and streams last as long as the client keeps reading.
+	// client to read (TCP and unix listeners): a client that stops reading is cut off and its
+	// connection freed. Answers of any length and streams last as long as the client reads.
 	WriteTimeout time.Duration
-	// MaxConnections caps open connections on the listener, TCP or unix (default 16384, lowered to fit
-	// the process's open-file limit with room for the data file, upstream calls and the probe
-	// slots); ProbeSlots more (default 16) may answer only /healthz and /readyz, so probes
+	// MaxConnections caps open connections on the listener, TCP or unix (default 16384,
+	// lowered to fit the process's open-file limit with room for the data file, upstream calls
+	// and the probe slots); ProbeSlots more (default 16) may answer only /healthz and /readyz, so probes
 	// still answer at the cap.
 	MaxConnections, ProbeSlots int
 	// AllowedHosts are Host names served besides loopback names and the listen address (TCP
