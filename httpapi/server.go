@@ -266,6 +266,10 @@ type Reloadable struct {
 
 func (s *Server) dyn() *Reloadable { return s.reloadable.Load() }
 
+// Classifier is the health classifier in force (the last reload's), for readers outside the
+// HTTP answers such as the daemon's /metrics collector.
+func (s *Server) Classifier() *health.Classifier { return s.dyn().Classifier }
+
 // Reload replaces the reloadable options (nil pointers keep the current ones).
 func (s *Server) Reload(r Reloadable) {
 	cur := *s.dyn()

@@ -95,14 +95,14 @@ type stateCollector struct {
 	db         *store.DB
 	poller     *rsync.Poller
 	breakers   *health.Breakers
-	classifier *health.Classifier
+	classifier func() *health.Classifier // the one in force: health.status_map reloads
 	now        func() time.Time
 
 	revision, age, runtimes, byClass, breaker, held, size *prometheus.Desc
 	highWater, condition                                  *prometheus.Desc
 }
 
-func newStateCollector(live *store.Live, db *store.DB, poller *rsync.Poller, breakers *health.Breakers, cls *health.Classifier) *stateCollector {
+func newStateCollector(live *store.Live, db *store.DB, poller *rsync.Poller, breakers *health.Breakers, cls func() *health.Classifier) *stateCollector {
 	return &stateCollector{
 		live: live, db: db, poller: poller, breakers: breakers, classifier: cls, now: time.Now,
 		revision: prometheus.NewDesc("runtimesd_snapshot_revision", "Revision of the snapshot served (0: nothing stored).", nil, nil),
@@ -132,7 +132,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, snap.Age(c.now()).Seconds())
 		}
 		ch <- prometheus.MustNewConstMetric(c.runtimes, prometheus.GaugeValue, float64(snap.Catalog.Len()), string(snap.Source))
-		for class, ids := range health.Groups(snap.Catalog, c.classifier) {
+		for class, ids := range health.Groups(snap.Catalog, c.classifier()) {
 			ch <- prometheus.MustNewConstMetric(c.byClass, prometheus.GaugeValue, float64(len(ids)), string(class))
 		}
 	}

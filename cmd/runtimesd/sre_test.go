@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/runtimesd/runtimesd/health"
+	rsync "github.com/runtimesd/runtimesd/sync"
+	"github.com/runtimesd/runtimesd/sync/fakecp"
+)
+
+// TestSRE_ReloadedStatusMapReachesMetrics: health.status_map is reloadable, and after a SIGHUP
+// that makes every status unhealthy /metrics' runtimesd_runtimes{health=...} must count the
+// runtimes by the new classes, as /v1/health does; a monitoring system alerting on
+// runtimesd_runtimes{health="unhealthy"} must see what the API answers.
+func TestSRE_ReloadedStatusMapReachesMetrics(t *testing.T) {
+	t.Parallel()
+	fake, err := fakecp.Start(fakecp.Options{APIKey: "sre-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	cfgPath := filepath.Join(t.TempDir(), "runtimesd.yaml")
+	if err := os.WriteFile(cfgPath, []byte("sync:\n  schedule: '@every 1h'\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{EnvAPIKey: "sre-key", EnvBaseURL: fake.URL(), "HOME": t.TempDir()}
+	m, logs := startMain(t, env, "--data", t.TempDir(), "--config", cfgPath)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if run, err := m.Poller.SyncNow(ctx, rsync.TriggerManual); err != nil || run.Outcome == health.OutcomeFailed {
+		t.Fatalf("sync: %v %+v", err, run)
+	}
+	base := "http://" + m.API.Addr()
+	statuses := map[string]bool{}
+	for _, rt := range m.Live.Load().Catalog.Runtimes() {
+		statuses[rt.Status] = true
+	}
+	cfg := "sync:\n  schedule: '@every 1h'\nhealth:\n  status_map:\n"
+	for s := range statuses {
+		cfg += "    " + s + ": unhealthy\n"
+	}
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m.Reload()
+	_, hb := get(t, base+"/v1/health")
+	_, mb := get(t, base+"/metrics")
+	healthy := regexp.MustCompile(`(?m)^runtimesd_runtimes\{health="healthy"\} (\d+)`).FindSubmatch(mb)
+	if healthy != nil && string(healthy[1]) != "0" {
+		t.Errorf("after the reload every status is unhealthy, but /metrics still counts %s healthy runtimes\n/v1/health: %.400s\nlog: %s", healthy[1], hb, logs.String())
+	}
+}
