@@ -301,13 +301,13 @@ func (m *Main) newAPI() error {
 	if _, err := m.Rules.Replace(set.Rules, set.RuleOptions); err != nil {
 		return fmt.Errorf("config: policy: %w", err)
 	}
+	// The client is handed over whatever the mode: validation.mode is reloadable, and the
+	// handler reads the mode in force on each request.
 	var upstreamValidator httpapi.UpstreamValidator
-	if m.Config.Validation.Mode == httpapi.ValidateUpstream {
-		if m.Client == nil {
-			m.Logger.Warn("validation.mode is upstream but there is no API key: validating locally")
-		} else {
-			upstreamValidator = m.Client
-		}
+	if m.Client != nil {
+		upstreamValidator = m.Client
+	} else if m.Config.Validation.Mode == httpapi.ValidateUpstream {
+		m.Logger.Warn("validation.mode is upstream but there is no API key: validating locally")
 	}
 	opts := apiOptions(m.Config, set)
 	opts.Policy, opts.NodeName = m.Rules, m.node

@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/runtimesd/runtimesd/health"
+	"github.com/runtimesd/runtimesd/httpapi"
 	rsync "github.com/runtimesd/runtimesd/sync"
 	"github.com/runtimesd/runtimesd/sync/fakecp"
 )
@@ -53,5 +56,37 @@ func TestSRE_ReloadedStatusMapReachesMetrics(t *testing.T) {
 	healthy := regexp.MustCompile(`(?m)^runtimesd_runtimes\{health="healthy"\} (\d+)`).FindSubmatch(mb)
 	if healthy != nil && string(healthy[1]) != "0" {
 		t.Errorf("after the reload every status is unhealthy, but /metrics still counts %s healthy runtimes\n/v1/health: %.400s\nlog: %s", healthy[1], hb, logs.String())
+	}
+}
+
+// TestSRE_ReloadToUpstreamValidation: validation.mode is reloadable, so a SIGHUP from local to
+// upstream (logged as changed) must forward the next drop-in validation to the control plane.
+func TestSRE_ReloadToUpstreamValidation(t *testing.T) {
+	t.Parallel()
+	fake, err := fakecp.Start(fakecp.Options{APIKey: "sre-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	cfgPath := filepath.Join(t.TempDir(), "runtimesd.yaml")
+	if err := os.WriteFile(cfgPath, []byte("validation:\n  mode: local\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{EnvAPIKey: "sre-key", EnvBaseURL: fake.URL(), "HOME": t.TempDir()}
+	m, logs := startMain(t, env, "--data", t.TempDir(), "--config", cfgPath)
+	if err := os.WriteFile(cfgPath, []byte("validation:\n  mode: upstream\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m.Reload()
+	req, _ := http.NewRequest("POST", "http://"+m.API.Addr()+"/api/v1/runtimes/validate",
+		strings.NewReader(`{"runtime_type":"claude_code","model_id":"gpt-4"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if by, n := resp.Header.Get(httpapi.HeaderValidatedBy), fake.Count("/api/v1/runtimes/validate"); by != "upstream" || n != 1 {
+		t.Errorf("after reloading validation.mode to upstream: validated by %q, %d upstream calls; want upstream, 1\n%s", by, n, logs.String())
 	}
 }
