@@ -266,9 +266,9 @@ type Reloadable struct {
 
 func (s *Server) dyn() *Reloadable { return s.reloadable.Load() }
 
-// Classifier is the health classifier in force (the last reload's), for readers outside the
+// Settings are the reloadable options in force (the last reload's), for readers outside the
 // HTTP answers such as the daemon's /metrics collector.
-func (s *Server) Classifier() *health.Classifier { return s.dyn().Classifier }
+func (s *Server) Settings() Reloadable { return *s.dyn() }
 
 // Reload replaces the reloadable options (nil pointers keep the current ones).
 func (s *Server) Reload(r Reloadable) {

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/runtimesd/runtimesd/health"
+	"github.com/runtimesd/runtimesd/httpapi"
 	"github.com/runtimesd/runtimesd/store"
 	rsync "github.com/runtimesd/runtimesd/sync"
 )
@@ -91,22 +92,25 @@ func (m *metrics) onCommit(d time.Duration) { m.commit.Observe(d.Seconds()) }
 // stateCollector reads the daemon's state at scrape time: snapshot, runtimes by health class,
 // breaker states, held answers, data file size.
 type stateCollector struct {
-	live       *store.Live
-	db         *store.DB
-	poller     *rsync.Poller
-	breakers   *health.Breakers
-	classifier func() *health.Classifier // the one in force: health.status_map reloads
-	now        func() time.Time
+	live     *store.Live
+	db       *store.DB
+	poller   *rsync.Poller
+	breakers *health.Breakers
+	settings func() httpapi.Reloadable // those in force: health.status_map and max_stale reload
+	now      func() time.Time
 
-	revision, age, runtimes, byClass, breaker, held, size *prometheus.Desc
-	highWater, condition                                  *prometheus.Desc
+	revision, age, stale, runtimes, byClass, breaker, held, size *prometheus.Desc
+	highWater, condition                                         *prometheus.Desc
 }
 
-func newStateCollector(live *store.Live, db *store.DB, poller *rsync.Poller, breakers *health.Breakers, cls func() *health.Classifier) *stateCollector {
+func newStateCollector(live *store.Live, db *store.DB, poller *rsync.Poller, breakers *health.Breakers, settings func() httpapi.Reloadable) *stateCollector {
 	return &stateCollector{
-		live: live, db: db, poller: poller, breakers: breakers, classifier: cls, now: time.Now,
+		live: live, db: db, poller: poller, breakers: breakers, settings: settings, now: time.Now,
 		revision: prometheus.NewDesc("runtimesd_snapshot_revision", "Revision of the snapshot served (0: nothing stored).", nil, nil),
-		age:      prometheus.NewDesc("runtimesd_snapshot_age_seconds", "Seconds since the served data was fetched from the control plane (absent for seed data).", nil, nil),
+		age: prometheus.NewDesc("runtimesd_snapshot_age_seconds",
+			"Seconds since the served data was fetched from the control plane (absent for seed data, and when its fetch time is ahead of the clock: age unknown).", nil, nil),
+		stale: prometheus.NewDesc("runtimesd_snapshot_stale",
+			"1 while /v1/health calls the served data stale (seed, unconfirmed, older than health.max_stale, or fetched ahead of the clock).", nil, nil),
 		runtimes: prometheus.NewDesc("runtimesd_snapshot_runtimes", "Runtimes in the snapshot served, by source.", []string{"source"}, nil),
 		byClass:  prometheus.NewDesc("runtimesd_runtimes", "Runtimes served, by health class.", []string{"health"}, nil),
 		breaker:  prometheus.NewDesc("runtimesd_breaker_state", "Circuit breaker state per call kind: 1 for the current state.", []string{"call", "state"}, nil),
@@ -120,19 +124,25 @@ func newStateCollector(live *store.Live, db *store.DB, poller *rsync.Poller, bre
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.revision, c.age, c.runtimes, c.byClass, c.breaker, c.held, c.size, c.highWater, c.condition} {
+	for _, d := range []*prometheus.Desc{c.revision, c.age, c.stale, c.runtimes, c.byClass, c.breaker, c.held, c.size, c.highWater, c.condition} {
 		ch <- d
 	}
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if snap := c.live.Load(); snap != nil {
+		set, now := c.settings(), c.now()
 		ch <- prometheus.MustNewConstMetric(c.revision, prometheus.GaugeValue, float64(snap.Revision))
-		if !snap.FetchedAt.IsZero() {
-			ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, snap.Age(c.now()).Seconds())
+		if !snap.FetchedAt.IsZero() && !snap.FromFuture(now) {
+			ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, snap.Age(now).Seconds())
 		}
+		stale := 0.0
+		if health.StalenessOf(snap, now, set.MaxStale).Stale() {
+			stale = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.stale, prometheus.GaugeValue, stale)
 		ch <- prometheus.MustNewConstMetric(c.runtimes, prometheus.GaugeValue, float64(snap.Catalog.Len()), string(snap.Source))
-		for class, ids := range health.Groups(snap.Catalog, c.classifier()) {
+		for class, ids := range health.Groups(snap.Catalog, set.Classifier) {
 			ch <- prometheus.MustNewConstMetric(c.byClass, prometheus.GaugeValue, float64(len(ids)), string(class))
 		}
 	}

@@ -318,7 +318,7 @@ func (m *Main) newAPI() error {
 	if m.API, err = httpapi.New(opts); err != nil {
 		return err
 	}
-	m.metrics.reg.MustRegister(newStateCollector(m.Live, m.DB, m.Poller, m.Breakers, m.API.Classifier))
+	m.metrics.reg.MustRegister(newStateCollector(m.Live, m.DB, m.Poller, m.Breakers, m.API.Settings))
 	m.metrics.reg.MustRegister(newPolicyCollector(m.Rules))
 	return nil
 }

@@ -90,3 +90,41 @@ func TestSRE_ReloadToUpstreamValidation(t *testing.T) {
 		t.Errorf("after reloading validation.mode to upstream: validated by %q, %d upstream calls; want upstream, 1\n%s", by, n, logs.String())
 	}
 }
+
+// TestSRE_ClockStepBackShowsInMetrics: after the clock steps back an hour (here: the data's
+// fetched_at an hour ahead of the clock), /v1/health calls the data stale (clock_skew), its age
+// unknown. /metrics must not report it as just fetched (runtimesd_snapshot_age_seconds 0), and
+// must show the staleness an operator acts on.
+func TestSRE_ClockStepBackShowsInMetrics(t *testing.T) {
+	t.Parallel()
+	fake, err := fakecp.Start(fakecp.Options{APIKey: "sre-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	env := map[string]string{EnvAPIKey: "sre-key", EnvBaseURL: fake.URL(), "HOME": t.TempDir()}
+	m, _ := startMain(t, env, "--data", t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if run, err := m.Poller.SyncNow(ctx, rsync.TriggerManual); err != nil || run.Outcome == health.OutcomeFailed {
+		t.Fatalf("sync: %v %+v", err, run)
+	}
+	base := "http://" + m.API.Addr()
+	if _, mb := get(t, base+"/metrics"); !regexp.MustCompile(`(?m)^runtimesd_snapshot_stale 0$`).Match(mb) {
+		t.Errorf("fresh data: /metrics lacks runtimesd_snapshot_stale 0")
+	}
+	snap := *m.Live.Load()
+	snap.FetchedAt = time.Now().Add(time.Hour)
+	m.Live.Publish(&snap)
+	_, hb := get(t, base+"/v1/health")
+	if !strings.Contains(string(hb), `"clock_skew":true`) {
+		t.Fatalf("/v1/health does not see the skew: %.500s", hb)
+	}
+	_, mb := get(t, base+"/metrics")
+	if regexp.MustCompile(`(?m)^runtimesd_snapshot_age_seconds 0$`).Match(mb) {
+		t.Errorf("/metrics reports data of unknown age (clock skew) as 0 seconds old")
+	}
+	if !regexp.MustCompile(`(?m)^runtimesd_snapshot_stale 1$`).Match(mb) {
+		t.Errorf("/v1/health says stale (clock_skew), /metrics has no runtimesd_snapshot_stale 1:\n%s", regexp.MustCompile(`(?m)^runtimesd_snapshot.*$`).FindAll(mb, -1))
+	}
+}
