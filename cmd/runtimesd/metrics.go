@@ -100,7 +100,7 @@ type stateCollector struct {
 	now      func() time.Time
 
 	revision, age, stale, runtimes, byClass, breaker, held, size *prometheus.Desc
-	highWater, condition                                         *prometheus.Desc
+	highWater, condition, persisting                             *prometheus.Desc
 }
 
 func newStateCollector(live *store.Live, db *store.DB, poller *rsync.Poller, breakers *health.Breakers, settings func() httpapi.Reloadable) *stateCollector {
@@ -118,13 +118,15 @@ func newStateCollector(live *store.Live, db *store.DB, poller *rsync.Poller, bre
 		size:     prometheus.NewDesc("runtimesd_store_file_size_bytes", "Size of the bbolt data file.", nil, nil),
 		highWater: prometheus.NewDesc("runtimesd_catalog_high_water_runtimes",
 			"Most runtimes served within the guard window (sync.guard_window).", nil, nil),
+		persisting: prometheus.NewDesc("runtimesd_store_persisting",
+			"1 while syncs are written to the data file; 0 once it was replaced, removed or overwritten under the daemon (served from memory, lost at restart: /v1/health says why).", nil, nil),
 		condition: prometheus.NewDesc("runtimesd_catalog_condition",
 			"1 while the catalog served is in the condition: catalog_empty, catalog_below_high_water.", []string{"condition"}, nil),
 	}
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.revision, c.age, c.stale, c.runtimes, c.byClass, c.breaker, c.held, c.size, c.highWater, c.condition} {
+	for _, d := range []*prometheus.Desc{c.revision, c.age, c.stale, c.runtimes, c.byClass, c.breaker, c.held, c.size, c.highWater, c.condition, c.persisting} {
 		ch <- d
 	}
 }
@@ -172,4 +174,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.condition, prometheus.GaugeValue, v, code)
 	}
 	ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(c.db.Size()))
+	persisting := 1.0
+	if c.db.NotPersisting() != "" {
+		persisting = 0
+	}
+	ch <- prometheus.MustNewConstMetric(c.persisting, prometheus.GaugeValue, persisting)
 }

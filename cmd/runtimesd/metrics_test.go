@@ -51,7 +51,7 @@ var wantMetrics = []string{
 	"runtimesd_upstream_request_duration_seconds", "runtimesd_breaker_state", "runtimesd_breaker_transitions_total",
 	"runtimesd_snapshot_revision", "runtimesd_snapshot_age_seconds", "runtimesd_snapshot_stale", "runtimesd_runtimes", "runtimesd_sync_held_answers",
 	"runtimesd_http_requests_total", "runtimesd_http_request_duration_seconds", "runtimesd_cache_results_total",
-	"runtimesd_blocking_reads_waiting", "runtimesd_store_file_size_bytes", "runtimesd_store_commit_duration_seconds",
+	"runtimesd_blocking_reads_waiting", "runtimesd_store_file_size_bytes", "runtimesd_store_persisting", "runtimesd_store_commit_duration_seconds",
 	"runtimesd_build_info", "go_goroutines", "process_resident_memory_bytes",
 }
 

@@ -128,3 +128,47 @@ func TestSRE_ClockStepBackShowsInMetrics(t *testing.T) {
 		t.Errorf("/v1/health says stale (clock_skew), /metrics has no runtimesd_snapshot_stale 1:\n%s", regexp.MustCompile(`(?m)^runtimesd_snapshot.*$`).FindAll(mb, -1))
 	}
 }
+
+// TestSRE_ReplacedDataFileShowsInMetrics: the data file is moved over while the daemon runs
+// (a restore done the wrong way); the daemon stops writing to it and /v1/health says nothing
+// is persisted. /metrics must show that state too, and the file size it reports must not be
+// the orphaned file's.
+func TestSRE_ReplacedDataFileShowsInMetrics(t *testing.T) {
+	t.Parallel()
+	fake, err := fakecp.Start(fakecp.Options{APIKey: "sre-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	data := t.TempDir()
+	env := map[string]string{EnvAPIKey: "sre-key", EnvBaseURL: fake.URL(), "HOME": t.TempDir()}
+	m, _ := startMain(t, env, "--data", data)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if run, err := m.Poller.SyncNow(ctx, rsync.TriggerManual); err != nil || run.Outcome == health.OutcomeFailed {
+		t.Fatalf("sync: %v %+v", err, run)
+	}
+	other := filepath.Join(data, "other")
+	if err := os.WriteFile(other, []byte("not a bbolt file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(other, filepath.Join(data, dbFile)); err != nil {
+		t.Fatal(err)
+	}
+	cat := strings.Replace(string(fake.Catalog()), `"status":"`, `"status":"x`, 1)
+	if err := fake.SetCatalog([]byte(cat)); err != nil {
+		t.Fatal(err)
+	}
+	if run, err := m.Poller.SyncNow(ctx, rsync.TriggerManual); err != nil {
+		t.Fatalf("sync: %v %+v", err, run)
+	}
+	base := "http://" + m.API.Addr()
+	_, hb := get(t, base+"/v1/health")
+	if !strings.Contains(string(hb), "nothing is persisted") {
+		t.Fatalf("/v1/health does not say the data is not persisted: %.800s", hb)
+	}
+	_, mb := get(t, base+"/metrics")
+	if !regexp.MustCompile(`(?m)^runtimesd_store_persisting 0$`).Match(mb) {
+		t.Errorf("/v1/health says nothing is persisted; /metrics has no runtimesd_store_persisting 0")
+	}
+}
