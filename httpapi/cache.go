@@ -226,7 +226,7 @@ func (s *Server) beginRead(c echo.Context) (readState, error) {
 				if outcome == health.OutcomeChanged {
 					st.xcache = cacheMiss
 				}
-			case errors.As(rerr, &limited) && effectiveAge(snap, now) < s.opts.PollInterval:
+			case errors.As(rerr, &limited) && effectiveAge(snap, now) < s.dyn().PollInterval:
 				// A browser reload (no-cache, max-age=0) on data younger than the poll
 				// interval: as fresh as a refresh would likely make it, so the cached answer.
 			case cc.staleIfError >= 0 && effectiveAge(snap, now) <= cc.staleIfError:

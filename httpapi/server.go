@@ -262,6 +262,8 @@ type Reloadable struct {
 	Fallback     health.FallbackRules
 	MaxStale     time.Duration
 	ValidateMode string
+	// PollInterval is Options.PollInterval, which follows sync.schedule.
+	PollInterval time.Duration
 }
 
 func (s *Server) dyn() *Reloadable { return s.reloadable.Load() }
@@ -285,6 +287,9 @@ func (s *Server) Reload(r Reloadable) {
 	if r.ValidateMode == "" {
 		r.ValidateMode = cur.ValidateMode
 	}
+	if r.PollInterval <= 0 {
+		r.PollInterval = cur.PollInterval
+	}
 	s.reloadable.Store(&r)
 	s.enc.Store(nil) // memoised filtered lists and matrices may depend on the old classes
 }
@@ -305,7 +310,7 @@ func New(opts Options) (*Server, error) {
 		s.opts.Now = func() time.Time { return time.Unix(0, s.clock.Load()) }
 	}
 	s.reloadable.Store(&Reloadable{Validator: opts.Validator, Classifier: opts.Classifier, Fallback: opts.Fallback,
-		MaxStale: opts.MaxStale, ValidateMode: opts.ValidateMode})
+		MaxStale: opts.MaxStale, ValidateMode: opts.ValidateMode, PollInterval: opts.PollInterval})
 	if opts.Registerer != nil {
 		m, err := newHTTPMetrics(opts.Registerer, func() float64 { return float64(s.waiting.Load()) })
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -68,7 +69,10 @@ func newSettings(cfg Config) (settings, error) {
 		return p, fmt.Errorf("config: health.status_map: %w", err)
 	}
 	p.API = httpapi.Reloadable{Validator: validator, Classifier: classifier, Fallback: cfg.Fallback.Rules(),
-		MaxStale: cfg.Health.MaxStale.D(), ValidateMode: cfg.Validation.Mode}
+		MaxStale: cfg.Health.MaxStale.D(), ValidateMode: cfg.Validation.Mode, PollInterval: pollInterval(cfg.Sync.Schedule)}
+	if p.API.PollInterval <= 0 {
+		p.API.PollInterval = 30 * time.Second // a cron schedule: httpapi's default, as at start
+	}
 	p.Rules, p.RuleOptions = cfg.Policy.rules(), policyOptions(cfg.Policy, classifier)
 	// Compiled once here so that apply cannot fail on them after the poller took its part.
 	if _, err := policy.Compile(p.Rules, p.RuleOptions); err != nil {

@@ -172,3 +172,49 @@ func TestSRE_ReplacedDataFileShowsInMetrics(t *testing.T) {
 		t.Errorf("/v1/health says nothing is persisted; /metrics has no runtimesd_store_persisting 0")
 	}
 }
+
+// TestSRE_ReloadedScheduleSetsBrowserReloadWindow: a forced refresh refused by the rate limit
+// on data younger than the schedule's interval is answered from the cache, not 429. After a
+// SIGHUP from "@every 30s" to "@every 1h", data 2 minutes old is within the interval in force.
+func TestSRE_ReloadedScheduleSetsBrowserReloadWindow(t *testing.T) {
+	t.Parallel()
+	fake, err := fakecp.Start(fakecp.Options{APIKey: "sre-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	cfgPath := filepath.Join(t.TempDir(), "runtimesd.yaml")
+	head := "http:\n  refresh_rate: 0.001\n  refresh_burst: 1\nsync:\n  schedule: "
+	if err := os.WriteFile(cfgPath, []byte(head+"'@every 30s'\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{EnvAPIKey: "sre-key", EnvBaseURL: fake.URL(), "HOME": t.TempDir()}
+	m, logs := startMain(t, env, "--data", t.TempDir(), "--config", cfgPath)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if run, err := m.Poller.SyncNow(ctx, rsync.TriggerManual); err != nil || run.Outcome == health.OutcomeFailed {
+		t.Fatalf("sync: %v %+v", err, run)
+	}
+	if err := os.WriteFile(cfgPath, []byte(head+"'@every 1h'\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m.Reload()
+	snap := *m.Live.Load()
+	snap.FetchedAt = time.Now().Add(-2 * time.Minute)
+	m.Live.Publish(&snap)
+	fake.SetFault(fakecp.Fault500) // the first forced refresh fails and takes the one token
+	read := func() int {
+		req, _ := http.NewRequest("GET", "http://"+m.API.Addr()+"/v1/runtimes", nil)
+		req.Header.Set("Cache-Control", "no-cache")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	read()
+	if code := read(); code != 200 {
+		t.Errorf("a rate-limited browser reload on data 2 minutes old under '@every 1h': %d, want 200 from the cache\n%s", code, logs.String())
+	}
+}
