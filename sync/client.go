@@ -501,6 +501,7 @@ func (c *Client) get(ctx context.Context, kind, path string) ([]byte, error) {
 // when the answer was a 304).
 func (c *Client) getWithHeader(ctx context.Context, kind, path string) ([]byte, http.Header, error) {
 	call := "GET " + path
+	var prev error // the previous attempt's failure
 	for attempt := 0; ; attempt++ {
 		var h http.Header
 		body, err := c.breakers.Execute(kind, func() ([]byte, error) {
@@ -509,8 +510,14 @@ func (c *Client) getWithHeader(ctx context.Context, kind, path string) ([]byte, 
 			return b, err
 		})
 		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+			if prev != nil {
+				// This call's own failures opened the breaker: they are its outcome (a failed
+				// run, with the control plane's error), not a call skipped by an open breaker.
+				return nil, nil, prev
+			}
 			return nil, nil, &Error{Call: call, Kind: KindBreakerOpen, Err: err}
 		}
+		prev = err
 		if err == nil || attempt >= c.opts.Retries || !retryable(err) {
 			return body, h, err
 		}
