@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -135,12 +136,33 @@ func (r *reloader) reload() {
 			restart = append(restart, k)
 		}
 	}
+	restart = appendRotated(restart, r.cur, next)
 	// The running config takes the reloadable keys' new values and keeps the others'.
 	mergeReloadable(reflect.ValueOf(&r.cur).Elem(), reflect.ValueOf(next), "")
 	r.logger.Info("config reloaded", "file", r.path, "changed", apply)
 	if len(restart) > 0 {
 		r.logger.Warn("config reload: these settings need a restart and were left as they were", "keys", restart)
 	}
+}
+
+// appendRotated adds to restart the key files whose contents changed under an unchanged path
+// (a rotated token or API key): the daemon keeps what it read at start, and diffPaths does not
+// see the secrets (unexported). Only the key is named, never the secret.
+func appendRotated(restart []string, cur, next Config) []string {
+	for _, f := range []struct {
+		key       string
+		was, is   string
+		path, now string
+	}{
+		{"http.token_file", cur.token, next.token, cur.HTTP.TokenFile, next.HTTP.TokenFile},
+		{"control_plane.api_key_file", cur.apiKey, next.apiKey, cur.ControlPlane.APIKeyFile, next.ControlPlane.APIKeyFile},
+		{"control_plane.relay_token_file", cur.relayToken, next.relayToken, cur.ControlPlane.RelayTokenFile, next.ControlPlane.RelayTokenFile},
+	} {
+		if f.was != f.is && f.path == f.now && !slices.Contains(restart, f.key) {
+			restart = append(restart, f.key+" (its contents)")
+		}
+	}
+	return restart
 }
 
 // mergeReloadable sets the reloadable leaves of cur (a settable struct) to next's values,

@@ -218,3 +218,44 @@ func TestSRE_ReloadedScheduleSetsBrowserReloadWindow(t *testing.T) {
 		t.Errorf("a rate-limited browser reload on data 2 minutes old under '@every 1h': %d, want 200 from the cache\n%s", code, logs.String())
 	}
 }
+
+// TestSRE_RotatedKeyFilesAreNamedOnReload: an operator rotates the local token and the
+// control plane's API key in their files and sends SIGHUP. The paths are unchanged, so the
+// reload used to log "config reloaded" with nothing changed and no warning, while the daemon
+// kept the old token and key (the new token refused, the old one still accepted). The reload
+// must say that the files' new contents need a restart.
+func TestSRE_RotatedKeyFilesAreNamedOnReload(t *testing.T) {
+	t.Parallel()
+	fake, err := fakecp.Start(fakecp.Options{APIKey: "cp-key-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	dir := t.TempDir()
+	tokenFile, keyFile := filepath.Join(dir, "token"), filepath.Join(dir, "key")
+	for f, v := range map[string]string{tokenFile: "local-token-1", keyFile: "cp-key-1"} {
+		if err := os.WriteFile(f, []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfgPath := filepath.Join(dir, "runtimesd.yaml")
+	cfg := "http:\n  token_file: " + tokenFile + "\ncontrol_plane:\n  api_key_file: " + keyFile + "\n"
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{EnvBaseURL: fake.URL(), "HOME": t.TempDir()}
+	m, logs := startMain(t, env, "--data", t.TempDir(), "--config", cfgPath)
+	for f, v := range map[string]string{tokenFile: "local-token-2", keyFile: "cp-key-2"} {
+		if err := os.WriteFile(f, []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Reload()
+	log := logs.String()
+	if !strings.Contains(log, "need a restart") || !strings.Contains(log, "http.token_file") || !strings.Contains(log, "control_plane.api_key_file") {
+		t.Errorf("rotated key files, SIGHUP: the reload does not say the new token and key need a restart:\n%s", log)
+	}
+	if strings.Contains(log, "local-token-") || strings.Contains(log, "cp-key-") {
+		t.Errorf("a secret reached the log:\n%s", log)
+	}
+}
