@@ -186,8 +186,11 @@ func (p *Poller) tunables() Tunables {
 	return p.tune
 }
 
-// Reload applies new tunables. A new schedule replaces the cron entry; a run in flight keeps
-// the settings it started with. An invalid schedule is an error and changes nothing.
+// Reload applies new tunables. The cron entry is replaced, its next run computed from the
+// clock now, even when the schedule is the same: cron keeps a next run by the wall clock, so
+// after the clock was stepped back scheduled runs wait until it catches up, and a reload
+// (SIGHUP) is how an operator re-arms them. A run in flight keeps the settings it started
+// with. An invalid schedule is an error and changes nothing.
 func (p *Poller) Reload(t Tunables) error {
 	o := Options{Schedule: t.Schedule, Jitter: t.Jitter, RunTimeout: t.RunTimeout, HoldRepeats: t.HoldRepeats, DropRatio: t.DropRatio}
 	o.setDefaults()
@@ -197,7 +200,7 @@ func (p *Poller) Reload(t Tunables) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if t.Schedule != p.tune.Schedule && p.entry != 0 {
+	if p.entry != 0 {
 		id, err := p.cron.AddFunc(t.Schedule, p.scheduled)
 		if err != nil {
 			return fmt.Errorf("poller: schedule: %w", err)

@@ -312,6 +312,35 @@ func TestPoller_ReloadSchedule(t *testing.T) {
 	}
 }
 
+// A reload re-arms the schedule from the clock now even when the schedule is the same: cron
+// keeps the next run by the wall clock, so after the clock was stepped back scheduled syncs
+// waited for it to catch up (an hour back, an hour without syncs), and SIGHUP, which changed
+// nothing when the schedule text was the same, could not recover them.
+func TestPoller_ReloadRearmsTheSameSchedule(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, setup{poller: rsync.Options{Schedule: "@every 1h"}})
+	if err := e.poller.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// next waits (bounded) for the cron entry's next run to be after since.
+	next := func(since time.Time) time.Time {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if st := e.poller.Status(); st.NextRun != nil && st.NextRun.After(since) {
+				return *st.NextRun
+			}
+		}
+		t.Fatalf("no next run after %v: %+v", since, e.poller.Status().NextRun)
+		return time.Time{}
+	}
+	before := next(time.Time{})
+	time.Sleep(1100 * time.Millisecond) // @every rounds the next run to the second
+	if err := e.poller.Reload(rsync.Tunables{Schedule: "@every 1h"}); err != nil {
+		t.Fatal(err)
+	}
+	next(before) // re-armed from now: a second or more later than before
+}
+
 // An unchanged run writes the control plane's confirmation (Poller.confirm): a success is
 // silent, a failure a warning (the data stays served; after a restart its age counts from the
 // last change). Logging the warning on success and nothing on failure passed every other test.
