@@ -22,17 +22,7 @@ import (
 // runtimesd_runtimes{health="unhealthy"} must see what the API answers.
 func TestSRE_ReloadedStatusMapReachesMetrics(t *testing.T) {
 	t.Parallel()
-	fake, err := fakecp.Start(fakecp.Options{APIKey: "sre-key"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Close()
-	cfgPath := filepath.Join(t.TempDir(), "runtimesd.yaml")
-	if err := os.WriteFile(cfgPath, []byte("sync:\n  schedule: '@every 1h'\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{EnvAPIKey: "sre-key", EnvBaseURL: fake.URL(), "HOME": t.TempDir()}
-	m, logs := startMain(t, env, "--data", t.TempDir(), "--config", cfgPath)
+	m, logs, _, cfgPath := startSRE(t, "sync:\n  schedule: '@every 1h'\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if run, err := m.Poller.SyncNow(ctx, rsync.TriggerManual); err != nil || run.Outcome == health.OutcomeFailed {
@@ -63,17 +53,7 @@ func TestSRE_ReloadedStatusMapReachesMetrics(t *testing.T) {
 // upstream (logged as changed) must forward the next drop-in validation to the control plane.
 func TestSRE_ReloadToUpstreamValidation(t *testing.T) {
 	t.Parallel()
-	fake, err := fakecp.Start(fakecp.Options{APIKey: "sre-key"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Close()
-	cfgPath := filepath.Join(t.TempDir(), "runtimesd.yaml")
-	if err := os.WriteFile(cfgPath, []byte("validation:\n  mode: local\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{EnvAPIKey: "sre-key", EnvBaseURL: fake.URL(), "HOME": t.TempDir()}
-	m, logs := startMain(t, env, "--data", t.TempDir(), "--config", cfgPath)
+	m, logs, fake, cfgPath := startSRE(t, "validation:\n  mode: local\n")
 	if err := os.WriteFile(cfgPath, []byte("validation:\n  mode: upstream\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -178,18 +158,8 @@ func TestSRE_ReplacedDataFileShowsInMetrics(t *testing.T) {
 // SIGHUP from "@every 30s" to "@every 1h", data 2 minutes old is within the interval in force.
 func TestSRE_ReloadedScheduleSetsBrowserReloadWindow(t *testing.T) {
 	t.Parallel()
-	fake, err := fakecp.Start(fakecp.Options{APIKey: "sre-key"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Close()
-	cfgPath := filepath.Join(t.TempDir(), "runtimesd.yaml")
 	head := "http:\n  refresh_rate: 0.001\n  refresh_burst: 1\nsync:\n  schedule: "
-	if err := os.WriteFile(cfgPath, []byte(head+"'@every 30s'\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{EnvAPIKey: "sre-key", EnvBaseURL: fake.URL(), "HOME": t.TempDir()}
-	m, logs := startMain(t, env, "--data", t.TempDir(), "--config", cfgPath)
+	m, logs, fake, cfgPath := startSRE(t, head+"'@every 30s'\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if run, err := m.Poller.SyncNow(ctx, rsync.TriggerManual); err != nil || run.Outcome == health.OutcomeFailed {
@@ -258,4 +228,22 @@ func TestSRE_RotatedKeyFilesAreNamedOnReload(t *testing.T) {
 	if strings.Contains(log, "local-token-") || strings.Contains(log, "cp-key-") {
 		t.Errorf("a secret reached the log:\n%s", log)
 	}
+}
+
+// startSRE runs the daemon in-process against a fake control plane, with a config file
+// holding cfg (rewritten by the test before a reload).
+func startSRE(t *testing.T, cfg string) (*Main, *syncBuffer, *fakecp.Server, string) {
+	t.Helper()
+	fake, err := fakecp.Start(fakecp.Options{APIKey: "sre-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Close() })
+	cfgPath := filepath.Join(t.TempDir(), "runtimesd.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{EnvAPIKey: "sre-key", EnvBaseURL: fake.URL(), "HOME": t.TempDir()}
+	m, logs := startMain(t, env, "--data", t.TempDir(), "--config", cfgPath)
+	return m, logs, fake, cfgPath
 }
