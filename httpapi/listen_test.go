@@ -201,12 +201,14 @@ func TestListen_WriteTimeoutCutsAStalledReader(t *testing.T) {
 	if resp, _ := rawGet(t, c, "/v1/runtimes?index=1&wait=1s"); resp.StatusCode != 200 {
 		t.Errorf("a blocking read of 1 s under a 500 ms write timeout: %d, want 200", resp.StatusCode)
 	}
-	// A client reading slowly (a pause shorter than the timeout between reads) gets it all.
+	// A client reading slowly gets it all: it pauses between reads for well under half the
+	// timeout, the least a chunk is promised (the deadline is re-armed when half is left); a
+	// 200 ms pause left 50 ms of slack, which a loaded -race run could miss.
 	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
 	if _, err := io.WriteString(c, "GET /v1/runtimes HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(&pausingReader{r: c, every: 1 << 20, pause: 200 * time.Millisecond}), nil)
+	resp, err := http.ReadResponse(bufio.NewReader(&pausingReader{r: c, every: 1 << 20, pause: 100 * time.Millisecond}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

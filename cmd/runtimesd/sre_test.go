@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,11 +24,7 @@ import (
 func TestSRE_ReloadedStatusMapReachesMetrics(t *testing.T) {
 	t.Parallel()
 	m, logs, _, cfgPath := startSRE(t, "sync:\n  schedule: '@every 1h'\n")
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if run, err := m.Poller.SyncNow(ctx, rsync.TriggerManual); err != nil || run.Outcome == health.OutcomeFailed {
-		t.Fatalf("sync: %v %+v", err, run)
-	}
+	sreSync(t, m)
 	base := "http://" + m.API.Addr()
 	statuses := map[string]bool{}
 	for _, rt := range m.Live.Load().Catalog.Runtimes() {
@@ -46,6 +43,11 @@ func TestSRE_ReloadedStatusMapReachesMetrics(t *testing.T) {
 	healthy := regexp.MustCompile(`(?m)^runtimesd_runtimes\{health="healthy"\} (\d+)`).FindSubmatch(mb)
 	if healthy != nil && string(healthy[1]) != "0" {
 		t.Errorf("after the reload every status is unhealthy, but /metrics still counts %s healthy runtimes\n/v1/health: %.400s\nlog: %s", healthy[1], hb, logs.String())
+	}
+	// And the runtimes are counted under the new class, not left out.
+	want := fmt.Sprintf("runtimesd_runtimes{health=\"unhealthy\"} %d\n", m.Live.Load().Catalog.Len())
+	if !strings.Contains(string(mb), want) {
+		t.Errorf("after the reload /metrics lacks %q:\n%s", want, regexp.MustCompile(`(?m)^runtimesd_runtimes\{.*$`).FindAll(mb, -1))
 	}
 }
 
@@ -77,18 +79,8 @@ func TestSRE_ReloadToUpstreamValidation(t *testing.T) {
 // must show the staleness an operator acts on.
 func TestSRE_ClockStepBackShowsInMetrics(t *testing.T) {
 	t.Parallel()
-	fake, err := fakecp.Start(fakecp.Options{APIKey: "sre-key"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Close()
-	env := map[string]string{EnvAPIKey: "sre-key", EnvBaseURL: fake.URL(), "HOME": t.TempDir()}
-	m, _ := startMain(t, env, "--data", t.TempDir())
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if run, err := m.Poller.SyncNow(ctx, rsync.TriggerManual); err != nil || run.Outcome == health.OutcomeFailed {
-		t.Fatalf("sync: %v %+v", err, run)
-	}
+	m, _, _, _ := startSRE(t, "")
+	sreSync(t, m)
 	base := "http://" + m.API.Addr()
 	if _, mb := get(t, base+"/metrics"); !regexp.MustCompile(`(?m)^runtimesd_snapshot_stale 0$`).Match(mb) {
 		t.Errorf("fresh data: /metrics lacks runtimesd_snapshot_stale 0")
@@ -101,8 +93,8 @@ func TestSRE_ClockStepBackShowsInMetrics(t *testing.T) {
 		t.Fatalf("/v1/health does not see the skew: %.500s", hb)
 	}
 	_, mb := get(t, base+"/metrics")
-	if regexp.MustCompile(`(?m)^runtimesd_snapshot_age_seconds 0$`).Match(mb) {
-		t.Errorf("/metrics reports data of unknown age (clock skew) as 0 seconds old")
+	if regexp.MustCompile(`(?m)^runtimesd_snapshot_age_seconds `).Match(mb) {
+		t.Errorf("/metrics reports an age for data of unknown age (clock skew); the gauge must be absent")
 	}
 	if !regexp.MustCompile(`(?m)^runtimesd_snapshot_stale 1$`).Match(mb) {
 		t.Errorf("/v1/health says stale (clock_skew), /metrics has no runtimesd_snapshot_stale 1:\n%s", regexp.MustCompile(`(?m)^runtimesd_snapshot.*$`).FindAll(mb, -1))
@@ -115,19 +107,9 @@ func TestSRE_ClockStepBackShowsInMetrics(t *testing.T) {
 // the orphaned file's.
 func TestSRE_ReplacedDataFileShowsInMetrics(t *testing.T) {
 	t.Parallel()
-	fake, err := fakecp.Start(fakecp.Options{APIKey: "sre-key"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Close()
 	data := t.TempDir()
-	env := map[string]string{EnvAPIKey: "sre-key", EnvBaseURL: fake.URL(), "HOME": t.TempDir()}
-	m, _ := startMain(t, env, "--data", data)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if run, err := m.Poller.SyncNow(ctx, rsync.TriggerManual); err != nil || run.Outcome == health.OutcomeFailed {
-		t.Fatalf("sync: %v %+v", err, run)
-	}
+	m, _, fake, _ := startSRE(t, "", "--data", data)
+	sreSync(t, m)
 	other := filepath.Join(data, "other")
 	if err := os.WriteFile(other, []byte("not a bbolt file"), 0o600); err != nil {
 		t.Fatal(err)
@@ -139,6 +121,8 @@ func TestSRE_ReplacedDataFileShowsInMetrics(t *testing.T) {
 	if err := fake.SetCatalog([]byte(cat)); err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
 	if run, err := m.Poller.SyncNow(ctx, rsync.TriggerManual); err != nil {
 		t.Fatalf("sync: %v %+v", err, run)
 	}
@@ -160,11 +144,7 @@ func TestSRE_ReloadedScheduleSetsBrowserReloadWindow(t *testing.T) {
 	t.Parallel()
 	head := "http:\n  refresh_rate: 0.001\n  refresh_burst: 1\nsync:\n  schedule: "
 	m, logs, fake, cfgPath := startSRE(t, head+"'@every 30s'\n")
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if run, err := m.Poller.SyncNow(ctx, rsync.TriggerManual); err != nil || run.Outcome == health.OutcomeFailed {
-		t.Fatalf("sync: %v %+v", err, run)
-	}
+	sreSync(t, m)
 	if err := os.WriteFile(cfgPath, []byte(head+"'@every 1h'\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -231,19 +211,37 @@ func TestSRE_RotatedKeyFilesAreNamedOnReload(t *testing.T) {
 }
 
 // startSRE runs the daemon in-process against a fake control plane, with a config file
-// holding cfg (rewritten by the test before a reload).
-func startSRE(t *testing.T, cfg string) (*Main, *syncBuffer, *fakecp.Server, string) {
+// holding cfg (rewritten by the test before a reload; none when cfg is "") and a fresh data
+// directory unless args name one.
+func startSRE(t *testing.T, cfg string, args ...string) (*Main, *syncBuffer, *fakecp.Server, string) {
 	t.Helper()
 	fake, err := fakecp.Start(fakecp.Options{APIKey: "sre-key"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fake.Close() })
-	cfgPath := filepath.Join(t.TempDir(), "runtimesd.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
+	if len(args) == 0 {
+		args = []string{"--data", t.TempDir()}
+	}
+	cfgPath := ""
+	if cfg != "" {
+		cfgPath = filepath.Join(t.TempDir(), "runtimesd.yaml")
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config", cfgPath)
 	}
 	env := map[string]string{EnvAPIKey: "sre-key", EnvBaseURL: fake.URL(), "HOME": t.TempDir()}
-	m, logs := startMain(t, env, "--data", t.TempDir(), "--config", cfgPath)
+	m, logs := startMain(t, env, args...)
 	return m, logs, fake, cfgPath
+}
+
+// sreSync runs one sync now and fails the test unless it reached the control plane.
+func sreSync(t *testing.T, m *Main) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if run, err := m.Poller.SyncNow(ctx, rsync.TriggerManual); err != nil || run.Outcome == health.OutcomeFailed {
+		t.Fatalf("sync: %v %+v", err, run)
+	}
 }
